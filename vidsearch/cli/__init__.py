@@ -1,0 +1,62 @@
+"""The `vidsearch` command: parse arguments, run one command, map errors to exit codes.
+
+Each command lives in its own module with `register(subparsers, common)` and `run(args)`.
+Heavy imports (torch, the model, the store) happen inside `run`, so `vidsearch --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from vidsearch import __version__
+from vidsearch.cli import common, find, index, models, status
+from vidsearch.errors import VidsearchError
+
+COMMANDS = [index, find, status, models]
+
+EPILOG = """examples:
+  vidsearch index ~/Videos
+  vidsearch find "dog catching a frisbee"
+  vidsearch find --image frame.png --json
+  vidsearch status
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidsearch",
+        description="Search your own videos by what happens in them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vidsearch {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    shared = common.shared_options()
+    for command in COMMANDS:
+        command.register(subparsers, shared)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    common.configure_logging(args)
+    try:
+        return int(args.run(args) or 0)
+    except VidsearchError as exc:
+        common.print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        common.print_error(VidsearchError("interrupted", "run the same command again to go on"))
+        return 130
+    finally:
+        logging.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

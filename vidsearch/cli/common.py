@@ -1,0 +1,104 @@
+"""What every command shares: options, logging, error printing, opening the library and model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from vidsearch.errors import VidsearchError
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def shared_options() -> argparse.ArgumentParser:
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--db", type=Path, default=None,
+        help="library database file (default: VIDSEARCH_DB or the user data folder)",
+    )
+    shared.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    shared.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    return shared
+
+
+def model_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--model", default=None,
+                         help="model card name (default: the one set by `vidsearch models use`)")
+    options.add_argument("--weights", type=Path, default=None,
+                         help="use this weights file (safetensors or .bin) instead of the cache")
+    options.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                         help="where the model runs (auto: CUDA when available)")
+    return options
+
+
+def add_command(subparsers, name: str, *, help: str, description: str, examples: str,
+                parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        name, help=help, description=description, epilog=f"examples:\n{examples}",
+        formatter_class=HelpFormatter, parents=parents,
+    )
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING
+    if getattr(args, "verbose", False):
+        level = logging.DEBUG
+    elif getattr(args, "quiet", False):
+        level = logging.ERROR
+    elif not sys.stderr.isatty():
+        level = logging.INFO  # plain log lines stand in for the progress bar
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    for noisy in ("httpx", "huggingface_hub", "urllib3", "filelock", "PIL"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def print_error(exc: VidsearchError) -> None:
+    text = f"vidsearch: error: {exc.message}"
+    if exc.hint:
+        text += f" ({exc.hint})"
+    print(_one_line(text), file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    from vidsearch import config
+
+    return Path(args.db).expanduser() if args.db else config.default_db_path()
+
+
+def load_model(args: argparse.Namespace, model_name: str | None = None):
+    from vidsearch.model import load_model as load
+
+    return load(model_name or args.model, device=args.device, weights=args.weights)
+
+
+def format_time(seconds: float) -> str:
+    """H:MM:SS, the way video players show positions."""
+    total = int(round(max(0.0, seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def format_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def display_path(path: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + os.sep) else path

@@ -1,0 +1,78 @@
+"""`vidsearch index PATH...`: bring the library in line with folders of videos."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from vidsearch.cli import common
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers, shared) -> None:
+    parser = common.add_command(
+        subparsers, "index",
+        help="index (or update the index of) folders of videos",
+        description=(
+            "Walk the folders, sample every video at 1 frame per second, embed short clips and\n"
+            "store them. Unchanged files are skipped, changed ones re-done, vanished ones dropped."
+        ),
+        examples="  vidsearch index ~/Videos\n  vidsearch index ~/Videos /mnt/camera --window 6 "
+                 "--stride 3\n  vidsearch index clip.mp4 --model clip-vit-b-32-openai",
+        parents=[shared, common.model_options()],
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="folders (searched recursively) or video files")
+    parser.add_argument("--window", type=float, default=10.0,
+                        help="clip length in seconds (default 10)")
+    parser.add_argument("--stride", type=float, default=5.0,
+                        help="seconds between clip starts (default 5)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidsearch.errors import UsageError
+    from vidsearch.indexer import Indexer, IndexOptions
+    from vidsearch.store import open_store, writer_lock
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise UsageError(f"{missing[0]}: no such file or folder", "check the path")
+    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size)
+    options.validate()
+    db = common.db_path(args)
+    model = common.load_model(args)
+    with writer_lock(db), open_store(db) as store:
+        progress = make_progress()
+        with progress:
+            report = Indexer(store, model, options, progress).sync(args.paths)
+    print_summary(report)
+    return 1 if report.failed else 0
+
+
+def make_progress():
+    from vidsearch.cli.progress import LogProgress, RichProgress
+
+    return RichProgress() if sys.stderr.isatty() else LogProgress()
+
+
+def print_summary(report) -> None:
+    out = sys.stdout
+    hours = report.seconds_indexed / 3600
+    print(
+        f"indexed {len(report.indexed)} videos ({hours:.2f} h, {report.frames} frames), "
+        f"skipped {report.skipped} unchanged, moved {len(report.moved)}, "
+        f"removed {len(report.removed)}, failed {len(report.failed)} "
+        f"in {report.elapsed:.1f} s",
+        file=out,
+    )
+    for path, reason in report.failed:
+        print(f"  failed: {path}: {reason}", file=out)
+    if report.previously_failed:
+        print(f"  {report.previously_failed} unchanged files failed before "
+              "(see `vidsearch status`)", file=out)

@@ -1,0 +1,121 @@
+"""Where vidsearch keeps things, and the user's settings.
+
+Every path has an environment override so tests (and users with unusual setups) never touch the
+real home: `VIDSEARCH_HOME` moves data, cache and settings under one folder; `VIDSEARCH_DB` and
+`VIDSEARCH_MODEL` override the database and the default model alone.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidsearch.errors import UsageError
+
+APP_NAME = "vidsearch"
+DEFAULT_MODEL = "clip4clip-webvid150k"
+
+
+def _home_override() -> Path | None:
+    home = os.environ.get("VIDSEARCH_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def data_dir() -> Path:
+    home = _home_override()
+    if home:
+        return home / "data"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def cache_dir() -> Path:
+    home = _home_override()
+    if home:
+        return home / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+def config_dir() -> Path:
+    home = _home_override()
+    if home:
+        return home / "config"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def models_dir() -> Path:
+    """User models: fine-tunes and imported cards live here as `NAME/card.toml` + weights."""
+    return data_dir() / "models"
+
+
+def weights_cache_dir() -> Path:
+    return cache_dir() / "weights"
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.toml"
+
+
+def default_db_path() -> Path:
+    env = os.environ.get("VIDSEARCH_DB")
+    return Path(env).expanduser() if env else data_dir() / "library.db"
+
+
+@dataclass
+class Settings:
+    """The user's settings file (`settings.toml`); every field is optional there."""
+
+    model: str = DEFAULT_MODEL
+    player: list[str] = field(default_factory=list)  # argv template, "{path}" and "{seconds}"
+
+    @property
+    def active_model(self) -> str:
+        return os.environ.get("VIDSEARCH_MODEL") or self.model
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})", "fix or delete the settings file") from exc
+    settings = Settings()
+    if isinstance(raw.get("model"), str):
+        settings.model = raw["model"]
+    player = raw.get("player")
+    if isinstance(player, list) and all(isinstance(part, str) for part in player):
+        settings.player = player
+    return settings
+
+
+def save_setting(key: str, value: str, path: Path | None = None) -> None:
+    """Set one top-level string setting, keeping the others."""
+    path = path or settings_path()
+    raw: dict = {}
+    if path.exists():
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    raw[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, val in raw.items():
+        if isinstance(val, str):
+            lines.append(f"{name} = {_toml_string(val)}")
+        elif isinstance(val, list):
+            lines.append(f"{name} = [{', '.join(_toml_string(str(v)) for v in val)}]")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

@@ -1,0 +1,389 @@
+"""Bring the store in line with the folders: scan, diff, decode -> encode -> store.
+
+Decoding runs in worker threads (decord and PyAV release the GIL) feeding a bounded queue; the
+encoder takes frames from several videos per batch; each video is written in one transaction
+once all its frames are encoded. A video that fails is recorded with its reason and the run
+goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vidsearch import scan as fs
+from vidsearch import video
+from vidsearch.errors import CannotRunError, DecodeError
+from vidsearch.store import Store, VideoMeta
+from vidsearch.windows import plan_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexOptions:
+    window: float = 10.0
+    stride: float = 5.0
+    fps: float = 1.0
+    batch_size: int | None = None  # None: what suits the device
+    decode_workers: int | None = None  # None: one per core
+    lookahead_chunks: int = 8  # bound on decoded-but-not-encoded chunks held in memory
+
+    def validate(self) -> None:
+        from vidsearch.errors import UsageError
+
+        if self.window <= 0 or self.stride <= 0:
+            raise UsageError("--window and --stride must be positive numbers of seconds")
+        if self.stride > self.window:
+            raise UsageError(
+                f"--stride {self.stride:g} is longer than --window {self.window:g}",
+                "parts of each video would never be searched; use a stride <= the window",
+            )
+
+
+@dataclass
+class IndexReport:
+    indexed: list[str] = field(default_factory=list)
+    seconds_indexed: float = 0.0
+    skipped: int = 0
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    previously_failed: int = 0
+    frames: int = 0
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+
+class Progress(Protocol):
+    """What the indexer tells whoever shows progress; the CLI draws it, tests may record it."""
+
+    def start(self, videos: int, seconds: float) -> None: ...
+    def frames_encoded(self, count: int, seconds: float) -> None: ...
+    def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None: ...
+
+
+class SilentProgress:
+    def start(self, videos: int, seconds: float) -> None:
+        pass
+
+    def frames_encoded(self, count: int, seconds: float) -> None:
+        pass
+
+    def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
+        pass
+
+
+@dataclass
+class _Job:
+    state: fs.FileState
+    content_hash: str | None
+    info: video.VideoInfo | None = None
+    times: list[np.ndarray] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    pending: list[np.ndarray] = field(default_factory=list)  # frames decoded, not yet encoded
+    left_context: np.ndarray | None = None  # for 3D patches: last frame already encoded
+    decoded: bool = False
+    error: str | None = None
+    strategy: str = ""
+
+
+class Indexer:
+    """Indexes files into `store` with `model` (a `VideoTextModel`)."""
+
+    def __init__(self, store: Store, model, options: IndexOptions | None = None,
+                 progress: Progress | None = None) -> None:
+        self.store = store
+        self.model = model
+        self.options = options or IndexOptions()
+        self.options.validate()
+        self.progress = progress or SilentProgress()
+        self.stop_event = threading.Event()
+        self.batch_size = self.options.batch_size or (128 if model.device == "cuda" else 32)
+
+    # --- the whole-library flow ------------------------------------------------------------
+
+    def sync(self, roots: Iterable[Path]) -> IndexReport:
+        """Index new and changed videos under `roots`, drop vanished ones, follow renames."""
+        started = time.monotonic()
+        roots = [Path(os.path.abspath(root)) for root in roots]
+        self.store.prepare_for_model(self.model.fingerprint, self.model.card.name,
+                                     self.model.embed_dim)
+        report = IndexReport()
+        unreadable: list[str] = []
+        stored = self.store.videos_under(roots)
+        on_disk: dict[str, fs.FileState] = {}
+        for state in fs.scan(roots, video.is_video_file, lambda p, _r: unreadable.append(p)):
+            on_disk[state.path] = state
+
+        to_index: list[fs.FileState] = []
+        for path, state in on_disk.items():
+            record = stored.get(path)
+            if record and record.size == state.size and record.mtime_ns == state.mtime_ns:
+                report.skipped += 1
+                if record.status == "error":
+                    report.previously_failed += 1
+                continue
+            to_index.append(state)
+
+        gone = [
+            path for path in stored
+            if path not in on_disk and not _under_any(path, unreadable)
+        ]
+        to_index = self._follow_renames(to_index, gone, report)
+        report.removed.extend(gone)
+        self.store.remove_videos(gone)
+        for path in gone:
+            log.info("removed %s (no longer on disk)", path)
+
+        self.index_files(to_index, report)
+        report.elapsed = time.monotonic() - started
+        return report
+
+    def _follow_renames(self, candidates, gone: list[str], report: IndexReport):
+        """Files that are a vanished file under a new name keep their vectors."""
+        if not gone:
+            return candidates
+        remaining = []
+        for state in candidates:
+            try:
+                digest = fs.content_hash(state.path, state.size)
+            except OSError:
+                remaining.append(state)
+                continue
+            match = self.store.find_by_content(digest, state.size)
+            if match and match.path in gone:
+                self.store.move_video(match.path, state.path, mtime_ns=state.mtime_ns)
+                gone.remove(match.path)
+                report.moved.append((match.path, state.path))
+                log.info("moved %s -> %s (vectors kept)", match.path, state.path)
+            else:
+                remaining.append(state)
+        return remaining
+
+    # --- the pipeline ----------------------------------------------------------------------
+
+    def index_files(self, states: list[fs.FileState], report: IndexReport | None = None
+                    ) -> IndexReport:
+        """Decode, encode and store each file; failures are recorded, not raised."""
+        report = report or IndexReport()
+        if not states:
+            self.progress.start(0, 0.0)
+            return report
+        jobs = []
+        for state in states:
+            try:
+                digest = fs.content_hash(state.path, state.size)
+            except OSError as exc:
+                self._fail(_Job(state, None), f"cannot read the file: {exc.strerror or exc}",
+                           report)
+                continue
+            jobs.append(_Job(state, digest))
+        self.progress.start(len(jobs), 0.0)
+        if jobs:
+            self._run_pipeline(jobs, report)
+        return report
+
+    def _run_pipeline(self, jobs: list[_Job], report: IndexReport) -> None:
+        workers = self.options.decode_workers or max(1, min(len(jobs), os.cpu_count() or 1))
+        chunks: queue.Queue = queue.Queue(maxsize=self.options.lookahead_chunks)
+        open_jobs = set(range(len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+            for number, job in enumerate(jobs):
+                pool.submit(self._decode_into, number, job, chunks)
+            try:
+                while open_jobs:
+                    try:
+                        message = chunks.get(timeout=0.05 if self._has_pending(jobs) else None)
+                    except queue.Empty:
+                        self._encode_pending(jobs, final=False)
+                        continue
+                    kind, number, payload = message
+                    job = jobs[number]
+                    if kind == "frames":
+                        job.pending.append(payload)
+                        if self._pending_count(jobs) >= self.batch_size:
+                            self._encode_pending(jobs, final=False)
+                    elif kind == "done":
+                        job.decoded = True
+                        self._encode_pending(jobs, final=True, only=job)
+                        self._finish(job, report)
+                        open_jobs.discard(number)
+                    elif kind == "error":
+                        job.error = payload
+                        job.pending.clear()
+                        self._fail(job, payload, report)
+                        open_jobs.discard(number)
+            except BaseException:
+                # Ctrl-C or a store failure: tell the decoders to stop and let them drain, so the
+                # pool can shut down; the video being written was one transaction, so the store
+                # holds whole videos only.
+                self.stop_event.set()
+                _drain(chunks, pool)
+                report.interrupted = True
+                raise
+
+    def _decode_into(self, number: int, job: _Job, chunks: queue.Queue) -> None:
+        try:
+            if self.stop_event.is_set():
+                return
+            sampler = video.sample_frames(job.state.path, size=self.model.image_size,
+                                          fps=self.options.fps)
+            job.info = sampler.info
+            for chunk in sampler:
+                if self.stop_event.is_set():
+                    return
+                job.times.append(chunk.timestamps)
+                chunks.put(("frames", number, chunk.frames))
+            job.strategy = sampler.strategy
+            chunks.put(("done", number, None))
+        except DecodeError as exc:
+            chunks.put(("error", number, exc.message))
+        except OSError as exc:
+            chunks.put(("error", number, f"cannot read the file: {exc.strerror or exc}"))
+        except MemoryError:
+            chunks.put(("error", number, "out of memory while decoding"))
+
+    @staticmethod
+    def _pending_count(jobs: list[_Job]) -> int:
+        return sum(len(frames) for job in jobs for frames in job.pending)
+
+    def _has_pending(self, jobs: list[_Job]) -> bool:
+        return any(job.pending for job in jobs)
+
+    def _encode_pending(self, jobs: list[_Job], *, final: bool, only: _Job | None = None) -> None:
+        """Encode decoded frames: batches across videos (2D), or per video in order (3D)."""
+        if self.model.temporal_context == 0:
+            self._encode_across_videos(jobs)
+        else:
+            for job in [only] if only else jobs:
+                self._encode_sequence(job, final=final and job is only)
+
+    def _encode_across_videos(self, jobs: list[_Job]) -> None:
+        owners: list[tuple[_Job, int]] = []
+        batch = []
+        for job in jobs:
+            for frames in job.pending:
+                owners.append((job, len(frames)))
+                batch.append(frames)
+            job.pending.clear()
+        if not batch:
+            return
+        started = time.monotonic()
+        vectors = self.model.embed_frames(np.concatenate(batch))
+        offset = 0
+        for job, count in owners:
+            job.vectors.append(vectors[offset:offset + count])
+            offset += count
+        self.progress.frames_encoded(len(vectors), time.monotonic() - started)
+
+    def _encode_sequence(self, job: _Job, *, final: bool) -> None:
+        """3D patches see each frame's neighbours, so frames go in order, one video at a time.
+
+        The last frame of each batch is held back (it is the right-hand context of the frame
+        before it) until its own right neighbour is decoded or the video ends.
+        """
+        if not job.pending:
+            return
+        frames = np.concatenate(job.pending)
+        job.pending.clear()
+        hold_back = 0 if final else 1
+        if len(frames) <= hold_back:
+            job.pending.append(frames)
+            return
+        sequence = frames if job.left_context is None else np.concatenate(
+            [job.left_context[None], frames])
+        left = 0 if job.left_context is None else 1
+        started = time.monotonic()
+        vectors = self.model.embed_frames(sequence, context=(left, hold_back))
+        job.vectors.append(vectors)
+        job.left_context = frames[len(frames) - hold_back - 1]
+        if hold_back:
+            job.pending.append(frames[-hold_back:])
+        self.progress.frames_encoded(len(vectors), time.monotonic() - started)
+
+    def _finish(self, job: _Job, report: IndexReport) -> None:
+        times = np.concatenate(job.times) if job.times else np.zeros(0)
+        vectors = np.concatenate(job.vectors) if job.vectors else np.zeros((0, 0), np.float32)
+        if times.size == 0:
+            self._fail(job, "no frames could be decoded", report)
+            return
+        info = job.info
+        windows = plan_windows(times, info.duration, self.options.window, self.options.stride)
+        clip_vectors = self.model.aggregate([vectors[w.frame_indices] for w in windows])
+        duration = max(info.duration, float(times[-1]))
+        try:
+            self.store.write_video(
+                job.state.path,
+                size=job.state.size,
+                mtime_ns=job.state.mtime_ns,
+                content_hash=job.content_hash,
+                meta=VideoMeta(duration, info.fps, info.width, info.height, job.strategy),
+                frame_times=times,
+                frame_vectors=vectors,
+                clip_spans=[(w.start, w.end) for w in windows],
+                clip_vectors=clip_vectors,
+            )
+        except _disk_errors() as exc:
+            raise CannotRunError(
+                f"{self.store.path}: cannot write to the library ({exc})",
+                "free some disk space and run the same command again; nothing indexed is lost",
+            ) from exc
+        report.indexed.append(job.state.path)
+        report.seconds_indexed += duration
+        report.frames += len(times)
+        job.times, job.vectors = [], []
+        log.info("indexed %s (%d frames, %d clips)", job.state.path, len(times), len(windows))
+        self.progress.video_finished(job.state.path, True)
+
+    def _fail(self, job: _Job, reason: str, report: IndexReport) -> None:
+        report.failed.append((job.state.path, reason))
+        log.warning("failed %s: %s", job.state.path, reason)
+        try:
+            self.store.record_failure(job.state.path, size=job.state.size,
+                                      mtime_ns=job.state.mtime_ns, error=reason,
+                                      content_hash=job.content_hash)
+        except _disk_errors() as exc:
+            raise CannotRunError(
+                f"{self.store.path}: cannot write to the library ({exc})",
+                "free some disk space and run the same command again; nothing indexed is lost",
+            ) from exc
+        self.progress.video_finished(job.state.path, False, reason)
+
+
+def _disk_errors() -> tuple[type[BaseException], ...]:
+    import apsw
+
+    return (apsw.FullError, apsw.IOError, apsw.ReadOnlyError)
+
+
+def _under_any(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def _drain(chunks: queue.Queue, pool: ThreadPoolExecutor) -> None:
+    """Empty the queue until the decoders have seen the stop flag and returned."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunks.get(timeout=0.1)
+        except queue.Empty:
+            if not any(t.name.startswith("decode") and t.is_alive()
+                       for t in threading.enumerate()):
+                return
+
+
+def iter_report_lines(report: IndexReport) -> Iterator[str]:
+    for path, reason in report.failed:
+        yield f"failed: {path}: {reason}"

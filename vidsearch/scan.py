@@ -1,0 +1,119 @@
+"""Finding video files on disk and recognising them again.
+
+`scan` walks folders the way a user expects a library to be walked: recursively, following
+symlinked folders once (a loop is visited once, not forever), skipping hidden folders and files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HEAD_BYTES = 1 << 20
+TAIL_BYTES = 1 << 10
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file as seen on disk now: what decides whether stored vectors are still valid."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def stat_file(path: str) -> FileState | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileState(path, st.st_size, st.st_mtime_ns)
+
+
+def content_hash(path: str, size: int | None = None) -> str:
+    """A cheap fingerprint of a file's content: first 1 MiB, last 1 KiB and the size.
+
+    Reading the whole of a multi-GB video to notice a rename would cost more than re-indexing
+    it; this partial hash tells renamed files apart from different ones in practice.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if size is None:
+            size = os.fstat(handle.fileno()).st_size
+        digest.update(handle.read(HEAD_BYTES))
+        if size > HEAD_BYTES:
+            handle.seek(max(HEAD_BYTES, size - TAIL_BYTES))
+            digest.update(handle.read(TAIL_BYTES))
+    digest.update(str(size).encode())
+    return digest.hexdigest()[:32]
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def scan(
+    roots: Iterable[Path],
+    is_video: Callable[[str], bool],
+    on_error: Callable[[str, str], None] | None = None,
+) -> Iterator[FileState]:
+    """Yield every video file under `roots` (a root may also be a single file), each once."""
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+    for root in roots:
+        root_path = os.path.abspath(os.fspath(root))
+        if os.path.isfile(root_path):
+            state = stat_file(root_path)
+            if state and root_path not in seen_files:
+                seen_files.add(root_path)
+                yield state
+            continue
+        for state in _walk(root_path, is_video, seen_dirs, on_error):
+            if state.path not in seen_files:
+                seen_files.add(state.path)
+                yield state
+
+
+def _walk(top, is_video, seen_dirs, on_error) -> Iterator[FileState]:
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            _report(on_error, folder, exc)
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            continue
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            _report(on_error, folder, exc)
+            continue
+        for entry in entries:
+            if is_hidden(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=True) and is_video(entry.path):
+                    state = stat_file(entry.path)
+                    if state:
+                        yield state
+            except OSError as exc:
+                _report(on_error, entry.path, exc)
+
+
+def _report(on_error, path: str, exc: OSError) -> None:
+    reason = exc.strerror or str(exc)
+    log.warning("cannot read %s: %s", path, reason)
+    if on_error:
+        on_error(path, reason)
