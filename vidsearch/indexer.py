@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,18 +237,18 @@ class Indexer:
         try:
             if self.stop_event.is_set():
                 return
-            sampler = video.sample_frames(job.state.path, size=self.model.image_size,
-                                          fps=self.options.fps)
+            sampler = video.FrameSampler(job.state.path, size=self.model.image_size,
+                                         fps=self.options.fps)
             job.info = sampler.info
             for chunk in sampler:
                 if self.stop_event.is_set():
                     return
                 job.times.append(chunk.timestamps)
                 chunks.put(("frames", number, chunk.frames))
-            job.strategy = sampler.strategy
+            job.strategy = sampler.strategy or ""
             chunks.put(("done", number, None))
         except DecodeError as exc:
-            chunks.put(("error", number, exc.message))
+            chunks.put(("error", number, _without_path(exc.message, job.state.path)))
         except OSError as exc:
             chunks.put(("error", number, f"cannot read the file: {exc.strerror or exc}"))
         except MemoryError:
@@ -367,6 +367,12 @@ def _disk_errors() -> tuple[type[BaseException], ...]:
     return (apsw.FullError, apsw.IOError, apsw.ReadOnlyError)
 
 
+def _without_path(message: str, path: str) -> str:
+    """The store keeps the path in its own column; the reason need not repeat it."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 def _under_any(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
@@ -382,8 +388,3 @@ def _drain(chunks: queue.Queue, pool: ThreadPoolExecutor) -> None:
             if not any(t.name.startswith("decode") and t.is_alive()
                        for t in threading.enumerate()):
                 return
-
-
-def iter_report_lines(report: IndexReport) -> Iterator[str]:
-    for path, reason in report.failed:
-        yield f"failed: {path}: {reason}"

@@ -47,7 +47,7 @@ def plan_windows(
 
 @dataclass
 class Span:
-    """A stretch of one video: overlapping windows merged, with the best score among them."""
+    """A stretch of one video with a score: a clip window, or a hit made of several."""
 
     video_id: int
     start: float
@@ -56,22 +56,26 @@ class Span:
 
 
 def merge_overlapping(spans: list[Span]) -> list[Span]:
-    """Merge spans of the same video that overlap or touch; keep the best score. Best first."""
-    by_video: dict[int, list[Span]] = {}
-    for span in spans:
-        by_video.setdefault(span.video_id, []).append(span)
-    merged: list[Span] = []
-    for video_spans in by_video.values():
-        video_spans.sort(key=lambda s: s.start)
-        current = Span(video_spans[0].video_id, video_spans[0].start, video_spans[0].end,
-                       video_spans[0].score)
-        for span in video_spans[1:]:
-            if span.start <= current.end:
-                current.end = max(current.end, span.end)
-                current.score = max(current.score, span.score)
-            else:
-                merged.append(current)
-                current = Span(span.video_id, span.start, span.end, span.score)
-        merged.append(current)
-    merged.sort(key=lambda s: -s.score)
-    return merged
+    """Merge overlapping windows of one video into hits, best first.
+
+    Greedy by score: the best window starts a hit and absorbs the windows that overlap it. A
+    window that only overlaps the absorbed ones is covered by a better hit and adds nothing.
+    Merging whole chains of overlapping windows instead would turn a video where every window
+    matches a little into one hit as long as the video, which tells the user nothing.
+    """
+    hits: list[tuple[Span, Span]] = []  # (the best window, the hit grown around it)
+    for span in sorted(spans, key=lambda s: -s.score):
+        same_video = [(core, hit) for core, hit in hits if core.video_id == span.video_id]
+        core_match = next((hit for core, hit in same_video if _overlap(core, span)), None)
+        if core_match is not None:
+            grown = Span(span.video_id, min(core_match.start, span.start),
+                         max(core_match.end, span.end), core_match.score)
+            if not any(_overlap(hit, grown) for _core, hit in same_video if hit is not core_match):
+                core_match.start, core_match.end = grown.start, grown.end
+        elif not any(_overlap(hit, span) for _core, hit in same_video):
+            hits.append((span, Span(span.video_id, span.start, span.end, span.score)))
+    return [hit for _core, hit in hits]
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end

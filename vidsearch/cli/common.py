@@ -53,10 +53,11 @@ def configure_logging(args: argparse.Namespace) -> None:
         level = logging.ERROR
     elif not sys.stderr.isatty():
         level = logging.INFO  # plain log lines stand in for the progress bar
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
-    for noisy in ("httpx", "huggingface_hub", "urllib3", "filelock", "PIL"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Other libraries (open_clip, huggingface_hub) log chatty INFO lines; only ours are wanted.
+    logging.basicConfig(level=max(level, logging.WARNING) if level != logging.DEBUG else level,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
+    logging.getLogger("vidsearch").setLevel(level)
 
 
 def print_error(exc: VidsearchError) -> None:

@@ -1,0 +1,71 @@
+"""Fixtures shared by every test: an isolated home, a tiny model, a tiny video library."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.videos import make_video
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch) -> Path:
+    """Point every vidsearch path at a temp folder so tests never touch the user's data."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("VIDSEARCH_HOME", str(home))
+    for name in ("VIDSEARCH_DB", "VIDSEARCH_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    # Weights cannot be downloaded here: make any attempt fail at once instead of hanging.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    return home
+
+
+@pytest.fixture
+def tiny_model(isolated_home, monkeypatch) -> str:
+    """A tiny random-weight CLIP4Clip (meanP, 2D) installed as a user model and made active."""
+    from tests.fixtures.tiny_model import install_tiny_model
+    from vidsearch import config
+
+    name = install_tiny_model(config.models_dir(), name="tiny")
+    monkeypatch.setenv("VIDSEARCH_MODEL", name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def video_cache(tmp_path_factory) -> Path:
+    """Generated once per session, copied into each test that needs a library."""
+    folder = tmp_path_factory.mktemp("videos")
+    make_video(folder / "alpha.mp4", seconds=23, fps=10, size=(96, 64), seed=1)
+    make_video(folder / "beta.mp4", seconds=7.5, fps=25, size=(64, 96), seed=2, codec="mpeg4")
+    make_video(folder / "gamma.mp4", seconds=4, fps=7, size=(97, 61), seed=3, vfr=True)
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path, video_cache) -> Path:
+    """A folder of three small videos (two codecs, portrait, odd size, variable frame rate)."""
+    folder = tmp_path / "Videos"
+    (folder / "trip").mkdir(parents=True)
+    shutil.copy2(video_cache / "alpha.mp4", folder / "alpha.mp4")
+    shutil.copy2(video_cache / "beta.mp4", folder / "trip" / "beta.mp4")
+    shutil.copy2(video_cache / "gamma.mp4", folder / "trip" / "gamma.mp4")
+    return folder
+
+
+def run_cli(*args: str, env_extra: dict | None = None, timeout: float = 300
+            ) -> subprocess.CompletedProcess:
+    """The real entry point in a subprocess, as a user runs it."""
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "vidsearch", *args], capture_output=True, text=True,
+        env=env, timeout=timeout, cwd=REPO,
+    )

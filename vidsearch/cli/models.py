@@ -1,0 +1,73 @@
+"""`vidsearch models`: list model cards, import weights, choose the default model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vidsearch.cli import common
+
+
+def register(subparsers, shared) -> None:
+    parser = common.add_command(
+        subparsers, "models",
+        help="list models, import weights, choose the default",
+        description="Model cards, whether their weights are here, and which one is the default.",
+        examples="  vidsearch models\n"
+                 "  vidsearch models import clip4clip-webvid150k ~/Downloads/model.safetensors\n"
+                 "  vidsearch models use clip-vit-b-32-openai",
+        parents=[shared],
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="list the models (the default action)", parents=[shared])
+    importer = actions.add_parser("import", help="store a weights file for a model",
+                                  parents=[shared])
+    importer.add_argument("name", help="model card name")
+    importer.add_argument("file", type=Path, help="weights file (safetensors, .bin or .pt)")
+    use = actions.add_parser("use", help="make a model the default", parents=[shared])
+    use.add_argument("name", help="model card name")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidsearch import config
+    from vidsearch.model import cards, weights
+
+    if args.action == "import":
+        target = weights.import_weights(args.name, args.file)
+        print(f"stored weights for {args.name} at {target}")
+        return 0
+    if args.action == "use":
+        card = cards.load_card(args.name)
+        config.save_setting("model", card.name)
+        print(f"default model: {card.name} (the next `vidsearch index` re-embeds the library)")
+        return 0
+    print_models(cards.list_cards(), config.load_settings().active_model, cards, weights)
+    return 0
+
+
+def print_models(all_cards, active: str, cards_module, weights) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("", "name", "header", "patch", "weights", "description"):
+        table.add_column(column, overflow="fold")
+    for card in all_cards:
+        table.add_row(
+            "*" if card.name == active else "",
+            Text(card.name),
+            card.header,
+            card.patch,
+            "here" if weights_present(card, cards_module, weights) else "missing",
+            Text(card.description or ""),
+        )
+    Console().print(table)
+
+
+def weights_present(card, cards_module, weights) -> bool:
+    if card.weights_source == "local" and card.folder is not None:
+        if (card.folder / cards_module.USER_WEIGHTS_FILENAME).is_file():
+            return True
+    return weights.cached_weights(card.name) is not None

@@ -1,0 +1,131 @@
+"""`vidsearch watch FOLDER...`: index, then keep the library current while files come and go."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from vidsearch.cli import common
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers, shared) -> None:
+    parser = common.add_command(
+        subparsers, "watch",
+        help="index folders, then keep the index current as files change",
+        description=(
+            "Bring the library in line with the folders (like `index`), then follow the\n"
+            "filesystem: new and changed videos are indexed once they stop changing, renamed and\n"
+            "moved ones keep their vectors, deleted ones are dropped. Stop with Ctrl-C."
+        ),
+        examples="  vidsearch watch ~/Videos\n  vidsearch watch /mnt/nas/videos --poll 30 "
+                 "--settle 20",
+        parents=[shared, common.model_options()],
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FOLDER",
+                        help="folders to watch (recursively)")
+    parser.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
+                        help="index a file once its size and time stay unchanged this long "
+                             "(default 5)")
+    parser.add_argument("--poll", type=float, default=None, metavar="SECONDS",
+                        help="look for changes every SECONDS instead of waiting for events "
+                             "(for network shares, where events do not arrive)")
+    parser.add_argument("--window", type=float, default=10.0,
+                        help="clip length in seconds (default 10)")
+    parser.add_argument("--stride", type=float, default=5.0,
+                        help="seconds between clip starts (default 5)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidsearch.indexer import IndexOptions
+    from vidsearch.store import writer_lock
+
+    check_arguments(args)
+    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size)
+    options.validate()
+    if not (args.quiet or args.verbose):
+        # Watching is a log of actions: show them even on a terminal.
+        logging.getLogger("vidsearch").setLevel(logging.INFO)
+    db = common.db_path(args)
+    # The lock first: a second writer is refused at once, before it loads a model.
+    with writer_lock(db):
+        report = watch(args, db, options)
+    log.info("stopped: indexed %d, moved %d, removed %d, failed %d", report.indexed,
+             report.moved, report.removed, report.failed)
+    return 0
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    from vidsearch.errors import UsageError
+
+    for path in args.paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such folder", "check the path")
+        if not path.is_dir():
+            raise UsageError(f"{path}: not a folder", "watch the folder that holds it")
+    if args.settle < 0:
+        raise UsageError("--settle must be zero or more seconds")
+    if args.poll is not None and args.poll <= 0:
+        raise UsageError("--poll must be a positive number of seconds")
+
+
+def watch(args: argparse.Namespace, db: Path, options):
+    from vidsearch.cli.index import make_progress
+    from vidsearch.indexer import Indexer, SilentProgress
+    from vidsearch.store import open_store
+    from vidsearch.watcher import Watcher
+
+    model = common.load_model(args)
+    stop = threading.Event()
+    with open_store(db) as store:
+        progress = make_progress()
+        indexer = Indexer(store, model, options, progress)
+        with Watcher(indexer, args.paths, settle=args.settle, poll=args.poll) as watcher, \
+                stop_on_signals(stop, watcher):
+            try:
+                with progress:
+                    log_sync(watcher.start())
+                # From here on each action is its own log line; a bar would only flicker.
+                indexer.progress = SilentProgress()
+                watcher.run_forever(stop)
+            except KeyboardInterrupt:
+                # Raised by the signal handler while a video was being stored: that
+                # transaction was rolled back, every other video is whole.
+                log.info("interrupted while indexing; the unfinished video will be indexed "
+                         "next time")
+        return watcher.report
+
+
+def log_sync(report) -> None:
+    log.info("initial sync: indexed %d, skipped %d unchanged, moved %d, removed %d, failed %d "
+             "in %.1f s", len(report.indexed), report.skipped, len(report.moved),
+             len(report.removed), len(report.failed), report.elapsed)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event, watcher) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the watch: between jobs at once, during indexing by interrupting
+    it (the video being stored is rolled back). A second signal does not interrupt the
+    shutdown itself."""
+
+    def handle(signum, frame) -> None:
+        first = not stop.is_set()
+        stop.set()
+        if first and watcher.indexing:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
