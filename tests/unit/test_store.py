@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vidsearch.errors import CannotRunError, LibraryBusyError
+from vidsearch import store as store_module
 from vidsearch.store import SCHEMA_VERSION, VideoMeta, open_store, writer_lock
 
 DIM = 8
@@ -40,7 +41,7 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
-        assert names == ["m001_initial"]
+        assert names == ["m001_initial", "m002_clip_bits"]
 
 
 def test_write_and_search_round_trip(store):
@@ -176,3 +177,88 @@ def test_second_writer_is_told_who_holds_the_library(tmp_path):
         holder.join(10)
     with writer_lock(db):
         assert os.path.exists(str(db) + ".lock")
+
+
+def make_version_1_library(path):
+    """A library exactly as the first schema left it, written without today's Store code."""
+    import sqlite_vec
+
+    conn = apsw.Connection(str(path))
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    store_module._m001_initial(conn)
+    conn.execute("INSERT INTO migrations VALUES ('m001_initial', 0)")
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('model_fingerprint', 'fp-a'),"
+                 " ('model_name', 'model-a'), ('vector_dim', ?)", (str(DIM),))
+    conn.execute(f"CREATE VIRTUAL TABLE clip_vec USING vec0(embedding float[{DIM}] "
+                 "distance_metric=cosine)")
+    conn.execute(f"CREATE VIRTUAL TABLE frame_vec USING vec0(embedding float[{DIM}] "
+                 "distance_metric=cosine)")
+    conn.execute("INSERT INTO videos(id, path, size, mtime_ns, status, duration, indexed_at) "
+                 "VALUES (7, '/v/old.mp4', 1, 1, 'ok', 10, 0)")
+    for clip_id, seed in ((1, 11), (2, 12)):
+        conn.execute("INSERT INTO clips(id, video_id, start, end) VALUES (?, 7, 0, 10)",
+                     (clip_id,))
+        conn.execute("INSERT INTO clip_vec(rowid, embedding) VALUES (?, ?)",
+                     (clip_id, unit(seed).tobytes()))
+    conn.close()
+
+
+def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
+    path = tmp_path / "old.db"
+    make_version_1_library(path)
+    with open_store(path) as migrated:
+        assert migrated.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert migrated.model_fingerprint == "fp-a"
+        best = migrated.nearest_clips(unit(12), 1)[0]
+        assert (best.clip_id, best.path) == (2, "/v/old.mp4")
+        ids, bits = migrated._load_bit_index()
+        assert sorted(ids) == [1, 2]
+        np.testing.assert_array_equal(bits[list(ids).index(2)],
+                                      store_module.pack_sign_bits(unit(12))[0])
+        assert migrated.check_integrity() == []
+
+
+def test_shortlist_search_finds_what_exact_search_finds(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "SHORTLIST_MIN", 50)
+    dim = 256
+    rng = np.random.default_rng(0)
+    # Clustered, like embeddings of real footage: 30 topics, 50 clips around each.
+    centres = rng.standard_normal((30, dim))
+    vectors = (np.repeat(centres, 50, axis=0)
+               + 0.8 * rng.standard_normal((1500, dim))).astype(np.float32)
+    with open_store(tmp_path / "lib.db") as store:
+        store.prepare_for_model("fp", "m", dim)
+        for video in range(15):
+            block = vectors[video * 100:(video + 1) * 100]
+            store.write_video(
+                f"/v/{video}.mp4", size=1, mtime_ns=1, content_hash=None,
+                meta=VideoMeta(100, 1, 1, 1), frame_times=np.zeros(0),
+                frame_vectors=np.zeros((0, dim)), clip_spans=[(i, i + 1) for i in range(100)],
+                clip_vectors=block)
+        normalised = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        recalls = []
+        for trial in range(20):
+            query = (centres[trial] + rng.standard_normal(dim)).astype(np.float32)
+            query /= np.linalg.norm(query)
+            exact = set(np.argsort(-(normalised @ query))[:10] + 1)
+            found = store.nearest_clips(query, 10)
+            assert [m.score for m in found] == sorted((m.score for m in found), reverse=True)
+            recalls.append(len(exact & {m.clip_id for m in found}) / 10)
+        assert np.mean(recalls) >= 0.8
+        # a stored vector used as the query always comes back first, with score 1
+        for clip_id in (1, 777, 1500):
+            best = store.nearest_clips(vectors[clip_id - 1], 1)[0]
+            assert best.clip_id == clip_id and best.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_search_sees_what_another_connection_wrote(tmp_path):
+    path = tmp_path / "lib.db"
+    with open_store(path) as reader, open_store(path) as writer:
+        reader.prepare_for_model("fp-a", "model-a", DIM)
+        add_video(writer, "/v/a.mp4", seed=1)
+        assert reader.nearest_clips(unit(1500), 1)[0].path == "/v/a.mp4"
+        add_video(writer, "/v/b.mp4", seed=2)
+        assert reader.nearest_clips(unit(2501), 1)[0].path == "/v/b.mp4"
+        writer.remove_videos(["/v/b.mp4"])
+        assert reader.nearest_clips(unit(2501), 1)[0].path == "/v/a.mp4"
