@@ -1,0 +1,284 @@
+"""Model name -> ready `VideoTextModel`; and saving a trained model as a user model.
+
+One path for every model: read the card, resolve the weights file, build the open_clip backbone
+from its architecture (registering an inline config first), load the weights in whatever
+layout they come in, wrap in CLIP4Clip, move to the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidsearch.config import load_settings
+from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card, write_card
+from vidsearch.model.clip4clip import CLIP4Clip
+from vidsearch.model.video_text import VideoTextModel
+from vidsearch.model.weights import (
+    convert_hf_clip_to_open_clip,
+    detect_layout,
+    describe_fixes,
+    load_state_file,
+    resolve_weights,
+    save_state_file,
+    weights_fingerprint,
+)
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# Inline configs this process registered with open_clip, so a changed config re-registers.
+_registered_configs: dict[str, dict[str, Any]] = {}
+
+
+def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
+               precision: str = "auto") -> VideoTextModel:
+    """The model the app uses: `name` (default: the active model setting) on `device`."""
+    card = load_card(name or load_settings().active_model)
+    torch_device = pick_device(device)
+    autocast_dtype = pick_autocast(precision, torch_device)
+    path = resolve_weights(card, weights)
+    module = build_module(card, load_state_file(path), source=path)
+    module.to(torch_device).eval()
+    fingerprint = compute_fingerprint(card, weights_fingerprint(path))
+    log.info("loaded model %s from %s on %s (%s)", card.name, path, torch_device, fingerprint)
+    return VideoTextModel(card=card, module=module, tokenizer=make_tokenizer(card),
+                          device=torch_device, autocast_dtype=autocast_dtype,
+                          fingerprint=fingerprint, **read_preprocess(module.clip))
+
+
+def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path | str) -> Path:
+    """Save as a user model: `folder/card.toml` + `folder/model.safetensors` (full state).
+
+    The folder's name is the model's name (as `models_dir()/NAME` expects); the written card
+    says `weights_source = "local"`, `weights_layout = "clip4clip"` and records what the module
+    really is (header, patch), so `load_model(NAME)` rebuilds it exactly.
+    """
+    module = model.module if isinstance(model, VideoTextModel) else model
+    folder = Path(folder)
+    if folder.name != card.name:
+        raise ValueError(f"a model named '{card.name}' must be saved in a folder of that name")
+    saved = replace(
+        card,
+        weights_source="local",
+        weights_layout="clip4clip",
+        hf_repo=None,
+        hf_filename=None,
+        quick_gelu=resolve_quick_gelu(card),
+        header=module.header_name,
+        patch=module.patch,
+        embed_dim=module.embed_dim,
+        extra=copy.deepcopy(card.extra),
+    )
+    save_state_file(module.state_dict(), folder / USER_WEIGHTS_FILENAME)
+    write_card(saved, folder)
+    return folder
+
+
+def build_module(card: ModelCard, state: dict[str, torch.Tensor] | None = None, *,
+                 source: Path | str = "<weights>") -> CLIP4Clip:
+    """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None."""
+    clip, config = create_backbone(card)
+    layout = detect_layout(state) if state is not None else None
+    if layout is not None and layout != card.weights_layout:
+        log.info("%s is in %s layout (card says %s)", source, layout, card.weights_layout)
+    try:
+        if layout == "hf_clip":
+            state = convert_hf_clip_to_open_clip(state)
+            layout = "open_clip"
+        if layout == "open_clip":
+            load_backbone_state(clip, state)
+    except (ValueError, RuntimeError) as exc:
+        raise _misfit_error(card, source, exc) from exc
+    try:
+        module = CLIP4Clip(clip, embed_dim=config["embed_dim"], header=card.header,
+                           patch=card.patch, shortlist_header=card.shortlist_header)
+    except ValueError as exc:
+        raise UsageError(f"model '{card.name}': {exc}", f"fix the model card {card.path or ''}".strip()) from exc
+    if layout == "clip4clip":
+        try:
+            _load_exactly(module, state)
+        except (ValueError, RuntimeError) as exc:
+            raise _misfit_error(card, source, exc) from exc
+    return module
+
+
+def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> CannotRunError:
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return CannotRunError(f"{source}: weights do not fit model '{card.name}' ({card.arch}): {detail}",
+                          describe_fixes(card.name))
+
+
+def create_backbone(card: ModelCard) -> tuple[nn.Module, dict[str, Any]]:
+    """A randomly initialised open_clip model for the card's architecture, and its config."""
+    import open_clip
+
+    if card.open_clip_config is not None:
+        register_config(card.arch, card.open_clip_config)
+    config = open_clip.get_model_config(card.arch)
+    if config is None:
+        raise UsageError(f"model '{card.name}': open_clip has no architecture '{card.arch}'",
+                         f"fix the model card {card.path or ''}".strip())
+    if config.get("embed_dim") != card.embed_dim:
+        raise UsageError(f"model '{card.name}': card says embed_dim {card.embed_dim}, "
+                         f"{card.arch} has {config.get('embed_dim')}", "fix the model card")
+    overrides: dict[str, Any] = {}
+    tag = _pretrained_config(card)
+    if "mean" in tag and "std" in tag:
+        overrides = {"mean": tag["mean"], "std": tag["std"]}
+    with _quiet_open_clip():
+        clip = open_clip.create_model(card.arch, pretrained=None, precision="fp32", device="cpu",
+                                      force_preprocess_cfg=overrides,
+                                      quick_gelu=resolve_quick_gelu(card))
+    return clip, config
+
+
+def register_config(arch: str, config: dict[str, Any]) -> None:
+    """Make an inline card config known to open_clip under `arch` (tokenizer lookups too)."""
+    import open_clip
+
+    if _registered_configs.get(arch) == config:
+        return
+    existing = open_clip.get_model_config(arch)
+    if existing is not None and arch not in _registered_configs and existing != config:
+        raise UsageError(f"inline config may not redefine open_clip's '{arch}'",
+                         "give the inline architecture its own name")
+    with tempfile.TemporaryDirectory(prefix="vidsearch-arch-") as folder:
+        path = Path(folder) / f"{arch}.json"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        # open_clip reads the file at once; the registry keeps the parsed config.
+        open_clip.add_model_config(path)
+    _registered_configs[arch] = copy.deepcopy(config)
+
+
+def resolve_quick_gelu(card: ModelCard) -> bool:
+    """The card's setting, else the pretrained tag's, else the inline config's, else False."""
+    if card.quick_gelu is not None:
+        return card.quick_gelu
+    tag = _pretrained_config(card)
+    if "quick_gelu" in tag:
+        return bool(tag["quick_gelu"])
+    return bool((card.open_clip_config or {}).get("quick_gelu", False))
+
+
+def _pretrained_config(card: ModelCard) -> dict[str, Any]:
+    if not card.pretrained:
+        return {}
+    from open_clip.pretrained import get_pretrained_cfg
+
+    return dict(get_pretrained_cfg(card.arch, card.pretrained) or {})
+
+
+class _DropRandomInitWarning(logging.Filter):
+    # open_clip warns on the root logger that a model without `pretrained` is random; we load
+    # weights right after, so the warning would only mislead users.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+@contextlib.contextmanager
+def _quiet_open_clip() -> Iterator[None]:
+    root = logging.getLogger()
+    quiet = _DropRandomInitWarning()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
+def load_backbone_state(clip: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load an open_clip-layout state dict, fixing the few known naming/shape variants."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict
+
+    state = convert_state_dict(clip, dict(state))
+    if "positional_embedding" in state and not hasattr(clip, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)
+    scale = state.get("logit_scale")
+    if scale is not None and scale.ndim != clip.logit_scale.ndim:
+        state["logit_scale"] = scale.reshape(clip.logit_scale.shape)
+    if getattr(clip, "logit_bias", None) is not None and "logit_bias" not in state:
+        state["logit_bias"] = torch.zeros_like(clip.logit_bias)
+    state.pop("text.transformer.embeddings.position_ids", None)
+    _load_exactly(clip, state)
+
+
+def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    result = module.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"missing keys {result.missing_keys[:5]}, "
+                         f"unexpected keys {result.unexpected_keys[:5]}")
+
+
+def make_tokenizer(card: ModelCard) -> Any:
+    """The architecture's real open_clip tokenizer (SimpleTokenizer for inline configs)."""
+    import open_clip
+
+    if card.open_clip_config is not None:
+        register_config(card.arch, card.open_clip_config)
+    return open_clip.get_tokenizer(card.arch)
+
+
+def read_preprocess(clip: nn.Module) -> dict[str, Any]:
+    """image_size, mean and std as open_clip recorded them on the model."""
+    from open_clip.model import get_model_preprocess_cfg
+
+    config = get_model_preprocess_cfg(clip)
+    size = config.get("size", 224)
+    if isinstance(size, (tuple, list)):
+        if len(set(size)) != 1:
+            raise UsageError(f"non-square input size {tuple(size)} is not supported")
+        size = size[0]
+    return {"image_size": int(size), "mean": tuple(config["mean"]), "std": tuple(config["std"])}
+
+
+def pick_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU with one thread per core."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CannotRunError("CUDA was requested but no CUDA device is available",
+                                 "use --device cpu or --device auto")
+    elif device != "cpu":
+        raise UsageError(f"unknown device '{device}'", "use auto, cpu or cuda")
+    if device == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    return torch.device(device)
+
+
+def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """None means plain fp32; otherwise the autocast dtype for inference."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}'", f"use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise UsageError("fp16 needs a CUDA device", "use --precision auto or fp32 on a CPU")
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    return None
+
+
+def compute_fingerprint(card: ModelCard, weights_sha256: str) -> str:
+    """What clip vectors depend on: name, headers, patch, frames per clip, and the weights."""
+    parts = [card.name, card.header, card.index_header, card.patch, str(card.frames_per_clip),
+             weights_sha256]
+    digest = hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
+    return f"{card.name}-{digest}"

@@ -1,0 +1,240 @@
+"""`VideoTextModel`: the numpy-facing model the indexer, search and TUI use.
+
+Callers hand in uint8 frames and lists of strings and get float32 arrays back; batching, pixel
+normalisation, devices and autocast stay in here, so nothing above needs torch types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidsearch.errors import UsageError
+from vidsearch.model.cards import ModelCard
+from vidsearch.model.clip4clip import CLIP4Clip
+
+log = logging.getLogger(__name__)
+
+TEXT_BATCH = 256
+WINDOW_BATCH = 256
+
+
+class VideoTextModel:
+    """A loaded model: embed captions, frames and images; aggregate clips; re-rank.
+
+    Attributes the rest of the app relies on: `card`, `fingerprint` (changes whenever stored
+    vectors would), `device` ("cpu"/"cuda"), `image_size` (the square side frames must have),
+    `embed_dim`, `temporal_context` (neighbour frames a frame needs on each side: 0 for the 2d
+    patch, 1 for 3d), `can_rerank` (a tightTransf model).
+    """
+
+    def __init__(self, *, card: ModelCard, module: CLIP4Clip, tokenizer: Callable[..., Any],
+                 device: torch.device, autocast_dtype: torch.dtype | None, fingerprint: str,
+                 image_size: int, mean: Sequence[float], std: Sequence[float],
+                 frame_batch: int | None = None) -> None:
+        self.card = card
+        self.module = module
+        self.tokenizer = tokenizer
+        self._device = torch.device(device)
+        self.autocast_dtype = autocast_dtype
+        self.fingerprint = fingerprint
+        self.image_size = int(image_size)
+        self._mean = torch.tensor(mean, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
+        self.frame_batch = frame_batch or (256 if self._device.type == "cuda" else 32)
+
+    @property
+    def device(self) -> str:
+        return self._device.type
+
+    @property
+    def embed_dim(self) -> int:
+        return self.module.embed_dim
+
+    @property
+    def temporal_context(self) -> int:
+        return 1 if self.module.patch == "3d" else 0
+
+    @property
+    def can_rerank(self) -> bool:
+        return self.module.can_rerank
+
+    @property
+    def frames_per_clip(self) -> int:
+        return self.card.frames_per_clip
+
+    def __repr__(self) -> str:
+        return f"VideoTextModel({self.card.name!r}, device={self.device!r}, {self.fingerprint})"
+
+    # --- text ---
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Captions -> L2-normalised float32 [N, D]."""
+        if isinstance(texts, str):
+            raise TypeError("embed_texts takes a list of strings, not one string")
+        out = [np.zeros((0, self.embed_dim), dtype=np.float32)]
+        for start in range(0, len(texts), TEXT_BATCH):
+            tokens = self._tokenize(texts[start:start + TEXT_BATCH])
+            with self._inference():
+                features = self.module.encode_text(tokens)
+            out.append(_to_numpy(F.normalize(features.float(), dim=-1)))
+        return np.concatenate(out)
+
+    def _tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.tokenizer(list(texts)).to(self._device)
+
+    # --- frames ---
+
+    def embed_frames(self, frames: np.ndarray, context: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """uint8 RGB frames [N, S, S, 3] (S = image_size) -> raw float32 features [N-l-r, D].
+
+        2d: frames are independent; a batch may mix videos. 3d: the N frames are one
+        consecutive run of one video; the first `l` and last `r` = `context` frames only lend
+        their neighbours temporal context and get no row. A run's true first/last frame, with
+        no context given, sees zero padding (the start or end of the video).
+        """
+        self._check_frames(frames)
+        left, right = (int(value) for value in context)
+        count = frames.shape[0]
+        if left < 0 or right < 0 or left + right > count:
+            raise ValueError(f"context {context} does not fit {count} frames")
+        stop = count - right
+        out = [np.zeros((0, self.embed_dim), dtype=np.float32)]
+        step = self.frame_batch
+        for start in range(left, stop, step):
+            end = min(start + step, stop)
+            if self.module.patch == "3d":
+                # Each output frame needs one neighbour per side; encode those as well.
+                lo, hi = max(0, start - 1), min(count, end + 1)
+                features = self._encode_sequence(frames[lo:hi])[start - lo:end - lo]
+            else:
+                features = self._encode_independent(frames[start:end])
+            out.append(features)
+        return np.concatenate(out)
+
+    def _encode_independent(self, frames: np.ndarray) -> np.ndarray:
+        pixels = self._normalise(frames)
+        with self._inference():
+            features = self.module.encode_frames(pixels.unsqueeze(1))
+        return _to_numpy(features[:, 0].float())
+
+    def _encode_sequence(self, frames: np.ndarray) -> np.ndarray:
+        pixels = self._normalise(frames)
+        with self._inference():
+            features = self.module.encode_frames(pixels.unsqueeze(0))
+        return _to_numpy(features[0].float())
+
+    def _check_frames(self, frames: np.ndarray) -> None:
+        size = self.image_size
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+            raise TypeError("frames must be a uint8 numpy array")
+        if frames.ndim != 4 or frames.shape[1:] != (size, size, 3):
+            raise ValueError(f"frames must be [N, {size}, {size}, 3], got {frames.shape}")
+
+    def _normalise(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 [N, S, S, 3] -> normalised float [N, 3, S, S] on the device."""
+        tensor = torch.from_numpy(np.ascontiguousarray(frames))
+        if self._device.type == "cuda":
+            tensor = tensor.pin_memory().to(self._device, non_blocking=True)
+        pixels = tensor.permute(0, 3, 1, 2).float().div_(255.0)
+        return (pixels - self._mean) / self._std
+
+    # --- images ---
+
+    def embed_image(self, image: np.ndarray) -> np.ndarray:
+        """An HxWx3 uint8 RGB image of any size -> raw float32 features [D].
+
+        Resized (short side, bicubic) and centre-cropped as the decoder does for frames, then
+        encoded exactly like one frame.
+        """
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+            raise TypeError("image must be a uint8 numpy array")
+        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+            raise ValueError(f"image must be [H, W, 3], got {image.shape}")
+        frame = resize_and_crop(image, self.image_size)
+        return self.embed_frames(frame[np.newaxis])[0]
+
+    # --- clips ---
+
+    def aggregate(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw frame features of clips ([T_i, D] each) -> normalised clip vectors [W, D].
+
+        Uses the index header (for tightTransf models: its shortlist header). A window longer
+        than `frames_per_clip` is sampled uniformly down to that many frames.
+        """
+        out = [np.zeros((0, self.embed_dim), dtype=np.float32)]
+        for start in range(0, len(windows), WINDOW_BATCH):
+            features, mask = self._pad(windows[start:start + WINDOW_BATCH])
+            with self._inference():
+                vectors = self.module.aggregate(features, mask)
+            out.append(_to_numpy(vectors.float()))
+        return np.concatenate(out)
+
+    def rerank(self, text: str, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """Tight-header scores of `text` against each window ([T_i, D] raw frame features).
+
+        Higher is better; the scores order a shortlist and are not cosines.
+        """
+        if not self.can_rerank:
+            raise UsageError(f"model '{self.card.name}' cannot re-rank (header {self.card.header})",
+                             "re-ranking needs a tightTransf model")
+        tokens = self._tokenize([text])
+        out = [np.zeros((0,), dtype=np.float32)]
+        for start in range(0, len(windows), WINDOW_BATCH):
+            features, mask = self._pad(windows[start:start + WINDOW_BATCH])
+            with self._inference():
+                scores = self.module.rerank(tokens, features, mask)
+            out.append(_to_numpy(scores.float()))
+        return np.concatenate(out)
+
+    def _pad(self, windows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        picked = [self._sample(np.asarray(window, dtype=np.float32)) for window in windows]
+        length = max(len(window) for window in picked)
+        features = np.zeros((len(picked), length, self.embed_dim), dtype=np.float32)
+        mask = np.zeros((len(picked), length), dtype=bool)
+        for row, window in enumerate(picked):
+            features[row, :len(window)] = window
+            mask[row, :len(window)] = True
+        return (torch.from_numpy(features).to(self._device),
+                torch.from_numpy(mask).to(self._device))
+
+    def _sample(self, window: np.ndarray) -> np.ndarray:
+        if window.ndim != 2 or window.shape[1] != self.embed_dim or len(window) == 0:
+            raise ValueError(f"a window must be [T>=1, {self.embed_dim}], got {window.shape}")
+        limit = self.card.frames_per_clip
+        if len(window) <= limit:
+            return window
+        return window[np.linspace(0, len(window) - 1, num=limit).round().astype(int)]
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        with torch.inference_mode():
+            if self.autocast_dtype is None:
+                yield
+            else:
+                with torch.autocast(device_type=self._device.type, dtype=self.autocast_dtype):
+                    yield
+
+
+def resize_and_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """Short side to `size` (bicubic, antialiased), centre crop to size x size, uint8 HxWx3."""
+    height, width = image.shape[:2]
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    if (new_h, new_w) != (height, width):
+        pixels = F.interpolate(pixels, size=(new_h, new_w), mode="bicubic", align_corners=False,
+                               antialias=True)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    pixels = pixels[0, :, top:top + size, left:left + size]
+    return pixels.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to("cpu", torch.float32).numpy()

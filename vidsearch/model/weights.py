@@ -1,0 +1,404 @@
+"""Weights files: find, download, import, load safely, convert layouts, fingerprint.
+
+Resolution order for a card: an explicit `--weights FILE`; a user model's own
+`models_dir()/NAME/model.safetensors`; the weights cache `weights_cache_dir()/NAME/` (where
+downloads and `vidsearch models import NAME FILE` put files); else a download into that cache.
+Nothing here unpickles arbitrary objects: safetensors, or `torch.load(weights_only=True)`.
+torch is imported only by the functions that read or write tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vidsearch.config import weights_cache_dir
+from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+# Preference order when a folder holds more than one candidate.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+HF_FALLBACK_FILENAMES = ("model.safetensors", "pytorch_model.bin")
+FINGERPRINTS_FILENAME = "fingerprints.json"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def describe_fixes(name: str) -> str:
+    return f"pass --weights FILE, or run `vidsearch models import {name} FILE`"
+
+
+def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path:
+    """The weights file for `card`, downloading it into the cache when it is not there yet."""
+    if override is not None:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise CannotRunError(f"weights file {path} does not exist", describe_fixes(card.name))
+        return path
+    if card.weights_source == "local" and card.folder is not None:
+        own = card.folder / USER_WEIGHTS_FILENAME
+        if own.is_file():
+            return own
+    cached = find_cached_weights(card.name)
+    if cached is not None:
+        return cached
+    if card.weights_source == "local":
+        where = card.folder / USER_WEIGHTS_FILENAME if card.folder else "the model folder"
+        raise CannotRunError(
+            f"no weights for model '{card.name}': {where} is missing and "
+            f"{weights_cache_dir() / card.name} holds none", describe_fixes(card.name))
+    return download_weights(card)
+
+
+def find_cached_weights(name: str) -> Path | None:
+    folder = weights_cache_dir() / name
+    if not folder.is_dir():
+        return None
+    candidates = [p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix in WEIGHT_SUFFIXES]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda p: (WEIGHT_SUFFIXES.index(p.suffix), p.name))
+    return candidates[0]
+
+
+def import_weights(name: str, file: Path | str) -> Path:
+    """Copy a weights file into the cache for model `name` (`vidsearch models import`)."""
+    load_card(name)  # an unknown name fails here, listing the known ones
+    source = Path(file).expanduser()
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file", "give the path of a downloaded weights file")
+    if source.suffix not in WEIGHT_SUFFIXES:
+        raise UsageError(f"{source}: not a weights file",
+                         f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    folder = weights_cache_dir() / name
+    target = folder / source.name
+    staging = folder / f".{source.name}.importing"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, staging)
+        os.replace(staging, target)
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise CannotRunError(f"cannot copy {source} to {target} ({exc})",
+                             "check free space and permissions") from exc
+    # The imported file must be the one that resolves, so older files for this model go.
+    for other in folder.iterdir():
+        if other != target and other.is_file() and other.suffix in WEIGHT_SUFFIXES:
+            other.unlink()
+    log.info("imported %s as the weights of %s", source, name)
+    return target
+
+
+def download_weights(card: ModelCard) -> Path:
+    folder = weights_cache_dir() / card.name
+    source = _describe_source(card)
+    if _offline():
+        raise CannotRunError(
+            f"no weights for model '{card.name}': none in {folder} and offline mode forbids "
+            f"downloading {source}", describe_fixes(card.name))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _download_error(card, folder, source, exc) from exc
+    log.info("downloading weights of %s from %s", card.name, source)
+    with _staging_dir(folder) as staging:
+        if card.weights_source == "open_clip":
+            downloaded = _download_open_clip(card, staging, folder, source)
+        elif card.weights_source == "hf":
+            downloaded = _download_hf(card, staging, folder, source)
+        else:
+            raise UsageError(f"model '{card.name}' has no download source", describe_fixes(card.name))
+        # Atomic: the cache never holds a half-written file under a weights name.
+        target = folder / downloaded.name
+        os.replace(downloaded.resolve(), target)
+    return target
+
+
+def _describe_source(card: ModelCard) -> str:
+    if card.weights_source == "hf":
+        return f"huggingface.co/{card.hf_repo}"
+    return f"open_clip '{card.arch}' pretrained '{card.pretrained}'"
+
+
+def _offline() -> bool:
+    if os.environ.get("VIDSEARCH_OFFLINE", "").lower() in _TRUE:
+        return True
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE:
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+@contextlib.contextmanager
+def _staging_dir(folder: Path) -> Iterator[Path]:
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _download_error(card: ModelCard, folder: Path, source: str, exc: BaseException) -> CannotRunError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return CannotRunError(
+        f"no weights for model '{card.name}': none in {folder} and downloading {source} failed "
+        f"({reason[:200]})", describe_fixes(card.name))
+
+
+def _download_open_clip(card: ModelCard, staging: Path, folder: Path, source: str) -> Path:
+    from open_clip.pretrained import download_pretrained, get_pretrained_cfg
+
+    config = get_pretrained_cfg(card.arch, card.pretrained or "")
+    if not config:
+        raise UsageError(f"open_clip has no pretrained tag '{card.pretrained}' for '{card.arch}'",
+                         f"fix the model card {card.path or card.name}")
+    try:
+        path = download_pretrained(config, cache_dir=str(staging))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise _download_error(card, folder, source, exc) from exc
+    if not path:
+        raise _download_error(card, folder, source, RuntimeError("no download location"))
+    return Path(path)
+
+
+def _download_hf(card: ModelCard, staging: Path, folder: Path, source: str) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    names = list(dict.fromkeys([n for n in (card.hf_filename, *HF_FALLBACK_FILENAMES) if n]))
+    for name in names:
+        try:
+            return Path(hf_hub_download(card.hf_repo, name, cache_dir=str(staging)))
+        except LocalEntryNotFoundError as exc:  # offline, or the hub is unreachable
+            raise _download_error(card, folder, source, exc) from exc
+        except EntryNotFoundError:
+            log.info("%s has no %s; trying the next file name", card.hf_repo, name)
+        except (OSError, ValueError) as exc:
+            raise _download_error(card, folder, source, exc) from exc
+    raise _download_error(card, folder, source,
+                           FileNotFoundError(f"none of {', '.join(names)} in the repository"))
+
+
+# --- reading and writing tensors ---
+
+
+def load_state_file(path: Path | str) -> dict[str, torch.Tensor]:
+    """A flat {name: tensor} dict from safetensors, or from a weights-only PyTorch file."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    hint = "use a .safetensors file or a plain PyTorch state dict"
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state: Any = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CannotRunError(f"{path}: not a readable safetensors file ({_first_line(exc)})",
+                                 hint) from exc
+    elif suffix in (".bin", ".pt", ".pth"):
+        try:
+            # weights_only: a pickle that wants to build anything but tensors is refused.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
+                zipfile.BadZipFile) as exc:
+            raise CannotRunError(f"{path}: refused to load ({_first_line(exc)})", hint) from exc
+    else:
+        raise UsageError(f"{path}: unknown weights format",
+                         f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+    ):
+        raise CannotRunError(f"{path}: not a state dict of named tensors", hint)
+    if all(key.startswith("module.") for key in state):
+        state = {key[len("module."):]: value for key, value in state.items()}
+    return state
+
+
+def save_state_file(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Write safetensors atomically (temp file + rename)."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {key: value.detach().to("cpu").contiguous() for key, value in state.items()}
+    staging = path.with_name(f".{path.name}.tmp")
+    try:
+        save_file(tensors, str(staging), metadata={"format": "pt"})
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+# --- layouts ---
+
+
+def detect_layout(state: dict[str, Any]) -> str:
+    """'clip4clip' (our full module), 'hf_clip' (transformers CLIPModel) or 'open_clip'."""
+    if any(key.startswith("clip.") for key in state) and any(
+        key.startswith("clip.visual.") or key.startswith("header.") for key in state
+    ):
+        return "clip4clip"
+    if any(key.startswith(("text_model.", "vision_model.")) for key in state):
+        return "hf_clip"
+    return "open_clip"
+
+
+_HF_LAYER = re.compile(r"encoder\.layers\.(\d+)\.(.+)")
+_HF_LAYER_PARTS = {
+    "self_attn.out_proj": "attn.out_proj",
+    "layer_norm1": "ln_1",
+    "layer_norm2": "ln_2",
+    "mlp.fc1": "mlp.c_fc",
+    "mlp.fc2": "mlp.c_proj",
+}
+_HF_TOWER_PARTS = {
+    "text": {
+        "embeddings.token_embedding.weight": "token_embedding.weight",
+        "embeddings.position_embedding.weight": "positional_embedding",
+        "final_layer_norm.weight": "ln_final.weight",
+        "final_layer_norm.bias": "ln_final.bias",
+    },
+    "vision": {
+        "embeddings.class_embedding": "visual.class_embedding",
+        "embeddings.patch_embedding.weight": "visual.conv1.weight",
+        "embeddings.position_embedding.weight": "visual.positional_embedding",
+        "pre_layrnorm.weight": "visual.ln_pre.weight",  # sic: transformers' spelling
+        "pre_layrnorm.bias": "visual.ln_pre.bias",
+        "post_layernorm.weight": "visual.ln_post.weight",
+        "post_layernorm.bias": "visual.ln_post.bias",
+    },
+}
+
+
+def convert_hf_clip_to_open_clip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """transformers `CLIPModel` names -> open_clip `CLIP` names, one to one.
+
+    q/k/v projections merge into open_clip's packed `in_proj`; the projections are Linear
+    weights [out, in] in transformers but plain matrices [in, out] in open_clip, hence the
+    transposes. Unknown keys raise ValueError so a wrong file never loads half-way.
+    """
+    import torch
+
+    out: dict[str, torch.Tensor] = {}
+    packed: dict[str, dict[str, torch.Tensor]] = {}
+    unknown: list[str] = []
+    for key, value in state.items():
+        if key.endswith("position_ids"):
+            continue  # a buffer transformers once saved; open_clip computes positions itself
+        if key == "logit_scale":
+            out["logit_scale"] = value
+        elif key == "text_projection.weight":
+            out["text_projection"] = value.t().contiguous()
+        elif key == "visual_projection.weight":
+            out["visual.proj"] = value.t().contiguous()
+        elif key.startswith(("text_model.", "vision_model.")):
+            tower = "text" if key.startswith("text_model.") else "vision"
+            rest = key.split(".", 1)[1]
+            prefix = "" if tower == "text" else "visual."
+            if rest in _HF_TOWER_PARTS[tower]:
+                out[_HF_TOWER_PARTS[tower][rest]] = value
+                continue
+            match = _HF_LAYER.fullmatch(rest)
+            if match is None:
+                unknown.append(key)
+                continue
+            layer, part = match.groups()
+            block = f"{prefix}transformer.resblocks.{layer}."
+            qkv = re.fullmatch(r"self_attn\.([qkv])_proj\.(weight|bias)", part)
+            if qkv:
+                which, kind = qkv.groups()
+                packed.setdefault(f"{block}attn.in_proj_{kind}", {})[which] = value
+                continue
+            module, _, kind = part.rpartition(".")
+            if module not in _HF_LAYER_PARTS:
+                unknown.append(key)
+                continue
+            out[f"{block}{_HF_LAYER_PARTS[module]}.{kind}"] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"not a CLIPModel state dict: unexpected keys {', '.join(unknown[:5])}")
+    for key, parts in packed.items():
+        if set(parts) != {"q", "k", "v"}:
+            raise ValueError(f"incomplete attention weights for {key}")
+        out[key] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
+    return out
+
+
+# --- fingerprints ---
+
+
+def weights_fingerprint(path: Path | str) -> str:
+    """sha256 of the file, remembered per (path, size, mtime_ns) so it is hashed once."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    cache_file = weights_cache_dir() / FINGERPRINTS_FILENAME
+    cache = _read_fingerprints(cache_file)
+    entry = cache.get(str(path))
+    if (isinstance(entry, dict) and entry.get("size") == stat.st_size
+            and entry.get("mtime_ns") == stat.st_mtime_ns and isinstance(entry.get("sha256"), str)):
+        return entry["sha256"]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    sha = digest.hexdigest()
+    cache[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
+    _write_fingerprints(cache_file, cache)
+    return sha
+
+
+def _read_fingerprints(cache_file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(cache_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable fingerprint cache %s (%s)", cache_file, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_fingerprints(cache_file: Path, cache: dict[str, Any]) -> None:
+    # A cache that cannot be written only costs a re-hash next time.
+    staging: Path | None = None
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".fingerprints-", dir=cache_file.parent)
+        staging = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(cache, handle, indent=1, sort_keys=True)
+        os.replace(staging, cache_file)
+    except OSError as exc:
+        log.warning("cannot update fingerprint cache %s (%s)", cache_file, exc)
+        if staging is not None:
+            staging.unlink(missing_ok=True)
