@@ -239,3 +239,21 @@ def test_inline_configs_may_not_shadow_open_clip_architectures():
     card.arch = "ViT-B-32"
     with pytest.raises(UsageError, match="may not redefine"):
         build_module(card)
+
+
+def test_a_new_header_can_start_from_a_fine_tuned_backbone():
+    from vidsearch.model.factory import build_module
+    from vidsearch.model.weights import load_state_file
+
+    name = _install(seed=4)
+    state = load_state_file(config.models_dir() / name / "model.safetensors")
+    card = load_card(name)
+    card.header = "seqTransf"
+    with pytest.raises(CannotRunError, match="do not fit"):
+        build_module(card, state)  # the saved model has no seqTransf weights
+    module = build_module(card, state, backbone_only=True)
+    torch.testing.assert_close(module.clip.logit_scale, state["clip.logit_scale"])
+    saved_layer = {key.split("resblocks.0.", 1)[1]: value for key, value in state.items()
+                   if key.startswith("clip.transformer.resblocks.0.")}
+    for key, value in module.header.transformer[0].state_dict().items():
+        assert torch.equal(value, saved_layer[key])

@@ -69,9 +69,10 @@ class ModelCard:
 
 
 _SERIALISED = [f.name for f in fields(ModelCard) if f.name != "path"]
+# Optional strings too: TOML has no null, so an absent key is how a card says None.
 _STR_FIELDS = {"name", "arch", "description", "weights_source", "weights_layout", "header",
-               "shortlist_header", "patch", "licence"}
-_OPTIONAL_STR_FIELDS = {"pretrained", "hf_repo", "hf_filename", "base"}
+               "shortlist_header", "patch", "licence", "pretrained", "hf_repo", "hf_filename",
+               "base"}
 _CHOICES = {
     "weights_source": WEIGHTS_SOURCES,
     "weights_layout": WEIGHTS_LAYOUTS,
@@ -102,8 +103,6 @@ def card_from_dict(raw: dict[str, Any], source: str | Path = "<card>") -> ModelC
             raise bad(f"missing field '{required}'")
     for key, value in raw.items():
         if key in _STR_FIELDS and not isinstance(value, str):
-            raise bad(f"'{key}' must be a string")
-        if key in _OPTIONAL_STR_FIELDS and not isinstance(value, str):
             raise bad(f"'{key}' must be a string")
         if key in ("open_clip_config", "extra") and not isinstance(value, dict):
             raise bad(f"'{key}' must be a table")

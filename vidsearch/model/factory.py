@@ -79,6 +79,7 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
         hf_filename=None,
         quick_gelu=resolve_quick_gelu(card),
         header=module.header_name,
+        shortlist_header=module.header.name if module.can_rerank else card.shortlist_header,
         patch=module.patch,
         embed_dim=module.embed_dim,
         extra=copy.deepcopy(card.extra),
@@ -89,12 +90,19 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
 
 
 def build_module(card: ModelCard, state: dict[str, torch.Tensor] | None = None, *,
-                 source: Path | str = "<weights>") -> CLIP4Clip:
-    """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None."""
+                 source: Path | str = "<weights>", backbone_only: bool = False) -> CLIP4Clip:
+    """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None.
+
+    `backbone_only` takes just the CLIP weights from a full CLIP4Clip state, so a fine-tune
+    can start a new header (built from those weights) on top of an earlier fine-tune.
+    """
     clip, config = create_backbone(card)
     layout = detect_layout(state) if state is not None else None
     if layout is not None and layout != card.weights_layout:
         log.info("%s is in %s layout (card says %s)", source, layout, card.weights_layout)
+    if layout == "clip4clip" and backbone_only:
+        state = {key[len("clip."):]: value for key, value in state.items() if key.startswith("clip.")}
+        layout = "open_clip"
     try:
         if layout == "hf_clip":
             state = convert_hf_clip_to_open_clip(state)

@@ -52,7 +52,7 @@ def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path
         own = card.folder / USER_WEIGHTS_FILENAME
         if own.is_file():
             return own
-    cached = find_cached_weights(card.name)
+    cached = cached_weights(card.name)
     if cached is not None:
         return cached
     if card.weights_source == "local":
@@ -63,7 +63,7 @@ def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path
     return download_weights(card)
 
 
-def find_cached_weights(name: str) -> Path | None:
+def cached_weights(name: str) -> Path | None:
     folder = weights_cache_dir() / name
     if not folder.is_dir():
         return None
