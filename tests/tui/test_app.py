@@ -1,0 +1,272 @@
+"""The TUI against a fake backend: what a user sees and what each key does."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual.widgets import Input
+
+from tests.tui.conftest import SIZE, search, settle
+from tests.tui.fakes import HITS, LIBRARY
+from tests.tui.screen_text import screen_text
+from vidsearch.errors import CannotRunError
+from vidsearch.search import Hit
+from vidsearch.tui.screens.help import HelpScreen
+from vidsearch.tui.widgets.preview import PreviewPane
+from vidsearch.tui.widgets.results import ResultsTable
+
+
+async def test_search_shows_one_row_per_hit_and_moves_focus_to_the_results(make_app, backend):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.focused, Input)  # typing works at once
+        await search(app, pilot, "dog on a beach")
+        assert backend.queries == ["dog on a beach"]
+        table = app.screen.query_one(ResultsTable)
+        assert table.row_count == len(HITS)
+        assert app.focused is table
+        text = screen_text(app)
+        assert "4 hits for “dog on a beach”" in text
+        assert "beach day.mp4" in text and "…/holidays" in text
+        assert "0:00:10–0:00:25" in text and "0:00:17" in text and "0.421" in text
+        assert "1:00:05–1:00:15" in text  # hours shown as H:MM:SS
+        # the preview of the first hit: facts, its frame, the other hit in the same video
+        assert "1920×1080" in text and "1:02:05" in text
+        assert "▸ 0:00:10–0:00:25" in text and "0:01:35–0:01:45  best 0:01:41" in text
+        assert app.screen.query_one("#thumbnail").image is not None
+
+
+async def test_status_bar_shows_library_model_database_and_writer(make_app, backend):
+    backend.writer_active = True
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        status = screen_text(app).splitlines()[-2]
+        assert "3 videos · 2.5 h" in status
+        assert "model clip4clip-webvid150k" in status
+        assert "watch is writing" in status
+        assert "/data/vidsearch/library.db" in status
+
+
+async def test_arrow_keys_move_the_selection_and_the_preview_follows(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        table = app.screen.query_one(ResultsTable)
+        preview = app.screen.query_one(PreviewPane)
+        await pilot.press("down", "down")
+        await settle(app, pilot)
+        assert table.current_hit == HITS[2]
+        assert preview.border_title == "beach day.mp4"
+        assert "▸ 0:01:35–0:01:45" in screen_text(app)
+        await pilot.press("end")
+        await settle(app, pilot)
+        assert table.current_hit == HITS[3]
+        assert "no other hits in this video" in screen_text(app)
+        await pilot.press("home", "up")
+        assert table.current_hit == HITS[0]
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        assert app.focused is table
+
+
+async def test_enter_opens_the_hit_at_its_best_moment_without_a_shell(make_app, launched):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert launched == [["mpv", "--start=4", HITS[1].path]]
+
+
+async def test_the_player_template_from_settings_is_used(make_app, launched, isolated_home):
+    settings = isolated_home / "config" / "settings.toml"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('player = ["myplayer", "--at", "{seconds}", "{path}"]\n')
+    app = make_app(player_template=None)  # None: read settings.toml
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert launched == [["myplayer", "--at", "17", HITS[0].path]]
+
+
+async def test_a_player_that_cannot_start_is_a_notification_not_a_crash(make_app):
+    def broken(argv):
+        raise CannotRunError("cannot start the player 'mpv' (No such file)", "install mpv")
+
+    app = make_app(run_player=broken)
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.is_running
+        assert any("cannot start the player" in n.message for n in app._notifications)
+
+
+async def test_mouse_click_selects_a_row_and_a_second_click_opens_it(make_app, launched):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        table = app.screen.query_one(ResultsTable)
+        await pilot.click(ResultsTable, offset=(3, 3))  # header is row 0: third hit
+        await pilot.pause()
+        assert table.current_hit == HITS[2]
+        assert launched == []
+        await pilot.click(ResultsTable, offset=(3, 3))
+        await pilot.pause()
+        assert launched == [["mpv", "--start=101", HITS[2].path]]
+
+
+async def test_c_copies_path_at_best_moment(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("end", "c")
+        assert app.clipboard == f"{LIBRARY}/family/2019/birthday 🎂 عيد ميلاد.mkv at 1:00:11"
+
+
+async def test_question_mark_shows_the_keys_and_escape_closes_them(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for phrase in ("copy “path at H:MM:SS”", "back to the search box", "example image",
+                       "quit"):
+            assert phrase in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_i_searches_by_an_image_path(make_app, backend, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape")  # keys act on the screen once the search box is left
+        await pilot.press("i")
+        await pilot.press(*"~/frame.png", "enter")
+        await settle(app, pilot)
+        assert backend.queries == [Path("~/frame.png").expanduser()]
+        assert "4 hits for image" in screen_text(app)
+
+
+async def test_q_quits_but_is_typed_in_the_search_box(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        assert app.is_running and app.screen.query_one("#query", Input).value == "q"
+        await pilot.press("escape", "q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_empty_library_says_how_to_index(make_app, backend):
+    backend.videos, backend.hours = 0, 0.0
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "The library is empty" in text
+        assert "vidsearch index ~/Videos" in text
+
+
+async def test_unreadable_database_is_a_message_with_the_fix(make_app, backend):
+    backend.status_problem = CannotRunError(
+        "/data/x.db: not a vidsearch library (the file is not a readable SQLite database)",
+        "move the file away or pass another --db")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "Cannot read the library" in text
+        assert "not a vidsearch library" in text and "pass another --db" in text
+        assert "library unreadable" in text.splitlines()[-2]
+
+
+async def test_missing_weights_is_a_message_with_the_fix_not_a_crash(make_app, backend):
+    backend.search_error = CannotRunError(
+        "weights file /cache/clip4clip.safetensors does not exist",
+        "pass --weights FILE or run vidsearch models import")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        assert app.is_running
+        text = screen_text(app)
+        assert "The search could not run" in text
+        assert "clip4clip.safetensors does not exist" in text
+        assert "pass --weights FILE" in text
+
+
+async def test_no_results_says_so(make_app, backend):
+    backend.hits = []
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot, "unicorn")
+        assert "No matches for “unicorn”" in screen_text(app)
+        await pilot.press("c")  # nothing to copy: a warning, not an exception
+        assert app.is_running and app.clipboard == ""
+
+
+async def test_first_search_shows_that_the_model_is_loading(make_app, backend):
+    backend.release = threading.Event()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"dog", "enter")
+        await pilot.pause(0.1)
+        area = app.screen.query_one("#results-area")
+        assert area.loading
+        assert "loading model clip4clip-webvid150k (first search only)" in screen_text(app)
+        assert app.screen.query_one("#query", Input).value == "dog"  # the UI still answers
+        backend.release.set()
+        await settle(app, pilot)
+        assert not area.loading
+        assert "4 hits" in screen_text(app)
+
+
+async def test_a_frame_that_cannot_be_decoded_leaves_the_rest_of_the_preview(make_app, backend):
+    backend.thumbnail_error = CannotRunError("/media/videos/x.mp4: cannot decode a frame")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        text = screen_text(app)
+        assert "no picture: /media/videos/x.mp4: cannot" in text
+        assert "1920×1080" in text
+
+
+async def test_file_names_are_shown_literally_never_as_markup(make_app, backend):
+    nasty = [
+        Hit(f"{LIBRARY}/[red]clips[/]/[bold]loud[blink].mp4", 7, 0, 10, 4, 0.5),
+        Hit(f"{LIBRARY}/bad\nname\x1b[31m\u202eevil.mp4", 8, 0, 10, 4, 0.4),
+        Hit(f"{LIBRARY}/\udcff-latin1.mp4", 9, 0, 10, 4, 0.3),
+    ]
+    backend.hits = nasty
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        table = app.screen.query_one(ResultsTable)
+        assert table.get_row_at(0)[0].plain == "[bold]loud[blink].mp4"
+        assert table.get_row_at(1)[0].plain == "bad\\nname\\x1b[31m\\u202eevil.mp4"
+        assert table.get_row_at(2)[0].plain == "\\xff-latin1.mp4"
+        lines = screen_text(app).splitlines()
+        assert len(lines) == SIZE[1]  # nothing broke a line
+        text = "\n".join(lines)
+        assert "│ [bold]loud[blink]" in text  # the row
+        assert "─ [bold]loud[blink].mp4 ─" in text  # the preview's title
+        assert "/media/videos/[red]clips[/]/[bold]" in text  # the preview's path
+        assert "\x1b" not in text and "\u202e" not in text
+        await pilot.press("c")
+        assert app.clipboard == f"{nasty[0].path} at 0:00:04"  # the real path, unescaped
+
+
+def test_the_readme_section_lists_the_same_keys_as_the_help_screen():
+    from tests.conftest import REPO
+    from vidsearch.tui.keys import KEYS
+
+    section = (REPO / "tests" / "tui" / "README_SECTION.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1].strip() for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith(("| key", "| ---"))]
+    assert rows == [key for key, _meaning in KEYS]

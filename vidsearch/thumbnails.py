@@ -1,0 +1,117 @@
+"""One frame of a video as a small picture, decoded on demand and kept in a bounded cache.
+
+The TUI asks for the frame at a hit's best moment when the hit is selected; decoding seeks to
+the nearest keyframe before it and decodes forward, so it costs one GOP, not the whole file.
+PyAV alone does it: a single seek is what it is good at, and it reads every container the
+indexer's fallback reads. Frames come out upright (rotation metadata applied) and with square
+pixels, like the frames the indexer embedded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import av
+from PIL import Image
+
+from vidsearch.errors import DecodeError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_SIZE = (480, 270)
+# Frame times are stored to the microsecond; compare with a little slack for pts rounding.
+_EPS = 1e-3
+_HINT = "check that the file still exists and plays"
+
+
+def decode_frame(path: str | os.PathLike[str], seconds: float,
+                 max_size: tuple[int, int] = DEFAULT_MAX_SIZE) -> Image.Image:
+    """The frame shown at `seconds` (the last frame if the video ends sooner), fitted into
+    `max_size`. Raises DecodeError when the file cannot be opened or decoded."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DecodeError(f"{path}: no video stream", _HINT)
+            stream = container.streams.video[0]
+            frame = _frame_at(container, stream, max(0.0, seconds))
+            image = _upright(frame, stream)
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise DecodeError(f"{path}: cannot decode a frame at {seconds:.1f} s ({err})",
+                          _HINT) from err
+    image.thumbnail(max_size)
+    return image
+
+
+def _frame_at(container, stream, seconds: float) -> av.VideoFrame:
+    start = stream.start_time or 0
+    if seconds > 0 and stream.time_base:
+        try:
+            container.seek(start + int(seconds / stream.time_base), stream=stream, backward=True)
+        except av.FFmpegError as err:
+            # Some streams cannot seek (raw, damaged index): decode from the start instead.
+            log.debug("%s: seek failed (%s), decoding from the start", container.name, err)
+            container.seek(0)
+    last = None
+    for frame in container.decode(stream):
+        if frame.pts is None:
+            continue
+        last = frame
+        if float((frame.pts - start) * stream.time_base) >= seconds - _EPS:
+            break
+    if last is None:
+        raise DecodeError(f"{container.name}: no frame could be decoded", _HINT)
+    return last
+
+
+def _upright(frame: av.VideoFrame, stream) -> Image.Image:
+    image = frame.to_image()
+    sar = stream.sample_aspect_ratio
+    if sar and sar > 0 and sar != 1:
+        image = image.resize((max(1, round(image.width * sar)), image.height))
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    if turns:
+        image = image.rotate(90 * turns, expand=True)  # PIL turns counter-clockwise, as tagged
+    return image
+
+
+class ThumbnailCache:
+    """Decoded frames by (file, size, mtime, time); the least recently used go first.
+
+    Safe to call from several worker threads: the lock guards the cache, not the decode, so
+    two different frames decode in parallel.
+    """
+
+    def __init__(self, max_items: int = 64, max_size: tuple[int, int] = DEFAULT_MAX_SIZE) -> None:
+        self.max_items = max_items
+        self.max_size = max_size
+        self._images: OrderedDict[tuple, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str | os.PathLike[str], seconds: float) -> Image.Image:
+        key = self._key(Path(path), seconds)
+        with self._lock:
+            if key in self._images:
+                self._images.move_to_end(key)
+                return self._images[key]
+        image = decode_frame(path, seconds, self.max_size)
+        with self._lock:
+            self._images[key] = image
+            while len(self._images) > self.max_items:
+                self._images.popitem(last=False)
+        return image
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    @staticmethod
+    def _key(path: Path, seconds: float) -> tuple:
+        try:
+            stat = path.stat()
+        except OSError as err:
+            raise DecodeError(f"{path}: cannot read the file ({err.strerror})", _HINT) from err
+        # Size and mtime in the key: a re-encoded file must not show its old picture.
+        return (str(path), stat.st_size, stat.st_mtime_ns, round(seconds, 3))

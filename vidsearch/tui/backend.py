@@ -1,0 +1,192 @@
+"""What the TUI needs from the library, behind one small interface.
+
+The screens call a `Backend` from worker threads and never touch the store, the model or the
+decoder directly; tests swap in a fake with fixed answers. This module does not import Textual,
+and it holds no search logic: it calls `vidsearch.search` like the `find` command does.
+
+Every call opens the store for its own duration, in its own thread: apsw connections are safe to
+share, but a fresh one per call means a database replaced or fixed while the TUI runs is simply
+picked up on the next search.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+
+from vidsearch.errors import VidsearchError
+from vidsearch.search import Hit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    """What the status bar shows. `problem` is set when the library cannot be read at all."""
+
+    db_path: Path
+    model: str
+    videos: int = 0
+    hours: float = 0.0
+    failed: int = 0
+    writer_active: bool = False
+    problem: VidsearchError | None = None
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What the preview pane says about the video a hit is in."""
+
+    path: str
+    duration: float | None
+    width: int | None
+    height: int | None
+    fps: float | None
+
+
+class Backend(Protocol):
+    """The TUI's whole view of vidsearch. Methods may block; the TUI calls them in workers."""
+
+    db_path: Path
+
+    @property
+    def model_name(self) -> str: ...
+
+    def model_loaded(self) -> bool: ...
+
+    def status(self) -> LibraryStatus: ...
+
+    def search_text(self, query: str, k: int) -> list[Hit]: ...
+
+    def search_image(self, image_path: Path, k: int) -> list[Hit]: ...
+
+    def video_facts(self, hit: Hit) -> VideoFacts | None: ...
+
+    def thumbnail(self, hit: Hit) -> Image.Image: ...
+
+
+class LibraryBackend:
+    """The real backend: the library at `db_path`, a model loaded on the first search."""
+
+    def __init__(self, db_path: Path, *, model: str | None = None, device: str = "auto",
+                 weights: Path | None = None, thumbnails=None) -> None:
+        from vidsearch.config import load_settings
+        from vidsearch.thumbnails import ThumbnailCache
+
+        self.db_path = Path(db_path)
+        self._model_name = model or load_settings().active_model
+        self._device = device
+        self._weights = weights
+        self._model = None
+        self._model_lock = threading.Lock()
+        self._thumbnails = thumbnails or ThumbnailCache()
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    def model_loaded(self) -> bool:
+        return self._model is not None
+
+    def _loaded_model(self):
+        # Loading takes seconds (torch import, weights); do it once, and only when a search
+        # needs it, so the screen is up at once even on a slow disk.
+        with self._model_lock:
+            if self._model is None:
+                from vidsearch.model import load_model
+
+                self._model = load_model(self._model_name, device=self._device,
+                                         weights=self._weights)
+            return self._model
+
+    def _open(self):
+        from vidsearch.store import open_store
+
+        return open_store(self.db_path, create=False)
+
+    def status(self) -> LibraryStatus:
+        writer = is_writer_active(self.db_path)
+        try:
+            with self._open() as store:
+                stats = store.stats()
+        except VidsearchError as exc:
+            return LibraryStatus(self.db_path, self._model_name, writer_active=writer,
+                                 problem=exc)
+        return LibraryStatus(self.db_path, stats.model_name or self._model_name,
+                             videos=stats.videos, hours=stats.hours, failed=stats.failed,
+                             writer_active=writer)
+
+    def search_text(self, query: str, k: int) -> list[Hit]:
+        from vidsearch import search
+
+        with self._open() as store:
+            return search.search_text(store, self._loaded_model(), query, k=k)
+
+    def search_image(self, image_path: Path, k: int) -> list[Hit]:
+        from vidsearch import search, video
+
+        image = video.load_image(image_path)
+        with self._open() as store:
+            return search.search_image(store, self._loaded_model(), image, k=k)
+
+    def video_facts(self, hit: Hit) -> VideoFacts | None:
+        with self._open() as store:
+            details = store.video_details(hit.video_id)
+        if details is None:
+            return None  # removed by a watch since the search ran
+        return VideoFacts(details["path"], details["duration"], details["width"],
+                          details["height"], details["fps"])
+
+    def thumbnail(self, hit: Hit) -> Image.Image:
+        return self._thumbnails.get(hit.path, hit.best_moment)
+
+
+def is_writer_active(db_path: Path) -> bool:
+    """Whether another process holds the library's writer lock (see `store.writer_lock`).
+
+    Probing takes a *shared* lock and drops it at once, and only when the pid written in the
+    lock file is alive: a writer that starts in that instant would be refused, so the probe
+    is kept off the common case of no writer at all.
+    """
+    lock_path = Path(str(db_path) + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        log.debug("cannot read %s: %s", lock_path, exc)
+        return False
+    try:
+        pid_text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if not pid_text.isdigit() or not _process_alive(int(pid_text)):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    return True

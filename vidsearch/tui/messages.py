@@ -1,0 +1,70 @@
+"""Messages the main screen's workers send back to it (workers run in threads; messages are
+the thread-safe way home)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from textual.message import Message
+
+from vidsearch.errors import VidsearchError
+from vidsearch.search import Hit
+from vidsearch.tui.backend import LibraryStatus, VideoFacts
+
+
+@dataclass(frozen=True)
+class Query:
+    """A text query or an example image; exactly one is set."""
+
+    text: str | None = None
+    image: Path | None = None
+
+    def describe(self) -> str:
+        return f"“{self.text}”" if self.text is not None else f"image {self.image}"
+
+
+class ModelLoading(Message):
+    """The first search is loading the model: worth a word, it takes seconds."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class SearchDone(Message):
+    def __init__(self, serial: int, query: Query, hits: list[Hit]) -> None:
+        super().__init__()
+        self.serial = serial
+        self.query = query
+        self.hits = hits
+
+
+class SearchFailed(Message):
+    def __init__(self, serial: int, query: Query, error: VidsearchError) -> None:
+        super().__init__()
+        self.serial = serial
+        self.query = query
+        self.error = error
+
+
+class StatusReady(Message):
+    def __init__(self, status: LibraryStatus) -> None:
+        super().__init__()
+        self.status = status
+
+
+class FactsReady(Message):
+    def __init__(self, hit: Hit, facts: VideoFacts | None) -> None:
+        super().__init__()
+        self.hit = hit
+        self.facts = facts
+
+
+class ThumbnailReady(Message):
+    def __init__(self, hit: Hit, image: Image.Image | None, error: str | None = None) -> None:
+        super().__init__()
+        self.hit = hit
+        self.image = image
+        self.error = error

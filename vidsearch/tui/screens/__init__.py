@@ -1,0 +1,1 @@
+"""Screens of the TUI: the main search screen and its modal helpers."""

@@ -1,0 +1,31 @@
+"""The `i` screen: ask for the path of an example image to search by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+
+class ImagePathScreen(ModalScreen[Path | None]):
+    """Dismisses with the path typed (`~` expanded), or None when cancelled or left empty."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="image-query"):
+            yield Static("Search by an example image", id="image-title", markup=False)
+            yield Input(placeholder="path to a JPEG, PNG or WebP file", id="image-path")
+            yield Static("Enter to search · Esc to cancel", id="image-help", markup=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip()
+        self.dismiss(Path(value).expanduser() if value else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

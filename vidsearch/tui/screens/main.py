@@ -1,0 +1,296 @@
+"""The search screen: query box, results, preview, status bar, footer.
+
+All blocking work (model load, search, store reads, frame decode) runs in thread workers that
+report back with messages from `vidsearch.tui.messages`; handlers on this screen are the only
+place that changes what is shown, so the UI never waits on the disk or the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from vidsearch.errors import VidsearchError
+from vidsearch.search import Hit
+from vidsearch.tui.messages import (
+    FactsReady,
+    ModelLoading,
+    Query,
+    SearchDone,
+    SearchFailed,
+    StatusReady,
+    ThumbnailReady,
+)
+from vidsearch.tui.screens.help import HelpScreen
+from vidsearch.tui.screens.image_query import ImagePathScreen
+from vidsearch.tui.text import format_time, printable
+from vidsearch.tui.widgets.message import MessagePanel
+from vidsearch.tui.widgets.preview import PreviewPane
+from vidsearch.tui.widgets.results import ResultsTable
+from vidsearch.tui.widgets.status import StatusBar
+
+log = logging.getLogger(__name__)
+
+STATUS_REFRESH_SECONDS = 5.0
+EMPTY_HINT = "index some videos first: vidsearch index ~/Videos (then press / and search)"
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search"),
+        Binding("escape", "focus_results", "Results", show=False),
+        Binding("c", "copy_hit", "Copy"),
+        Binding("i", "image_search", "By image"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._serial = 0  # numbers searches, so a slow old one cannot overwrite a newer one
+        self._searched = False
+        self._status = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="describe a moment, e.g. dog catching a frisbee  (Enter searches)",
+                    id="query")
+        yield Static(id="notice", markup=False)
+        with Horizontal(id="body"):
+            with ContentSwitcher(initial="message", id="results-area"):
+                yield ResultsTable(id="results")
+                yield MessagePanel(id="message")
+            yield PreviewPane(id="preview")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#results-area").border_title = "results"
+        self.query_one("#preview").border_title = "preview"
+        self.query_one("#message", MessagePanel).show("Reading the library…")
+        self.query_one("#query", Input).focus()
+        self.refresh_status()
+        self.set_interval(STATUS_REFRESH_SECONDS, self.refresh_status)
+
+    # --- workers ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def refresh_status(self) -> None:
+        status = self.app.backend.status()
+        if not get_current_worker().is_cancelled:
+            self.post_message(StatusReady(status))
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def run_search(self, serial: int, query: Query) -> None:
+        backend = self.app.backend
+        if not backend.model_loaded():
+            self.post_message(ModelLoading(backend.model_name))
+        started = time.monotonic()
+        try:
+            if query.image is not None:
+                hits = backend.search_image(query.image, self.app.k)
+            else:
+                hits = backend.search_text(query.text or "", self.app.k)
+        except VidsearchError as exc:
+            self.post_message(SearchFailed(serial, query, exc))
+            return
+        log.info("%d hits for %s in %.2f s", len(hits), query.describe(),
+                 time.monotonic() - started)
+        self.post_message(SearchDone(serial, query, hits))
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def load_preview(self, hit: Hit) -> None:
+        backend = self.app.backend
+        worker = get_current_worker()
+        try:
+            facts = backend.video_facts(hit)
+        except VidsearchError as exc:
+            log.info("no facts for %s: %s", hit.path, exc)
+            facts = None
+        if worker.is_cancelled:
+            return  # the cursor moved on; decoding this frame would only delay the next
+        self.post_message(FactsReady(hit, facts))
+        try:
+            image, error = backend.thumbnail(hit), None
+        except VidsearchError as exc:
+            image, error = None, exc.message
+        if not worker.is_cancelled:
+            self.post_message(ThumbnailReady(hit, image, error))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Expected failures arrive as messages; this is for bugs and odd OS errors, which are
+        # logged with their traceback and shown instead of taking the whole app down.
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        log.error("%s failed", event.worker.name, exc_info=error)
+        if event.worker.group == "search":
+            self._set_loading(False)
+            self._show_panel(f"The search failed: {type(error).__name__}", str(error),
+                             "run `vidsearch tui -v` and see the log; `vidsearch find` may "
+                             "say more", kind="error")
+        elif event.worker.group == "status":
+            self._show_status_problem(VidsearchError(f"{type(error).__name__}: {error}"))
+        else:
+            self.query_one(PreviewPane).show_thumbnail_error(str(error))
+
+    # --- worker results ---------------------------------------------------------------------
+
+    def on_status_ready(self, message: StatusReady) -> None:
+        status = message.status
+        self._status = status
+        self.query_one(StatusBar).show_status(status)
+        if status.problem is not None:
+            self._show_status_problem(status.problem)
+        elif not self._searched:
+            if status.videos == 0:
+                self._show_panel("The library is empty",
+                                 f"nothing is indexed in {status.db_path} yet",
+                                 EMPTY_HINT, kind="warning")
+            else:
+                self._show_panel(
+                    "Type what happens in the clip you want, then Enter",
+                    f"{status.videos} videos, {status.hours:.1f} hours indexed with "
+                    f"{status.model}",
+                    "press i to search by an example image, ? for all keys")
+
+    def _show_status_problem(self, problem: VidsearchError) -> None:
+        if self._searched and self.query_one(ContentSwitcher).current == "results":
+            return  # keep the results on screen; the status bar already says it
+        self._show_panel("Cannot read the library", problem.message, problem.hint,
+                         kind="error")
+
+    def on_model_loading(self, message: ModelLoading) -> None:
+        self._notice(f"loading model {message.model} (first search only)…")
+
+    def on_search_done(self, message: SearchDone) -> None:
+        if message.serial != self._serial:
+            return
+        self._set_loading(False)
+        hits = message.hits
+        table = self.query_one(ResultsTable)
+        preview = self.query_one(PreviewPane)
+        if not hits:
+            table.show_hits([])
+            preview.clear()
+            self._notice(f"no matches for {message.query.describe()}")
+            self._show_panel(f"No matches for {message.query.describe()}", "",
+                             "try other words, or index more videos", kind="warning")
+            return
+        self._notice(f"{len(hits)} hit{'' if len(hits) == 1 else 's'} for "
+                     f"{message.query.describe()}")
+        self.query_one(ContentSwitcher).current = "results"
+        table.show_hits(hits)
+        if self.focused is None or isinstance(self.focused, Input):
+            table.focus()
+
+    def on_search_failed(self, message: SearchFailed) -> None:
+        if message.serial != self._serial:
+            return
+        self._set_loading(False)
+        self.query_one(ResultsTable).show_hits([])
+        self.query_one(PreviewPane).clear()
+        self._notice(f"search for {message.query.describe()} failed")
+        error = message.error
+        self._show_panel("The search could not run", error.message, error.hint, kind="error")
+
+    def on_results_table_hit_highlighted(self, message: ResultsTable.HitHighlighted) -> None:
+        hit = message.hit
+        table = self.query_one(ResultsTable)
+        same_video = [h for h in table.hits if h.video_id == hit.video_id]
+        self.query_one(PreviewPane).show_hit(hit, same_video)
+        self.load_preview(hit)
+
+    def on_facts_ready(self, message: FactsReady) -> None:
+        if message.hit == self.query_one(ResultsTable).current_hit:
+            self.query_one(PreviewPane).show_facts(message.hit, message.facts)
+
+    def on_thumbnail_ready(self, message: ThumbnailReady) -> None:
+        if message.hit != self.query_one(ResultsTable).current_hit:
+            return
+        preview = self.query_one(PreviewPane)
+        if message.image is not None:
+            preview.show_thumbnail(message.image)
+        else:
+            preview.show_thumbnail_error(message.error or "cannot decode")
+
+    def on_results_table_hit_chosen(self, message: ResultsTable.HitChosen) -> None:
+        self.app.open_hit(message.hit)
+
+    # --- input ------------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "query":
+            return
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            self._notice("type what to look for first")
+            return
+        self.start_search(Query(text=text))
+
+    def start_search(self, query: Query) -> None:
+        self._serial += 1
+        self._searched = True
+        self._notice(f"searching for {query.describe()}…")
+        self._set_loading(True)
+        self.run_search(self._serial, query)
+
+    def action_focus_search(self) -> None:
+        self.query_one("#query", Input).focus()
+
+    def action_focus_results(self) -> None:
+        table = self.query_one(ResultsTable)
+        if table.hits:
+            table.focus()
+        else:
+            self.set_focus(None)  # nothing to move to, but the one-letter keys work again
+
+    def action_copy_hit(self) -> None:
+        hit = self.query_one(ResultsTable).current_hit
+        if hit is None:
+            self.notify("nothing selected to copy", severity="warning", markup=False)
+            return
+        text = f"{hit.path} at {format_time(hit.best_moment)}"
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied: {printable(text)}", markup=False)
+
+    def action_image_search(self) -> None:
+        self.app.push_screen(ImagePathScreen(), self._image_chosen)
+
+    def _image_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self.start_search(Query(image=path))
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _notice(self, text: str) -> None:
+        self.query_one("#notice", Static).update(Text(printable(text)))
+
+    def _show_panel(self, title: str, message: str = "", hint: str | None = None,
+                    kind: str = "info") -> None:
+        self.query_one(MessagePanel).show(title, message, hint, kind=kind)
+        self.query_one(ContentSwitcher).current = "message"
+        if kind != "info":
+            self.query_one(PreviewPane).clear()
+
+    def _set_loading(self, loading: bool) -> None:
+        self.query_one("#results-area").loading = loading
+
+
+def hit_label(hit: Hit) -> str:
+    """How a hit is named in notifications: its file name and best moment."""
+    return f"{printable(os.path.basename(hit.path))} at {format_time(hit.best_moment)}"

@@ -1,0 +1,1 @@
+"""Widgets of the TUI; each talks to the screen through its own Message subclasses."""

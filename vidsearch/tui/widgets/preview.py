@@ -1,0 +1,98 @@
+"""The preview pane: the best moment's frame, facts about the video, its other hits."""
+
+from __future__ import annotations
+
+import os
+
+from PIL import Image
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+# Imported at module load on purpose: textual-image asks the terminal which graphics protocol
+# it speaks (Kitty, Sixel, else Unicode half blocks), which only works before Textual starts.
+from textual_image.widget import Image as ImageWidget
+
+from vidsearch.search import Hit
+from vidsearch.tui.backend import VideoFacts
+from vidsearch.tui.text import format_span, format_time, home_relative, literal, printable
+
+
+class PreviewPane(VerticalScroll):
+    """Shows one hit. The screen feeds it in three steps (hit, facts, frame) as workers finish,
+    so the text appears at once and the picture when it is decoded."""
+
+    # The renderer textual-image picked for this terminal; a class attribute so a test (or a
+    # user's odd terminal) can pin one.
+    image_widget: type[ImageWidget] = ImageWidget
+
+    def compose(self) -> ComposeResult:
+        yield self.image_widget(id="thumbnail")
+        yield Static(id="thumbnail-note")
+        yield Static(id="facts")
+        yield Static(id="neighbours")
+
+    def show_hit(self, hit: Hit, same_video: list[Hit]) -> None:
+        # A Text, not a str: a str border title is parsed as markup.
+        self.border_title = Text(printable(os.path.basename(hit.path)))
+        self._thumbnail().image = None
+        self._note("decoding the frame…")
+        self._show_facts(hit, None)
+        self._show_neighbours(hit, same_video)
+
+    def show_facts(self, hit: Hit, facts: VideoFacts | None) -> None:
+        self._show_facts(hit, facts)
+
+    def show_thumbnail(self, image: Image.Image) -> None:
+        self._thumbnail().image = image
+        self._note("")
+
+    def show_thumbnail_error(self, reason: str) -> None:
+        self._thumbnail().image = None
+        self._note(f"no picture: {printable(reason)}")
+
+    def clear(self) -> None:
+        self.border_title = ""
+        self._thumbnail().image = None
+        for name in ("#thumbnail-note", "#facts", "#neighbours"):
+            self.query_one(name, Static).update("")
+
+    def _thumbnail(self) -> ImageWidget:
+        return self.query_one("#thumbnail")
+
+    def _note(self, text: str) -> None:
+        self.query_one("#thumbnail-note", Static).update(Text(text, style="dim italic"))
+
+    def _show_facts(self, hit: Hit, facts: VideoFacts | None) -> None:
+        rows = [("clip", format_span(hit.start, hit.end)),
+                ("best moment", format_time(hit.best_moment)),
+                ("score", f"{hit.score:.3f}")]
+        if facts is not None:
+            if facts.duration:
+                rows.append(("duration", format_time(facts.duration)))
+            if facts.width and facts.height:
+                fps = f" @ {facts.fps:.3g} fps" if facts.fps else ""
+                rows.append(("resolution", f"{facts.width}×{facts.height}{fps}"))
+        # The full path first, on lines of its own: it is often longer than the pane is wide.
+        text = Text(printable(home_relative(hit.path)), overflow="fold")
+        for label, value in rows:
+            text.append(f"\n{label:>12} ", style="bold")
+            text.append(value)
+        self.query_one("#facts", Static).update(text)
+
+    def _show_neighbours(self, hit: Hit, same_video: list[Hit]) -> None:
+        others = [h for h in same_video if h != hit]
+        if not others:
+            self.query_one("#neighbours", Static).update(
+                Text("no other hits in this video", style="dim"))
+            return
+        text = Text("also in this video", style="bold")
+        for other in sorted(same_video, key=lambda h: h.start):
+            current = other == hit
+            text.append("\n")
+            text.append_text(literal(
+                f"{'▸' if current else ' '} {format_span(other.start, other.end)}  best "
+                f"{format_time(other.best_moment)}  {other.score:.3f}",
+                style="" if current else "dim"))
+        self.query_one("#neighbours", Static).update(text)

@@ -1,0 +1,31 @@
+"""The status bar: library size, model, database, whether a `watch` is writing."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from vidsearch.tui.backend import LibraryStatus
+from vidsearch.tui.text import home_relative, printable
+
+
+class StatusBar(Static):
+    def show_status(self, status: LibraryStatus) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if status.problem is not None:
+            text.append("library unreadable", style="bold red")
+        else:
+            text.append(f"{status.videos} video{'' if status.videos == 1 else 's'}", style="bold")
+            text.append(f" · {status.hours:.1f} h")
+            if status.failed:
+                text.append(f" · {status.failed} failed", style="yellow")
+        text.append("  │  model ")
+        text.append(printable(status.model), style="bold")
+        text.append("  │  ")
+        if status.writer_active:
+            text.append("● watch is writing", style="bold green")
+        else:
+            text.append("○ no writer", style="dim")
+        text.append("  │  ")
+        text.append(printable(home_relative(str(status.db_path))), style="dim")
+        self.update(text)
