@@ -1,0 +1,64 @@
+"""Shared by the benchmarks: a random-weight ViT-B/32 CLIP4Clip saved as a user model.
+
+Weights do not change speed, and real ones cannot be downloaded on every machine, so the
+benchmarks time the real architecture with random weights.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def use_home(home: Path) -> None:
+    """Point vidsearch at a benchmark home, away from the user's library."""
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["VIDSEARCH_HOME"] = str(home)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def install_random_vit_b32(name: str = "bench-vit-b-32") -> str:
+    import torch
+
+    from vidsearch import config
+    from vidsearch.model.cards import ModelCard
+    from vidsearch.model.factory import build_module, save_model
+
+    folder = config.models_dir() / name
+    if (folder / "model.safetensors").exists():
+        return name
+    card = ModelCard(name=name, description="random-weight ViT-B/32 for benchmarks",
+                     arch="ViT-B-32", weights_source="local", weights_layout="clip4clip",
+                     header="meanP", patch="2d", frames_per_clip=12, embed_dim=512,
+                     quick_gelu=True, licence="benchmark only")
+    torch.manual_seed(0)
+    save_model(build_module(card), card, folder)
+    return name
+
+
+def describe_machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        cpu = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,164 @@
+"""Indexing speed: a naive baseline, the decode-only ceiling, and `vidsearch index`.
+
+    python bench/index.py [--minutes 3]
+
+Builds a reproducible library in bench/_media/library (720p and 1080p H.264, long-GOP and
+1-s-GOP files, generated with PyAV: moving shapes over noise so the encoder has real work),
+then in one run measures, in video-seconds per wall-second:
+  (a) naive: per video, decord get_batch of the 1-fps indices at full resolution, PIL resize +
+      crop, one model call per video, nothing overlapped;
+  (b) decode-only: vidsearch's sampler alone over all files, one thread per core;
+  (c) `vidsearch index` into a fresh library (in-process, same model).
+The model is a random-weight ViT-B/32 (weights do not change speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from _setup import REPO, describe_machine, git_revision, install_random_vit_b32, use_home
+
+# (name, width, height, fps, gop frames, share of the minutes)
+LIBRARY = [
+    ("720p-long-gop.mp4", 1280, 720, 30, 250, 0.35),
+    ("720p-1s-gop.mp4", 1280, 720, 30, 30, 0.35),
+    ("1080p-long-gop.mp4", 1920, 1080, 30, 250, 0.15),
+    ("1080p-1s-gop.mp4", 1920, 1080, 30, 30, 0.15),
+]
+
+
+def build_library(folder: Path, minutes: float) -> list[Path]:
+    import av
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, width, height, fps, gop, share in LIBRARY:
+        path = folder / f"{minutes:g}min-{name}"
+        paths.append(path)
+        if path.exists():
+            continue
+        seconds = max(5, round(minutes * 60 * share))
+        rng = np.random.default_rng(len(paths))
+        background = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+        background = background.repeat(8, axis=0).repeat(8, axis=1)
+        tmp = path.with_suffix(".partial.mp4")
+        with av.open(str(tmp), "w") as container:
+            stream = container.add_stream("libx264", rate=fps,
+                                          options={"preset": "veryfast", "crf": "23"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.codec_context.gop_size = gop
+            for index in range(seconds * fps):
+                image = np.roll(background, shift=index * 4, axis=1).copy()
+                y = (index * 7) % (height - 200)
+                image[y:y + 200, 100:300] = (255, (index * 3) % 255, 40)
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+        tmp.rename(path)
+    return paths
+
+
+def video_seconds(paths: list[Path]) -> float:
+    from vidsearch.video import probe
+
+    return sum(probe(p).duration for p in paths)
+
+
+def run_naive(paths: list[Path], model) -> float:
+    """What a first attempt looks like: full-resolution frames, PIL, one video at a time."""
+    import decord
+    from PIL import Image
+
+    started = time.monotonic()
+    size = model.image_size
+    for path in paths:
+        reader = decord.VideoReader(str(path))
+        fps = reader.get_avg_fps()
+        indices = list(range(0, len(reader), max(1, round(fps))))
+        batch = reader.get_batch(indices).asnumpy()
+        crops = []
+        for frame in batch:
+            image = Image.fromarray(frame)
+            scale = size / min(image.size)
+            image = image.resize((round(image.width * scale), round(image.height * scale)),
+                                 Image.BICUBIC)
+            left, top = (image.width - size) // 2, (image.height - size) // 2
+            crops.append(np.asarray(image.crop((left, top, left + size, top + size))))
+        vectors = model.embed_frames(np.stack(crops))
+        model.aggregate([vectors])
+    return time.monotonic() - started
+
+
+def run_decode_only(paths: list[Path], size: int) -> float:
+    from vidsearch.video import FrameSampler
+
+    def decode(path: Path) -> int:
+        return sum(len(chunk) for chunk in FrameSampler(path, size=size))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(decode, paths))
+    return time.monotonic() - started
+
+
+def run_vidsearch(paths: list[Path], model) -> float:
+    from vidsearch.indexer import Indexer
+    from vidsearch.store import open_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Path(tmp) / "lib"
+        library.mkdir()
+        for path in paths:
+            os.link(path, library / path.name) if _same_device(path, library) else \
+                shutil.copy(path, library / path.name)
+        started = time.monotonic()
+        with open_store(Path(tmp) / "bench.db") as store:
+            report = Indexer(store, model).sync([library])
+        elapsed = time.monotonic() - started
+    assert not report.failed, report.failed
+    return elapsed
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=3.0, help="total length of the library")
+    parser.add_argument("--precision", default="auto")
+    args = parser.parse_args()
+
+    media = REPO / "bench" / "_media"
+    use_home(media / "home")
+    paths = build_library(media / "library", args.minutes)
+    from vidsearch.model import load_model
+
+    model = load_model(install_random_vit_b32(), precision=args.precision)
+    total = video_seconds(paths)
+    print(f"machine: {describe_machine()}; revision {git_revision()}")
+    print(f"library: {len(paths)} files, {total:.0f} s of video; model ViT-B/32 on "
+          f"{model.device}, precision {args.precision}")
+    model.embed_frames(np.zeros((2, model.image_size, model.image_size, 3), np.uint8))  # warm
+    naive = total / run_naive(paths, model)
+    ceiling = total / run_decode_only(paths, model.image_size)
+    ours = total / run_vidsearch(paths, model)
+    print("| run | video-s per wall-s |")
+    print("| --- | --- |")
+    print(f"| (a) naive baseline | {naive:.1f} |")
+    print(f"| (b) decode-only ceiling | {ceiling:.1f} |")
+    print(f"| (c) vidsearch index | {ours:.1f} |")
+    print(f"(c)/(a) = {ours / naive:.2f}   (c)/(b) = {ours / ceiling:.2f}")
+
+
+if __name__ == "__main__":
+    main()
