@@ -11,10 +11,10 @@ import logging
 import sys
 
 from vidsearch import __version__
-from vidsearch.cli import common, find, index, models, status, tui
+from vidsearch.cli import common, find, index, models, status, tui, watch
 from vidsearch.errors import VidsearchError
 
-COMMANDS = [index, find, status, models, tui]
+COMMANDS = [index, find, status, models, watch, tui]
 
 EPILOG = """examples:
   vidsearch index ~/Videos

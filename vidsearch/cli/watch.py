@@ -93,7 +93,7 @@ def watch(args: argparse.Namespace, db: Path, options):
                 stop_on_signals(stop, watcher):
             try:
                 with progress:
-                    log_sync(watcher.start())
+                    watcher.start()
                 # From here on each action is its own log line; a bar would only flicker.
                 indexer.progress = SilentProgress()
                 watcher.run_forever(stop)
@@ -103,12 +103,6 @@ def watch(args: argparse.Namespace, db: Path, options):
                 log.info("interrupted while indexing; the unfinished video will be indexed "
                          "next time")
         return watcher.report
-
-
-def log_sync(report) -> None:
-    log.info("initial sync: indexed %d, skipped %d unchanged, moved %d, removed %d, failed %d "
-             "in %.1f s", len(report.indexed), report.skipped, len(report.moved),
-             len(report.removed), len(report.failed), report.elapsed)
 
 
 @contextlib.contextmanager
