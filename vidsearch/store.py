@@ -132,32 +132,36 @@ def _m001_initial(conn) -> None:
     )
 
 
-def _m002_clip_bits(conn) -> None:
-    """One row per video with the sign bits of its clip vectors: the k-NN shortlist.
+def _m002_clip_vectors_and_bits(conn) -> None:
+    """Clip vectors move into `clips.embedding`, with a per-video blob of their sign bits.
 
-    sqlite-vec's flat scan costs ~110 ms per 100k clips on a laptop core and its top-k slows
-    down as k grows, so searches read these bits (64 bytes a clip, one blob per video) into
-    memory once, shortlist by Hamming distance, and re-score the shortlist with the float
-    vectors. Libraries made before this step get their bits from the stored vectors.
+    Measured here: sqlite-vec's flat scan costs ~110 ms per 100k 512-d clips, its top-k slows
+    as k grows, and a vec0 point lookup costs ~0.2 ms. So clip search shortlists by Hamming
+    distance over sign bits held in memory (64 bytes a clip, one blob per video) and re-scores
+    the shortlist with float vectors read by primary key. Frame vectors stay in vec0, where
+    image queries search them. Libraries of version 1 keep their vectors.
     """
     conn.execute(
         """
+        ALTER TABLE clips ADD COLUMN embedding BLOB;
         CREATE TABLE clip_bits (
             video_id INTEGER PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
             clip_ids BLOB NOT NULL,
             bits BLOB NOT NULL
-        )
+        );
         """
     )
     has_vectors = conn.execute(
         "SELECT count(*) FROM sqlite_master WHERE name = 'clip_vec'").fetchone()[0]
     if not has_vectors:
         return
+    conn.execute("UPDATE clips SET embedding = "
+                 "(SELECT v.embedding FROM clip_vec v WHERE v.rowid = clips.id)")
+    conn.execute("DROP TABLE clip_vec")
     video_ids = [r[0] for r in conn.execute("SELECT DISTINCT video_id FROM clips")]
     for video_id in video_ids:
-        rows = conn.execute(
-            "SELECT c.id, v.embedding FROM clips c JOIN clip_vec v ON v.rowid = c.id "
-            "WHERE c.video_id = ? ORDER BY c.id", (video_id,)).fetchall()
+        rows = conn.execute("SELECT id, embedding FROM clips WHERE video_id = ? ORDER BY id",
+                            (video_id,)).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         conn.execute("INSERT INTO clip_bits(video_id, clip_ids, bits) VALUES (?, ?, ?)",
@@ -175,7 +179,7 @@ def pack_sign_bits(vectors: np.ndarray) -> np.ndarray:
 
 MIGRATIONS: list[tuple[str, Callable]] = [
     ("m001_initial", _m001_initial),
-    ("m002_clip_bits", _m002_clip_bits),
+    ("m002_clip_vectors_and_bits", _m002_clip_vectors_and_bits),
 ]
 
 
@@ -239,12 +243,8 @@ class Store:
             if replaced:
                 log.info("model changed to %s: dropping vectors of the previous model", model_name)
             self.conn.execute(
-                "DROP TABLE IF EXISTS clip_vec; DROP TABLE IF EXISTS frame_vec;"
+                "DROP TABLE IF EXISTS frame_vec;"
                 "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frames; DELETE FROM videos;"
-            )
-            self.conn.execute(
-                f"CREATE VIRTUAL TABLE clip_vec USING vec0(embedding float[{int(dim)}] "
-                "distance_metric=cosine)"
             )
             self.conn.execute(
                 f"CREATE VIRTUAL TABLE frame_vec USING vec0(embedding float[{int(dim)}] "
@@ -258,9 +258,9 @@ class Store:
 
     def _has_vector_tables(self) -> bool:
         row = self.conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name IN ('clip_vec', 'frame_vec')"
+            "SELECT count(*) FROM sqlite_master WHERE name = 'frame_vec'"
         ).fetchone()
-        return row[0] == 2
+        return row[0] == 1
 
     # --- videos -----------------------------------------------------------------------------
 
@@ -348,15 +348,14 @@ class Store:
                 )
             clip_ids = []
             for (start, end), vector in zip(clip_spans, clip_vectors):
+                if vector.shape[0] != self.vector_dim:
+                    raise ValueError(f"clip vector of size {vector.shape[0]}, the library holds "
+                                     f"{self.vector_dim}")
                 self.conn.execute(
-                    "INSERT INTO clips(video_id, start, end) VALUES (?, ?, ?)",
-                    (video_id, float(start), float(end)),
+                    "INSERT INTO clips(video_id, start, end, embedding) VALUES (?, ?, ?, ?)",
+                    (video_id, float(start), float(end), vector.tobytes()),
                 )
                 clip_ids.append(self.conn.last_insert_rowid())
-                self.conn.execute(
-                    "INSERT INTO clip_vec(rowid, embedding) VALUES (?, ?)",
-                    (clip_ids[-1], vector.tobytes()),
-                )
             if clip_ids:
                 self.conn.execute(
                     "INSERT INTO clip_bits(video_id, clip_ids, bits) VALUES (?, ?, ?)",
@@ -411,10 +410,6 @@ class Store:
                     "DELETE FROM frame_vec WHERE rowid IN (SELECT id FROM frames WHERE video_id = ?)",
                     (video_id,),
                 )
-                self.conn.execute(
-                    "DELETE FROM clip_vec WHERE rowid IN (SELECT id FROM clips WHERE video_id = ?)",
-                    (video_id,),
-                )
             self.conn.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM clips WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM clip_bits WHERE video_id = ?", (video_id,))
@@ -442,10 +437,15 @@ class Store:
         else:
             distances = np.bitwise_count(bits ^ pack_sign_bits(query)[0]).sum(axis=1)
             shortlist = clip_ids[np.argpartition(distances, shortlist_size)[:shortlist_size]]
-        ids, vectors = self._clip_vectors(shortlist)
+        rows = self.conn.execute(
+            "SELECT c.id, c.video_id, v.path, c.start, c.end, c.embedding FROM clips c "
+            "JOIN videos v ON v.id = c.video_id "
+            f"WHERE c.id IN ({','.join('?' * len(shortlist))})",
+            [int(i) for i in shortlist],
+        ).fetchall()
+        vectors = np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
         scores = _cosine(vectors, query)
-        order = np.argsort(-scores)[:k]
-        return self._clip_matches(ids[order], scores[order])
+        return [ClipMatch(*rows[i][:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
 
     def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
         """All clip ids and sign bits, cached until this or another connection writes."""
@@ -461,29 +461,6 @@ class Store:
             self._bit_index = (ids, bits.reshape(-1, words))
             self._bit_index_version = version
         return self._bit_index
-
-    def _clip_vectors(self, clip_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        placeholders = ",".join("?" * len(clip_ids))
-        rows = self.conn.execute(
-            f"SELECT rowid, embedding FROM clip_vec WHERE rowid IN ({placeholders})",
-            [int(i) for i in clip_ids],
-        ).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        return ids, vectors
-
-    def _clip_matches(self, clip_ids: np.ndarray, scores: np.ndarray) -> list[ClipMatch]:
-        placeholders = ",".join("?" * len(clip_ids))
-        rows = {
-            r[0]: r
-            for r in self.conn.execute(
-                "SELECT c.id, c.video_id, v.path, c.start, c.end FROM clips c "
-                f"JOIN videos v ON v.id = c.video_id WHERE c.id IN ({placeholders})",
-                [int(i) for i in clip_ids],
-            )
-        }
-        return [ClipMatch(*rows[int(i)], float(score)) for i, score in zip(clip_ids, scores)
-                if int(i) in rows]
 
     def nearest_frames(self, query: np.ndarray, k: int) -> list[FrameMatch]:
         if not self._has_vector_tables() or k <= 0:
@@ -560,11 +537,11 @@ class Store:
             "(SELECT id FROM videos)",
             "ok videos without clips": "SELECT count(*) FROM videos WHERE status = 'ok' AND id "
             "NOT IN (SELECT video_id FROM clips)",
+            "clips without a vector": "SELECT count(*) FROM clips WHERE embedding IS NULL",
+            "clips missing from the shortlist bits": "SELECT count(*) FROM videos WHERE "
+            "status = 'ok' AND id NOT IN (SELECT video_id FROM clip_bits)",
         }
         if self._has_vector_tables():
-            orphan_queries["clips without a vector"] = (
-                "SELECT count(*) FROM clips WHERE id NOT IN (SELECT rowid FROM clip_vec)"
-            )
             orphan_queries["frames without a vector"] = (
                 "SELECT count(*) FROM frames WHERE id NOT IN (SELECT rowid FROM frame_vec)"
             )

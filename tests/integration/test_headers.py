@@ -49,7 +49,7 @@ def test_seq_headers_store_their_own_clip_vectors_not_frame_means(library, capsy
         assert cli(capsys, "index", str(library / "alpha.mp4"))[0] == 0
         with open_store(config.default_db_path()) as store:
             rows = store.conn.execute(
-                "SELECT embedding FROM clip_vec ORDER BY rowid").fetchall()
+                "SELECT embedding FROM clips ORDER BY id").fetchall()
             vectors[header] = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
     assert vectors["meanP"].shape == vectors["seqTransf"].shape
     assert not np.allclose(vectors["meanP"], vectors["seqTransf"], atol=1e-3)

@@ -41,7 +41,7 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
-        assert names == ["m001_initial", "m002_clip_bits"]
+        assert names == ["m001_initial", "m002_clip_vectors_and_bits"]
 
 
 def test_write_and_search_round_trip(store):
@@ -74,7 +74,7 @@ def test_failure_replaces_vectors_and_is_listed(store):
     stats = store.stats()
     assert (stats.videos, stats.frames, stats.clips) == (0, 0, 0)
     assert stats.failures == [("/v/a.mp4", "truncated at 3 s")]
-    assert store.conn.execute("SELECT count(*) FROM clip_vec").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM clip_bits").fetchone()[0] == 0
 
 
 def test_failed_write_leaves_nothing_behind(store):
@@ -85,8 +85,8 @@ def test_failed_write_leaves_nothing_behind(store):
             frame_times=np.zeros(2), frame_vectors=np.zeros((1, DIM)), clip_spans=[],
             clip_vectors=np.zeros((0, DIM)),
         )
-    # the wrong dimension is caught by sqlite-vec inside the transaction: all or nothing
-    with pytest.raises(apsw.Error):
+    # the wrong dimension is caught inside the transaction: all or nothing
+    with pytest.raises(ValueError):
         store.write_video(
             "/v/a.mp4", size=1, mtime_ns=1, content_hash=None, meta=VideoMeta(1, 1, 1, 1),
             frame_times=np.zeros(1), frame_vectors=np.zeros((1, DIM)), clip_spans=[(0, 1)],
@@ -104,7 +104,7 @@ def test_move_keeps_vectors_and_remove_drops_them(store):
     assert store.find_by_content("h1", 101).path == "/w/a.mp4"
     assert store.remove_videos(["/w/a.mp4"]) == 1
     assert store.stats().clips == 0
-    assert store.conn.execute("SELECT count(*) FROM clip_vec").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM clip_bits").fetchone()[0] == 0
 
 
 def test_videos_under_matches_folders_not_name_prefixes(store):

@@ -83,6 +83,17 @@ def load_model(args: argparse.Namespace, model_name: str | None = None):
     return load(model_name or args.model, device=args.device, weights=args.weights)
 
 
+def load_query_model(args: argparse.Namespace):
+    """For text queries: the text tower alone when the model allows it (a fast cold start)."""
+    if args.device != "cuda":
+        from vidsearch.model.text_query import load_text_query_model
+
+        model = load_text_query_model(args.model, weights=args.weights)
+        if model is not None:
+            return model
+    return load_model(args)
+
+
 def format_time(seconds: float) -> str:
     """H:MM:SS, the way video players show positions."""
     total = int(round(max(0.0, seconds)))

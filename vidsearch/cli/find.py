@@ -30,7 +30,7 @@ def register(subparsers, shared) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsearch import search, video
+    from vidsearch import search
     from vidsearch.errors import UsageError
     from vidsearch.store import open_store
 
@@ -38,10 +38,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give either a QUERY or --image FILE", 'e.g. vidsearch find "a dog"')
     db = common.db_path(args)
     with open_store(db, create=False) as store:
-        model = common.load_model(args)
         if args.image is not None:
+            from vidsearch import video
+
+            model = common.load_model(args)
             hits = search.search_image(store, model, video.load_image(args.image), k=args.k)
         else:
+            model = common.load_model(args) if args.rerank else common.load_query_model(args)
             hits = search.search_text(store, model, args.query, k=args.k, rerank=args.rerank)
     if args.json:
         document = {"query": args.query, "image": str(args.image) if args.image else None,

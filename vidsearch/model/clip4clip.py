@@ -108,7 +108,20 @@ class CLIP4Clip(nn.Module):
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token ids [B, L] -> raw (unnormalised) caption features [B, D]."""
-        return self.clip.encode_text(tokens)
+        if not self._causal_argmax_text():
+            return self.clip.encode_text(tokens)
+        # With causal attention the end-of-text output depends only on the tokens before it, so
+        # the padding after the longest caption is skipped: a short query costs 8 positions of
+        # 77, with the same result.
+        eot = tokens.argmax(dim=-1)
+        features, _ = self.encode_text_tokens(tokens[:, : int(eot.max()) + 1])
+        return features[torch.arange(features.shape[0], device=tokens.device), eot]
+
+    def _causal_argmax_text(self) -> bool:
+        clip = self.clip
+        return (getattr(clip, "text", None) is None
+                and getattr(clip, "text_pool_type", "argmax") == "argmax"
+                and getattr(clip, "attn_mask", None) is not None)
 
     def encode_text_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids [B, L] -> per-token features [B, L, D] and a mask of real tokens [B, L].

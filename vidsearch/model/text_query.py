@@ -1,0 +1,199 @@
+"""A text-only model for queries: `vidsearch find "..."` in a new process within a few seconds.
+
+Importing open_clip pulls in torchvision and timm (4 s here) and building a full CLIP spends
+another 2 s on a vision tower a text query never uses. For the standard CLIP text transformer
+this module builds only the text tower, with open_clip's own parameter names so the same
+weights load, and tokenises with open_clip's own tokenizer file. Anything it does not recognise
+(HF text towers, other pooling, custom norms) goes through the full model instead.
+
+Causal attention makes the end-of-text token's output depend only on the tokens before it, so
+the sequence is cut at the last end-of-text token of the batch: a six-word query runs through
+8 positions instead of 77, with identical output.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidsearch.model.cards import ModelCard, load_card
+
+log = logging.getLogger(__name__)
+
+# text_cfg keys whose standard values the plain tower below reproduces exactly.
+_PLAIN_TEXT_KEYS = {"context_length", "vocab_size", "width", "heads", "layers"}
+_PLAIN_TOP_KEYS = {"embed_dim", "vision_cfg", "text_cfg", "quick_gelu"}
+
+
+class QuickGELU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class _Block(nn.Module):
+    """A pre-norm transformer block named like open_clip's ResidualAttentionBlock."""
+
+    def __init__(self, width: int, heads: int, quick_gelu: bool) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential()
+        self.mlp.add_module("c_fc", nn.Linear(width, width * 4))
+        self.mlp.add_module("gelu", QuickGELU() if quick_gelu else nn.GELU())
+        self.mlp.add_module("c_proj", nn.Linear(width * 4, width))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        y = self.ln_1(x)
+        x = x + self.attn(y, y, y, need_weights=False, attn_mask=mask)[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class _Resblocks(nn.Module):
+    def __init__(self, width: int, layers: int, heads: int, quick_gelu: bool) -> None:
+        super().__init__()
+        self.resblocks = nn.ModuleList(_Block(width, heads, quick_gelu) for _ in range(layers))
+
+
+class TextTower(nn.Module):
+    """CLIP's text transformer: tokens -> projected end-of-text features."""
+
+    def __init__(self, *, embed_dim: int, context_length: int, vocab_size: int, width: int,
+                 heads: int, layers: int, quick_gelu: bool) -> None:
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab_size, width)
+        self.positional_embedding = nn.Parameter(torch.empty(context_length, width))
+        self.transformer = _Resblocks(width, layers, heads, quick_gelu)
+        self.ln_final = nn.LayerNorm(width)
+        self.text_projection = nn.Parameter(torch.empty(width, embed_dim))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        eot = tokens.argmax(dim=-1)  # the end-of-text token has the largest id
+        length = int(eot.max()) + 1
+        tokens = tokens[:, :length]
+        x = self.token_embedding(tokens) + self.positional_embedding[:length]
+        mask = torch.full((length, length), float("-inf"), device=tokens.device).triu(1)
+        for block in self.transformer.resblocks:
+            x = block(x, mask)
+        x = self.ln_final(x)
+        return x[torch.arange(x.shape[0]), eot] @ self.text_projection
+
+
+class TextQueryModel:
+    """Just enough of `VideoTextModel` for text search: card, fingerprint, embed_texts."""
+
+    can_rerank = False
+
+    def __init__(self, card: ModelCard, tower: TextTower, tokenizer: Any, fingerprint: str
+                 ) -> None:
+        self.card = card
+        self.tower = tower
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint
+        self.device = "cpu"
+
+    @property
+    def embed_dim(self) -> int:
+        return self.tower.text_projection.shape[1]
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed_texts takes a list of strings, not one string")
+        with torch.inference_mode():
+            features = self.tower(self.tokenizer(list(texts)))
+        return F.normalize(features.float(), dim=-1).numpy()
+
+
+def load_text_query_model(name: str | None = None, *, weights: Path | str | None = None
+                          ) -> TextQueryModel | None:
+    """The text tower of model `name` on the CPU, or None where only the full model will do."""
+    from vidsearch.config import load_settings
+    from vidsearch.model.factory import compute_fingerprint
+    from vidsearch.model.weights import (convert_hf_clip_to_open_clip, detect_layout,
+                                         load_state_file, resolve_weights, weights_fingerprint)
+
+    card = load_card(name or load_settings().active_model)
+    config = _plain_text_config(card)
+    if config is None:
+        return None
+    path = resolve_weights(card, weights)
+    state = load_state_file(path)
+    layout = detect_layout(state)
+    if layout == "hf_clip":
+        state = convert_hf_clip_to_open_clip(state)
+    elif layout == "clip4clip":
+        state = {key[len("clip."):]: value for key, value in state.items()
+                 if key.startswith("clip.")}
+    text_cfg = config["text_cfg"]
+    with torch.device("meta"):  # no random initialisation: every parameter is loaded next
+        tower = TextTower(embed_dim=config["embed_dim"], quick_gelu=config["quick_gelu"],
+                          **{key: text_cfg[key] for key in _PLAIN_TEXT_KEYS})
+    wanted = tower.state_dict().keys()
+    missing = [key for key in wanted if key not in state]
+    if missing:
+        log.debug("text-only path unavailable for %s: missing %s", card.name, missing[:3])
+        return None
+    tower.load_state_dict({key: state[key].float() for key in wanted}, assign=True)
+    tokenizer = _load_simple_tokenizer(text_cfg["context_length"])
+    if tokenizer is None:
+        return None
+    fingerprint = compute_fingerprint(card, weights_fingerprint(path))
+    return TextQueryModel(card, tower.eval(), tokenizer, fingerprint)
+
+
+def _plain_text_config(card: ModelCard) -> dict[str, Any] | None:
+    """The model config, when its text tower is the plain CLIP one; else None."""
+    config = card.open_clip_config or _open_clip_config_file(card.arch)
+    if not config or set(config) - _PLAIN_TOP_KEYS:
+        return None
+    text_cfg = config.get("text_cfg", {})
+    if set(text_cfg) - _PLAIN_TEXT_KEYS or set(_PLAIN_TEXT_KEYS) - set(text_cfg):
+        return None
+    if card.quick_gelu is not None:
+        quick_gelu = card.quick_gelu
+    elif card.pretrained:
+        return None  # the pretrained tag decides, and reading it needs open_clip itself
+    else:
+        quick_gelu = bool(config.get("quick_gelu", False))
+    return {"embed_dim": config["embed_dim"], "text_cfg": text_cfg, "quick_gelu": quick_gelu}
+
+
+def _open_clip_folder() -> Path | None:
+    spec = importlib.util.find_spec("open_clip")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _open_clip_config_file(arch: str) -> dict[str, Any] | None:
+    folder = _open_clip_folder()
+    path = folder / "model_configs" / f"{arch}.json" if folder else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _load_simple_tokenizer(context_length: int) -> Any | None:
+    """open_clip's SimpleTokenizer, loaded from its file alone (it imports nothing of open_clip)."""
+    if "open_clip" in sys.modules:
+        from open_clip.tokenizer import SimpleTokenizer
+
+        return SimpleTokenizer(context_length=context_length)
+    folder = _open_clip_folder()
+    if folder is None or not (folder / "tokenizer.py").is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("vidsearch._open_clip_tokenizer",
+                                                  folder / "tokenizer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SimpleTokenizer(context_length=context_length)
