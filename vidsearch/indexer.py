@@ -219,6 +219,12 @@ class Indexer:
                         self._encode_pending(jobs, final=True, only=job)
                         self._finish(job, report)
                         open_jobs.discard(number)
+                    elif kind == "stopped":
+                        # Asked to stop: the video is neither stored nor a failure; the next
+                        # run sees it as new.
+                        job.pending.clear()
+                        report.interrupted = True
+                        open_jobs.discard(number)
                     elif kind == "error":
                         job.error = payload
                         job.pending.clear()
@@ -236,12 +242,14 @@ class Indexer:
     def _decode_into(self, number: int, job: _Job, chunks: queue.Queue) -> None:
         try:
             if self.stop_event.is_set():
+                chunks.put(("stopped", number, None))
                 return
             sampler = video.FrameSampler(job.state.path, size=self.model.image_size,
                                          fps=self.options.fps)
             job.info = sampler.info
             for chunk in sampler:
                 if self.stop_event.is_set():
+                    chunks.put(("stopped", number, None))
                     return
                 job.times.append(chunk.timestamps)
                 chunks.put(("frames", number, chunk.frames))

@@ -214,3 +214,28 @@ def test_frame_vectors_agree_between_runs(tiny_model, library, capsys):
         video_id = store.nearest_frames(np.ones(64, np.float32), 1)[0].video_id
         _, second = store.frame_vectors(video_id)
     np.testing.assert_allclose(first, second, atol=1e-5)
+
+
+def test_a_stop_request_ends_the_run_with_whole_videos_only(tiny_model, library):
+    """stop_event (watch's shutdown) finishes without hanging and stores no partial video."""
+    from vidsearch.indexer import Indexer
+    from vidsearch.model import load_model
+
+    model = load_model(tiny_model)
+    with open_store(config.default_db_path()) as store:
+        indexer = Indexer(store, model)
+        original = model.embed_frames
+
+        def embed_then_stop(*args, **kwargs):
+            indexer.stop_event.set()
+            return original(*args, **kwargs)
+
+        model.embed_frames = embed_then_stop
+        report = indexer.sync([library])
+        assert report.interrupted
+        assert len(report.indexed) < 3 and not report.failed
+        assert store.check_integrity() == []
+    model.embed_frames = original
+    with open_store(config.default_db_path()) as store:
+        report = Indexer(store, model).sync([library])
+        assert store.stats().videos == 3 and store.check_integrity() == []
