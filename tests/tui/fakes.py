@@ -41,7 +41,7 @@ class FakeBackend:
     hours: float = 2.5
     writer_active: bool = False
     status_problem: VidsearchError | None = None
-    search_error: VidsearchError | None = None
+    search_error: Exception | None = None
     thumbnail_error: VidsearchError | None = None
     queries: list = field(default_factory=list)
     loaded: bool = False
@@ -80,3 +80,14 @@ class FakeBackend:
         if self.thumbnail_error is not None:
             raise self.thumbnail_error
         return gradient_image()
+
+
+def hits_on_disk(root: Path) -> list[Hit]:
+    """HITS moved under `root`, with (empty) files there, for tests that open a hit."""
+    hits = []
+    for hit in HITS:
+        path = root / hit.path.removeprefix(LIBRARY + "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        hits.append(Hit(str(path), hit.video_id, hit.start, hit.end, hit.best_moment, hit.score))
+    return hits

@@ -8,13 +8,17 @@ from pathlib import Path
 from textual.widgets import Input
 
 from tests.tui.conftest import SIZE, search, settle
-from tests.tui.fakes import HITS, LIBRARY
+from tests.tui.fakes import HITS, LIBRARY, hits_on_disk
 from tests.tui.screen_text import screen_text
 from vidsearch.errors import CannotRunError
 from vidsearch.search import Hit
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
+
+
+class FakeBackendError(RuntimeError):
+    """Not a VidsearchError: a bug or an odd OS error, which must not take the app down."""
 
 
 async def test_search_shows_one_row_per_hit_and_moves_focus_to_the_results(make_app, backend):
@@ -72,16 +76,20 @@ async def test_arrow_keys_move_the_selection_and_the_preview_follows(make_app):
         assert app.focused is table
 
 
-async def test_enter_opens_the_hit_at_its_best_moment_without_a_shell(make_app, launched):
+async def test_enter_opens_the_hit_at_its_best_moment_without_a_shell(make_app, launched,
+                                                                      backend, tmp_path):
+    backend.hits = hits = hits_on_disk(tmp_path)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await search(app, pilot)
         await pilot.press("down", "enter")
         await pilot.pause()
-        assert launched == [["mpv", "--start=4", HITS[1].path]]
+        assert launched == [["mpv", "--start=4", hits[1].path]]
 
 
-async def test_the_player_template_from_settings_is_used(make_app, launched, isolated_home):
+async def test_the_player_template_from_settings_is_used(make_app, launched, isolated_home,
+                                                         backend, tmp_path):
+    backend.hits = hits = hits_on_disk(tmp_path)
     settings = isolated_home / "config" / "settings.toml"
     settings.parent.mkdir(parents=True)
     settings.write_text('player = ["myplayer", "--at", "{seconds}", "{path}"]\n')
@@ -90,10 +98,12 @@ async def test_the_player_template_from_settings_is_used(make_app, launched, iso
         await search(app, pilot)
         await pilot.press("enter")
         await pilot.pause()
-        assert launched == [["myplayer", "--at", "17", HITS[0].path]]
+        assert launched == [["myplayer", "--at", "17", hits[0].path]]
 
 
-async def test_a_player_that_cannot_start_is_a_notification_not_a_crash(make_app):
+async def test_a_player_that_cannot_start_is_a_notification_not_a_crash(make_app, backend,
+                                                                        tmp_path):
+    backend.hits = hits_on_disk(tmp_path)
     def broken(argv):
         raise CannotRunError("cannot start the player 'mpv' (No such file)", "install mpv")
 
@@ -106,18 +116,30 @@ async def test_a_player_that_cannot_start_is_a_notification_not_a_crash(make_app
         assert any("cannot start the player" in n.message for n in app._notifications)
 
 
-async def test_mouse_click_selects_a_row_and_a_second_click_opens_it(make_app, launched):
+async def test_mouse_click_selects_a_row_and_a_second_click_opens_it(make_app, launched,
+                                                                     backend, tmp_path):
+    backend.hits = hits = hits_on_disk(tmp_path)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await search(app, pilot)
         table = app.screen.query_one(ResultsTable)
         await pilot.click(ResultsTable, offset=(3, 3))  # header is row 0: third hit
         await pilot.pause()
-        assert table.current_hit == HITS[2]
+        assert table.current_hit == hits[2]
         assert launched == []
         await pilot.click(ResultsTable, offset=(3, 3))
         await pilot.pause()
-        assert launched == [["mpv", "--start=101", HITS[2].path]]
+        assert launched == [["mpv", "--start=101", hits[2].path]]
+
+
+async def test_a_file_gone_since_indexing_is_not_handed_to_the_player(make_app, launched):
+    app = make_app()  # the fake's hits are under /media/videos, which does not exist here
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert launched == []
+        assert any("beach day.mp4 is gone" in n.message for n in app._notifications)
 
 
 async def test_c_copies_path_at_best_moment(make_app):
@@ -140,6 +162,8 @@ async def test_question_mark_shows_the_keys_and_escape_closes_them(make_app):
             assert phrase in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("slash", "f1")  # F1 works from the search box too
+        assert isinstance(app.screen, HelpScreen)
 
 
 async def test_i_searches_by_an_image_path(make_app, backend, tmp_path):
@@ -184,7 +208,7 @@ async def test_unreadable_database_is_a_message_with_the_fix(make_app, backend):
         text = screen_text(app)
         assert "Cannot read the library" in text
         assert "not a vidsearch library" in text and "pass another --db" in text
-        assert "library unreadable" in text.splitlines()[-2]
+        assert "no readable library" in text.splitlines()[-2]
 
 
 async def test_missing_weights_is_a_message_with_the_fix_not_a_crash(make_app, backend):
@@ -270,3 +294,17 @@ def test_the_readme_section_lists_the_same_keys_as_the_help_screen():
     rows = [line.split("|")[1].strip() for line in section.splitlines()
             if line.startswith("| ") and not line.startswith(("| key", "| ---"))]
     assert rows == [key for key, _meaning in KEYS]
+
+
+async def test_an_unexpected_error_in_a_search_is_shown_not_a_crash(make_app, backend):
+    class Boom(FakeBackendError):
+        pass
+
+    backend.search_error = Boom("database disk image is malformed")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        assert app.is_running
+        text = screen_text(app)
+        assert "The search failed: Boom" in text and "disk image is malformed" in text
+        assert not app.screen.query_one("#results-area").loading

@@ -118,3 +118,20 @@ def test_writer_in_a_subprocess_is_seen(tmp_path):
         holder.kill()
         holder.wait()
     assert not is_writer_active(db)
+
+
+def test_status_counts_are_read_again_only_when_the_library_changed(tmp_path, monkeypatch):
+    db = tmp_path / "library.db"
+    open_store(db).close()
+    backend = LibraryBackend(db)
+    reads = []
+    real = LibraryBackend._read_status
+    monkeypatch.setattr(LibraryBackend, "_read_status",
+                        lambda self: reads.append(1) or real(self))
+    assert backend.status().videos == 0
+    backend.status()
+    assert len(reads) == 1
+    with open_store(db) as store:  # a write lands (what an indexer or watch does)
+        store.prepare_for_model("fp", "tiny", 4)
+    assert backend.status().model == "tiny"
+    assert len(reads) == 2

@@ -33,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
     if args.k <= 0:
         raise UsageError("-k must be at least 1")
     config.load_settings()  # a broken settings file is reported here, before the screen opens
-    from vidsearch.tui.app import create_app  # imports Textual; probes the terminal's graphics
-
-    app = create_app(common.db_path(args), model=args.model, device=args.device,
-                     weights=args.weights, k=args.k)
     with _log_to_file(config.cache_dir() / "tui.log", verbose=args.verbose):
+        # Importing the app probes the terminal's graphics support, which logs (with a
+        # traceback when the terminal does not answer): into the file, not over the screen.
+        from vidsearch.tui.app import create_app
+
+        app = create_app(common.db_path(args), model=args.model, device=args.device,
+                         weights=args.weights, k=args.k)
         app.run()
     return 0
 

@@ -8,6 +8,7 @@ fakes for each; nothing in here checks whether it runs under a test.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import Backend, LibraryBackend
 from vidsearch.tui.screens.main import MainScreen, hit_label
+from vidsearch.tui.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ class VidsearchApp(App[None]):
 
     def open_hit(self, hit: Hit) -> None:
         """Start the player at the hit's best moment; problems become a notification."""
+        if not os.path.exists(hit.path):
+            # A player would fail with its own, vaguer message (or open an empty window).
+            self.notify(f"{printable(hit.path)} is gone (moved or deleted since it was "
+                        "indexed); `vidsearch index` or a running `watch` updates the library",
+                        title="cannot open", severity="error", markup=False, timeout=8)
+            return
         try:
             argv = player.build_argv(hit.path, hit.best_moment, self.player_template,
                                      which=self.which)

@@ -16,7 +16,7 @@ import fcntl
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -88,6 +88,8 @@ class LibraryBackend:
         self._model = None
         self._model_lock = threading.Lock()
         self._thumbnails = thumbnails or ThumbnailCache()
+        self._status: LibraryStatus | None = None
+        self._status_signature: tuple | None = None
 
     @property
     def model_name(self) -> str:
@@ -113,16 +115,23 @@ class LibraryBackend:
         return open_store(self.db_path, create=False)
 
     def status(self) -> LibraryStatus:
+        """Called every few seconds: the counts are only read again when the database files
+        changed (counting every frame of a large library is not free)."""
         writer = is_writer_active(self.db_path)
+        signature = _files_signature(self.db_path)
+        if self._status is None or signature != self._status_signature:
+            self._status = self._read_status()
+            self._status_signature = signature
+        return replace(self._status, writer_active=writer)
+
+    def _read_status(self) -> LibraryStatus:
         try:
             with self._open() as store:
                 stats = store.stats()
         except VidsearchError as exc:
-            return LibraryStatus(self.db_path, self._model_name, writer_active=writer,
-                                 problem=exc)
+            return LibraryStatus(self.db_path, self._model_name, problem=exc)
         return LibraryStatus(self.db_path, stats.model_name or self._model_name,
-                             videos=stats.videos, hours=stats.hours, failed=stats.failed,
-                             writer_active=writer)
+                             videos=stats.videos, hours=stats.hours, failed=stats.failed)
 
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
@@ -147,6 +156,20 @@ class LibraryBackend:
 
     def thumbnail(self, hit: Hit) -> Image.Image:
         return self._thumbnails.get(hit.path, hit.best_moment)
+
+
+def _files_signature(db_path: Path) -> tuple:
+    """Changes whenever a transaction lands: WAL mode appends to `-wal`, checkpoints write
+    the main file."""
+    signature = []
+    for path in (db_path, Path(str(db_path) + "-wal")):
+        try:
+            stat = path.stat()
+        except OSError:
+            signature.append(None)
+        else:
+            signature.append((stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return tuple(signature)
 
 
 def is_writer_active(db_path: Path) -> bool:

@@ -9,6 +9,6 @@ KEYS: list[tuple[str, str]] = [
     ("/", "back to the search box"),
     ("Esc", "leave the search box (to the results, if there are any)"),
     ("i", "search by an example image (asks for a file path)"),
-    ("?", "this help: all keys"),
+    ("? or F1", "this help: all keys (F1 also while typing in the search box)"),
     ("q", "quit (Ctrl+Q works everywhere, even while typing in the search box)"),
 ]

@@ -17,6 +17,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape", "close", "Close"),
         Binding("question_mark", "close", "Close", show=False),
         Binding("q", "close", "Close", show=False),
+        Binding("f1", "close", "Close", show=False),
     ]
 
     def compose(self) -> ComposeResult:

@@ -43,6 +43,7 @@ from vidsearch.tui.widgets.status import StatusBar
 log = logging.getLogger(__name__)
 
 STATUS_REFRESH_SECONDS = 5.0
+PREVIEW_SETTLE_SECONDS = 0.08
 EMPTY_HINT = "index some videos first: vidsearch index ~/Videos (then press / and search)"
 
 
@@ -53,6 +54,7 @@ class MainScreen(Screen):
         Binding("c", "copy_hit", "Copy"),
         Binding("i", "image_search", "By image"),
         Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False),  # works while typing in the search box
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -60,7 +62,6 @@ class MainScreen(Screen):
         super().__init__()
         self._serial = 0  # numbers searches, so a slow old one cannot overwrite a newer one
         self._searched = False
-        self._status = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="describe a moment, e.g. dog catching a frisbee  (Enter searches)",
@@ -112,6 +113,11 @@ class MainScreen(Screen):
     def load_preview(self, hit: Hit) -> None:
         backend = self.app.backend
         worker = get_current_worker()
+        # Holding an arrow key moves through many rows a second: wait a moment, so only the
+        # row the cursor rests on costs a store read and a decode.
+        time.sleep(PREVIEW_SETTLE_SECONDS)
+        if worker.is_cancelled:
+            return
         try:
             facts = backend.video_facts(hit)
         except VidsearchError as exc:
@@ -137,8 +143,8 @@ class MainScreen(Screen):
         if event.worker.group == "search":
             self._set_loading(False)
             self._show_panel(f"The search failed: {type(error).__name__}", str(error),
-                             "run `vidsearch tui -v` and see the log; `vidsearch find` may "
-                             "say more", kind="error")
+                             "the details are in tui.log in the vidsearch cache folder; "
+                             "please report it", kind="error")
         elif event.worker.group == "status":
             self._show_status_problem(VidsearchError(f"{type(error).__name__}: {error}"))
         else:
@@ -148,7 +154,6 @@ class MainScreen(Screen):
 
     def on_status_ready(self, message: StatusReady) -> None:
         status = message.status
-        self._status = status
         self.query_one(StatusBar).show_status(status)
         if status.problem is not None:
             self._show_status_problem(status.problem)
@@ -162,7 +167,7 @@ class MainScreen(Screen):
                     "Type what happens in the clip you want, then Enter",
                     f"{status.videos} videos, {status.hours:.1f} hours indexed with "
                     f"{status.model}",
-                    "press i to search by an example image, ? for all keys")
+                    "Esc then i searches by an example image; F1 lists every key")
 
     def _show_status_problem(self, problem: VidsearchError) -> None:
         if self._searched and self.query_one(ContentSwitcher).current == "results":

@@ -53,7 +53,7 @@ class PreviewPane(VerticalScroll):
         self._note(f"no picture: {printable(reason)}")
 
     def clear(self) -> None:
-        self.border_title = ""
+        self.border_title = "preview"
         self._thumbnail().image = None
         for name in ("#thumbnail-note", "#facts", "#neighbours"):
             self.query_one(name, Static).update("")

@@ -13,7 +13,7 @@ class StatusBar(Static):
     def show_status(self, status: LibraryStatus) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         if status.problem is not None:
-            text.append("library unreadable", style="bold red")
+            text.append("no readable library", style="bold red")
         else:
             text.append(f"{status.videos} video{'' if status.videos == 1 else 's'}", style="bold")
             text.append(f" · {status.hours:.1f} h")
