@@ -76,7 +76,7 @@ def test_a_frame_taken_from_a_video_finds_that_video_at_that_second(
     assert best["path"] == str(library / "alpha.mp4")
     assert abs(best["best_moment"] - second) <= 1
     assert best["start"] <= best["best_moment"] <= best["end"]
-    assert best["score"] > 0.99
+    assert best["score"] > 0.95
 
 
 def test_incremental_index_skips_redoes_and_drops(tiny_model, library, capsys):

@@ -23,4 +23,7 @@ def test_the_wheel_carries_the_model_cards_and_the_entry_point(tmp_path):
     for card in ("clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16"):
         assert f"vidsearch/cards/{card}.toml" in names
     assert "vidsearch = vidsearch.cli:main" in scripts
+    assert "vidsearch/tui/vidsearch.tcss" in names
+    for package in ("cli", "model", "train", "tui", "tui/screens", "tui/widgets"):
+        assert f"vidsearch/{package}/__init__.py" in names
     assert not any(name.startswith("tests/") for name in names)

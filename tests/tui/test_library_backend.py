@@ -14,7 +14,8 @@ from tests.tui.screen_text import screen_text
 from vidsearch import config, search as search_api
 from vidsearch.store import open_store, writer_lock
 from vidsearch.tui.app import create_app
-from vidsearch.tui.backend import LibraryBackend, is_writer_active
+from vidsearch.store import writer_is_active
+from vidsearch.tui.backend import LibraryBackend
 from vidsearch.tui.widgets.results import ResultsTable
 
 
@@ -96,12 +97,12 @@ def test_status_of_a_missing_or_foreign_database_names_the_problem(tmp_path):
 
 def test_writer_lock_held_by_another_process_is_seen(tmp_path):
     db = tmp_path / "library.db"
-    assert not is_writer_active(db)
+    assert not writer_is_active(db)
     with writer_lock(db):
-        assert is_writer_active(db)
-    assert not is_writer_active(db)  # released, though the lock file and its pid remain
+        assert writer_is_active(db)
+    assert not writer_is_active(db)  # released, though the lock file and its pid remain
     Path(str(db) + ".lock").write_text("999999999")  # a pid that is not running
-    assert not is_writer_active(db)
+    assert not writer_is_active(db)
 
 
 def test_writer_in_a_subprocess_is_seen(tmp_path):
@@ -113,11 +114,11 @@ def test_writer_in_a_subprocess_is_seen(tmp_path):
          str(db)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert is_writer_active(db)
+        assert writer_is_active(db)
     finally:
         holder.kill()
         holder.wait()
-    assert not is_writer_active(db)
+    assert not writer_is_active(db)
 
 
 def test_status_counts_are_read_again_only_when_the_library_changed(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vidsearch.tui.text import format_span, format_time, literal, printable, shorten_folder
+from vidsearch.display import format_span, format_time, literal, printable, shorten_folder
 
 
 @pytest.mark.parametrize(("raw", "shown"), [

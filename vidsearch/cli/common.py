@@ -34,6 +34,10 @@ def model_options() -> argparse.ArgumentParser:
                          help="use this weights file (safetensors or .bin) instead of the cache")
     options.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                          help="where the model runs (auto: CUDA when available)")
+    options.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                         default=os.environ.get("VIDSEARCH_PRECISION", "auto"),
+                         help="frame encoder precision (auto: fp16 on CUDA; on a CPU bf16 when "
+                              "a quick check finds it faster and faithful, else fp32)")
     return options
 
 
@@ -80,7 +84,8 @@ def db_path(args: argparse.Namespace) -> Path:
 def load_model(args: argparse.Namespace, model_name: str | None = None):
     from vidsearch.model import load_model as load
 
-    return load(model_name or args.model, device=args.device, weights=args.weights)
+    return load(model_name or args.model, device=args.device, weights=args.weights,
+                precision=args.precision)
 
 
 def load_query_model(args: argparse.Namespace):
@@ -94,14 +99,6 @@ def load_query_model(args: argparse.Namespace):
     return load_model(args)
 
 
-def format_time(seconds: float) -> str:
-    """H:MM:SS, the way video players show positions."""
-    total = int(round(max(0.0, seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
 def format_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
@@ -109,8 +106,3 @@ def format_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
-
-
-def display_path(path: str) -> str:
-    home = os.path.expanduser("~")
-    return "~" + path[len(home):] if home != "/" and path.startswith(home + os.sep) else path

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(hits) -> None:
     from rich.console import Console
+
+    from vidsearch import display
     from rich.table import Table
     from rich.text import Text
 
@@ -74,15 +76,15 @@ def print_table(hits) -> None:
     for rank, hit in enumerate(hits, start=1):
         table.add_row(
             str(rank),
-            Text(common.display_path(hit.path)),  # a file name is text, never markup
-            f"{common.format_time(hit.start)}-{common.format_time(hit.end)}",
-            common.format_time(hit.best_moment),
+            Text(display.printable(display.home_relative(hit.path))),  # text, never markup
+            f"{display.format_time(hit.start)}-{display.format_time(hit.end)}",
+            display.format_time(hit.best_moment),
             f"{hit.score:.3f}",
         )
     console.print(table)
     best = hits[0]
     console.print(Text(f"open the best hit: mpv --start={best.best_moment:.0f} "
-                       f"{_quote(best.path)}", style="dim"))
+                       f"{_quote(display.printable(best.path))}", style="dim"))
 
 
 def _quote(path: str) -> str:

@@ -57,6 +57,7 @@ def load_model(name: str | None = None, *, device: str = "auto", weights: Path |
     log.info("loaded model %s from %s on %s (%s)", card.name, path, torch_device, fingerprint)
     return VideoTextModel(card=card, module=module, tokenizer=make_tokenizer(card),
                           device=torch_device, autocast_dtype=autocast_dtype,
+                          probe_cpu_precision=precision == "auto",
                           fingerprint=fingerprint, **read_preprocess(module.clip))
 
 

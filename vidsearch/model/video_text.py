@@ -37,12 +37,15 @@ class VideoTextModel:
     def __init__(self, *, card: ModelCard, module: CLIP4Clip, tokenizer: Callable[..., Any],
                  device: torch.device, autocast_dtype: torch.dtype | None, fingerprint: str,
                  image_size: int, mean: Sequence[float], std: Sequence[float],
-                 frame_batch: int | None = None) -> None:
+                 frame_batch: int | None = None, probe_cpu_precision: bool = False) -> None:
         self.card = card
         self.module = module
         self.tokenizer = tokenizer
         self._device = torch.device(device)
         self.autocast_dtype = autocast_dtype
+        # precision "auto" on a CPU: measured on the first frames to encode (see precision.py),
+        # so a text query never pays for the measurement.
+        self._probe_cpu_precision = probe_cpu_precision and self._device.type == "cpu"
         self.fingerprint = fingerprint
         self.image_size = int(image_size)
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
@@ -100,6 +103,8 @@ class VideoTextModel:
         no context given, sees zero padding (the start or end of the video).
         """
         self._check_frames(frames)
+        if self._probe_cpu_precision:
+            self._pick_cpu_precision()
         left, right = (int(value) for value in context)
         count = frames.shape[0]
         if left < 0 or right < 0 or left + right > count:
@@ -117,6 +122,29 @@ class VideoTextModel:
                 features = self._encode_independent(frames[start:end])
             out.append(features)
         return np.concatenate(out)
+
+    def _pick_cpu_precision(self) -> None:
+        from vidsearch.config import cache_dir
+        from vidsearch.model.precision import choose_cpu_precision, machine_key, remembered_choice
+
+        self._probe_cpu_precision = False
+
+        def encode(frames: np.ndarray, bf16: bool) -> np.ndarray:
+            self.autocast_dtype = torch.bfloat16 if bf16 else None
+            if self.module.patch == "3d":
+                return self._encode_sequence(frames)
+            return self._encode_independent(frames)
+
+        choice = remembered_choice(cache_dir() / "cpu_precision.json",
+                                   machine_key(self.fingerprint),
+                                   lambda: choose_cpu_precision(encode, self.image_size))
+        self.autocast_dtype = torch.bfloat16 if choice.use_bf16 else None
+
+    @property
+    def precision(self) -> str:
+        if self._probe_cpu_precision:
+            return "auto"
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
 
     def _encode_independent(self, frames: np.ndarray) -> np.ndarray:
         pixels = self._normalise(frames)

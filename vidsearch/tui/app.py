@@ -21,7 +21,7 @@ from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import Backend, LibraryBackend
 from vidsearch.tui.screens.main import MainScreen, hit_label
-from vidsearch.tui.text import printable
+from vidsearch.display import printable
 
 log = logging.getLogger(__name__)
 

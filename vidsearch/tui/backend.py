@@ -11,10 +11,7 @@ picked up on the next search.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
-import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +21,7 @@ from PIL import Image
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
+from vidsearch.store import writer_is_active
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +115,7 @@ class LibraryBackend:
     def status(self) -> LibraryStatus:
         """Called every few seconds: the counts are only read again when the database files
         changed (counting every frame of a large library is not free)."""
-        writer = is_writer_active(self.db_path)
+        writer = writer_is_active(self.db_path)
         signature = _files_signature(self.db_path)
         if self._status is None or signature != self._status_signature:
             self._status = self._read_status()
@@ -172,44 +170,3 @@ def _files_signature(db_path: Path) -> tuple:
     return tuple(signature)
 
 
-def is_writer_active(db_path: Path) -> bool:
-    """Whether another process holds the library's writer lock (see `store.writer_lock`).
-
-    Probing takes a *shared* lock and drops it at once, and only when the pid written in the
-    lock file is alive: a writer that starts in that instant would be refused, so the probe
-    is kept off the common case of no writer at all.
-    """
-    lock_path = Path(str(db_path) + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        log.debug("cannot read %s: %s", lock_path, exc)
-        return False
-    try:
-        pid_text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        if not pid_text.isdigit() or not _process_alive(int(pid_text)):
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
-    return True

@@ -34,7 +34,7 @@ from vidsearch.tui.messages import (
 )
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
-from vidsearch.tui.text import format_time, printable
+from vidsearch.display import format_time, printable
 from vidsearch.tui.widgets.message import MessagePanel
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from vidsearch.errors import VidsearchError
-from vidsearch.tui.text import printable
+from vidsearch.display import printable
 
 Kind = Literal["info", "warning", "error"]
 

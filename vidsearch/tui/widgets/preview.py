@@ -16,7 +16,7 @@ from textual_image.widget import Image as ImageWidget
 
 from vidsearch.search import Hit
 from vidsearch.tui.backend import VideoFacts
-from vidsearch.tui.text import format_span, format_time, home_relative, literal, printable
+from vidsearch.display import format_span, format_time, home_relative, literal, printable
 
 
 class PreviewPane(VerticalScroll):

@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from vidsearch.search import Hit
-from vidsearch.tui.text import format_span, format_time, literal, shorten_folder
+from vidsearch.display import format_span, format_time, literal, shorten_folder
 
 # (key, label, width); None widths share what the fixed columns leave, file name first.
 COLUMNS = [("file", "file", None), ("folder", "folder", None), ("clip", "clip", 15),

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from vidsearch.tui.backend import LibraryStatus
-from vidsearch.tui.text import home_relative, printable
+from vidsearch.display import home_relative, printable
 
 
 class StatusBar(Static):

@@ -1,4 +1,4 @@
-"""Turning paths and times into display text that cannot break the screen.
+"""Turning paths and times into display text that cannot break the screen (CLI and TUI).
 
 File names are data, not markup: they go into rich `Text` objects, never into markup strings,
 and characters that would move the cursor or reorder the line (C0/C1 controls, bidi overrides,
