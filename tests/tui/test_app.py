@@ -290,7 +290,8 @@ def test_the_readme_section_lists_the_same_keys_as_the_help_screen():
     from tests.conftest import REPO
     from vidsearch.tui.keys import KEYS
 
-    section = (REPO / "tests" / "tui" / "README_SECTION.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Terminal UI", 1)[1].split("\n## ", 1)[0]
     rows = [line.split("|")[1].strip() for line in section.splitlines()
             if line.startswith("| ") and not line.startswith(("| key", "| ---"))]
     assert rows == [key for key, _meaning in KEYS]
