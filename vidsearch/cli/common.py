@@ -41,6 +41,26 @@ def model_options() -> argparse.ArgumentParser:
     return options
 
 
+def indexing_options() -> argparse.ArgumentParser:
+    """How clips are cut and batched: shared by `index` and `watch`."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--window", type=float, default=10.0,
+                         help="clip length in seconds (default 10)")
+    options.add_argument("--stride", type=float, default=5.0,
+                         help="seconds between clip starts (default 5)")
+    options.add_argument("--batch-size", type=int, default=None,
+                         help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
+    return options
+
+
+def index_options_from(args: argparse.Namespace):
+    from vidsearch.indexer import IndexOptions
+
+    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size)
+    options.validate()
+    return options
+
+
 def add_command(subparsers, name: str, *, help: str, description: str, examples: str,
                 parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     return subparsers.add_parser(

@@ -22,34 +22,27 @@ def register(subparsers, shared) -> None:
         ),
         examples="  vidsearch index ~/Videos\n  vidsearch index ~/Videos /mnt/camera --window 6 "
                  "--stride 3\n  vidsearch index clip.mp4 --model clip-vit-b-32-openai",
-        parents=[shared, common.model_options()],
+        parents=[shared, common.model_options(), common.indexing_options()],
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="folders (searched recursively) or video files")
-    parser.add_argument("--window", type=float, default=10.0,
-                        help="clip length in seconds (default 10)")
-    parser.add_argument("--stride", type=float, default=5.0,
-                        help="seconds between clip starts (default 5)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from vidsearch.errors import UsageError
-    from vidsearch.indexer import Indexer, IndexOptions
+    from vidsearch.indexer import Indexer
     from vidsearch.store import open_store, writer_lock
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder", "check the path")
-    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size)
-    options.validate()
+    options = common.index_options_from(args)
     db = common.db_path(args)
-    model = common.load_model(args)
-    with writer_lock(db), open_store(db) as store:
-        progress = make_progress()
-        with progress:
+    # The lock first: a second writer is refused at once, before it spends time on a model.
+    with writer_lock(db):
+        model = common.load_model(args)
+        with open_store(db) as store, make_progress() as progress:
             report = Indexer(store, model, options, progress).sync(args.paths)
     print_summary(report)
     return 1 if report.failed else 0

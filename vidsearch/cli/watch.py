@@ -26,7 +26,7 @@ def register(subparsers, shared) -> None:
         ),
         examples="  vidsearch watch ~/Videos\n  vidsearch watch /mnt/nas/videos --poll 30 "
                  "--settle 20",
-        parents=[shared, common.model_options()],
+        parents=[shared, common.model_options(), common.indexing_options()],
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="FOLDER",
                         help="folders to watch (recursively)")
@@ -36,22 +36,14 @@ def register(subparsers, shared) -> None:
     parser.add_argument("--poll", type=float, default=None, metavar="SECONDS",
                         help="look for changes every SECONDS instead of waiting for events "
                              "(for network shares, where events do not arrive)")
-    parser.add_argument("--window", type=float, default=10.0,
-                        help="clip length in seconds (default 10)")
-    parser.add_argument("--stride", type=float, default=5.0,
-                        help="seconds between clip starts (default 5)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsearch.indexer import IndexOptions
     from vidsearch.store import writer_lock
 
     check_arguments(args)
-    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size)
-    options.validate()
+    options = common.index_options_from(args)
     if not (args.quiet or args.verbose):
         # Watching is a log of actions: show them even on a terminal.
         logging.getLogger("vidsearch").setLevel(logging.INFO)
