@@ -14,7 +14,7 @@ the common codecs one pass over the packet headers (no decoding) plans what to d
 - "sparse": otherwise exactly the frames a full decode would sample, but only what they need:
   packets from the keyframe before each sampled frame up to it, minus non-reference frames
   (nothing refers to them, so skipping them changes no other frame).
-Files the plan cannot cover (no packet timestamps, other codecs) are decoded in full.
+Files the plan cannot cover (no packet timestamps, AVI, other codecs) are decoded in full.
 
 Timestamps are seconds from the start of the video stream (what players show), not raw pts.
 """
@@ -88,11 +88,14 @@ _DECODE_HINT = "check that the file plays; re-encode or re-download it if it doe
 # than this many sampling intervals, and every mark has one within half of it: the sampled
 # frame is then at most ~half an interval from its mark, which 1-s clip windows absorb.
 KEYFRAME_MAX_GAP = 1.1
-# Codecs whose packets are one displayed frame each and whose keyframes start a decodable run
-# (open GOPs included; see _plan_sparse), tested against a full decode. Elsewhere a plan
-# made from packets could be wrong: VP8/VP9 hidden alt-ref packets show nothing, AV1 temporal
-# units and MPEG-4 ASP packed B-frames hold several frames.
-_PLANNABLE_CODECS = frozenset({"h264", "hevc", "mpeg2video"})
+# Codecs whose packets are one displayed frame each (VP9 superframes and AV1 temporal units
+# carry their hidden frames along) and whose keyframes start a decodable run (open GOPs
+# included; see _plan_sparse), each tested against a full decode. Not VP8, whose hidden
+# alt-ref frames may be packets of their own.
+_PLANNABLE_CODECS = frozenset({"h264", "hevc", "mpeg2video", "mpeg4", "vp9", "av1"})
+# AVI stores no timestamps (FFmpeg's guesses are not a plan's footing) and DivX-style packed
+# B-frames put two frames in one packet.
+_UNPLANNABLE_FORMATS = ("avi",)
 # What the planned decoders do with a packet: leave it out, decode it only if later frames
 # refer to it, decode it.
 _DROP, _REFS, _FULL = 0, 1, 2
@@ -563,6 +566,8 @@ class FrameSampler:
 
     def _plan(self) -> _Plan | None:
         if self.info.codec not in _PLANNABLE_CODECS:
+            return None
+        if any(f in self._probed.format_name for f in _UNPLANNABLE_FORMATS):
             return None
         packets = _scan_packets(self.path)
         if packets is None:

@@ -33,7 +33,7 @@ from vidsearch import video
 from vidsearch.errors import DecodeError, UsageError
 from vidsearch.video import FrameSampler, is_video_file, load_image, probe, sample_frames
 
-DECODERS = ["decord", "pyav"]
+DECODERS = ["decord", "pyav", "sparse"]  # sparse: a planned full decode (PyAV)
 SIZE = 40
 
 
@@ -236,7 +236,8 @@ def test_memory_does_not_grow_with_length(media, decoder):
 # --- decoders and fallback ---------------------------------------------------------------
 
 
-def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path):
+def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "av1.mp4", seconds=3.0, size=(96, 64), codec="av1")
     times, frames, sampler = run(path)
     assert sampler.strategy == "pyav"
@@ -248,8 +249,8 @@ def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path):
 
 
 def test_decord_failing_mid_stream_hands_over_to_pyav(tmp_path, monkeypatch):
-    # MPEG-4 Part 2: not planned (see test_video_strategies), so decord gets to decode it
-    path = make_video(tmp_path / "v.mp4", seconds=6.0, fps=10, codec="mpeg4")
+    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    path = make_video(tmp_path / "v.mp4", seconds=6.0, fps=10)
     real = video.decord.VideoReader
 
     class FailsOnSecondBatch(real):
@@ -549,12 +550,11 @@ def test_vfr_gap_gives_one_sample_not_two(tmp_path):
         np.testing.assert_allclose(times, [0.0, 2.5], atol=1e-5)
 
 
-def test_decord_narrow_width_glitch_is_caught(tmp_path):
+def test_decord_narrow_width_glitch_is_caught(tmp_path, monkeypatch):
     # decord cannot produce 48x32 frames (it mistakes row padding for a 4th channel); the
     # sampler must notice and let PyAV decode instead.
-    path = make_video(
-        tmp_path / "g.mp4", seconds=2.0, size=(96, 64), pattern="gradient", codec="mpeg4"
-    )  # not planned, so decord gets to decode it
+    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    path = make_video(tmp_path / "g.mp4", seconds=2.0, size=(96, 64), pattern="gradient")
     times, frames, sampler = run(path, size=32)
     assert sampler.strategy == "decord+pyav"
     assert frames.shape == (2, 32, 32, 3)
