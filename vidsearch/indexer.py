@@ -120,16 +120,22 @@ class Indexer:
         self.store.prepare_for_model(self.model.fingerprint, self.model.card.name,
                                      self.model.embed_dim)
         report = IndexReport()
-        unreadable: list[str] = []
+        unreadable: list[tuple[str, str]] = []
         stored = self.store.videos_under(roots)
         on_disk: dict[str, fs.FileState] = {}
-        for state in fs.scan(roots, video.is_video_file, lambda p, _r: unreadable.append(p)):
+        for state in fs.scan(roots, video.is_video_file,
+                             lambda path, reason: unreadable.append((path, reason))):
             on_disk[state.path] = state
+        # A folder or link that cannot be read may hide videos, so it fails the run; it is
+        # not a video, so it is reported rather than stored.
+        report.failed.extend(unreadable)
+        unreadable_paths = [path for path, _ in unreadable]
 
         to_index: list[fs.FileState] = []
         for path, state in on_disk.items():
             record = stored.get(path)
-            if record and record.size == state.size and record.mtime_ns == state.mtime_ns:
+            if (record and record.size == state.size and record.mtime_ns == state.mtime_ns
+                    and not _could_not_read(record)):
                 report.skipped += 1
                 if record.status == "error":
                     report.previously_failed += 1
@@ -138,7 +144,7 @@ class Indexer:
 
         gone = [
             path for path in stored
-            if path not in on_disk and not _under_any(path, unreadable)
+            if path not in on_disk and not _under_any(path, unreadable_paths)
         ]
         to_index = self._follow_renames(to_index, gone, report)
         report.removed.extend(gone)
@@ -180,6 +186,7 @@ class Indexer:
         if not states:
             self.progress.start(0, 0.0)
             return report
+        self.progress.start(len(states), 0.0)
         jobs = []
         for state in states:
             try:
@@ -189,7 +196,6 @@ class Indexer:
                            report)
                 continue
             jobs.append(_Job(state, digest))
-        self.progress.start(len(jobs), 0.0)
         if jobs:
             self._run_pipeline(jobs, report)
         return report
@@ -261,6 +267,12 @@ class Indexer:
             chunks.put(("error", number, f"cannot read the file: {exc.strerror or exc}"))
         except MemoryError:
             chunks.put(("error", number, "out of memory while decoding"))
+        except Exception as exc:
+            # A decoder bug must cost one file, not the run: the pipeline waits for a last
+            # message from every job, so an exception left in the pool would hang it.
+            log.debug("unexpected error decoding %s", job.state.path, exc_info=True)
+            chunks.put(("error", number,
+                        f"unexpected error while decoding ({type(exc).__name__}: {exc})"))
 
     @staticmethod
     def _pending_count(jobs: list[_Job]) -> int:
@@ -379,6 +391,12 @@ def _without_path(message: str, path: str) -> str:
     """The store keeps the path in its own column; the reason need not repeat it."""
     prefix = f"{path}: "
     return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _could_not_read(record) -> bool:
+    """A failure recorded before the file could be hashed: permissions, a vanished file, an
+    I/O error. That says nothing about the content, so the file is tried again."""
+    return record.status == "error" and record.content_hash is None
 
 
 def _under_any(path: str, folders: list[str]) -> bool:
