@@ -270,14 +270,16 @@ class Store:
         found: dict[str, VideoRecord] = {}
         for root in roots:
             root_text = str(root)
-            prefix = root_text.rstrip(os.sep) + os.sep
+            # Compared as bytes: names that are not UTF-8 are stored as BLOBs (see _db_path).
+            prefix = os.fsencode(root_text.rstrip(os.sep) + os.sep)
             rows = self.conn.execute(
                 "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
-                "WHERE path = ? OR substr(path, 1, ?) = ?",
-                (root_text, len(prefix), prefix),
+                "WHERE path = ? OR substr(CAST(path AS BLOB), 1, ?) = ?",
+                (_db_path(root_text), len(prefix), prefix),
             )
             for row in rows:
-                found[row[1]] = VideoRecord(*row)
+                record = _record(row)
+                found[record.path] = record
         return found
 
     def has_videos(self) -> bool:
@@ -288,9 +290,9 @@ class Store:
         row = self.conn.execute(
             "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
             "WHERE path = ?",
-            (path,),
+            (_db_path(path),),
         ).fetchone()
-        return VideoRecord(*row) if row else None
+        return _record(row) if row else None
 
     def find_by_content(self, content_hash: str, size: int) -> VideoRecord | None:
         """An indexed video with the same content (for recognising a renamed file)."""
@@ -299,7 +301,7 @@ class Store:
             "WHERE content_hash = ? AND size = ? AND status = 'ok' LIMIT 1",
             (content_hash, size),
         ).fetchone()
-        return VideoRecord(*row) if row else None
+        return _record(row) if row else None
 
     def video_details(self, video_id: int) -> dict | None:
         row = self.conn.execute(
@@ -309,7 +311,7 @@ class Store:
         if not row:
             return None
         keys = ("path", "duration", "fps", "width", "height", "indexed_at")
-        return dict(zip(keys, row))
+        return dict(zip(keys, (_path_from_db(row[0]), *row[1:])))
 
     def write_video(
         self,
@@ -336,8 +338,8 @@ class Store:
                 "height, decode_strategy, status, error, indexed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
                 (
-                    path, size, mtime_ns, content_hash, meta.duration, meta.fps, meta.width,
-                    meta.height, meta.decode_strategy, time.time(),
+                    _db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
+                    meta.width, meta.height, meta.decode_strategy, time.time(),
                 ),
             )
             video_id = self.conn.last_insert_rowid()
@@ -375,7 +377,7 @@ class Store:
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, status, error, indexed_at) "
                 "VALUES (?, ?, ?, ?, 'error', ?, ?)",
-                (path, size, mtime_ns, content_hash, error, time.time()),
+                (_db_path(path), size, mtime_ns, content_hash, error, time.time()),
             )
 
     def remove_videos(self, paths: Iterable[str]) -> int:
@@ -393,7 +395,7 @@ class Store:
             self._delete_paths([new_path])
             self.conn.execute(
                 "UPDATE videos SET path = ?, mtime_ns = coalesce(?, mtime_ns) WHERE path = ?",
-                (new_path, mtime_ns, old_path),
+                (_db_path(new_path), mtime_ns, _db_path(old_path)),
             )
         return True
 
@@ -402,7 +404,8 @@ class Store:
         self._bit_index = None
         vectors = self._has_vector_tables()
         for path in paths:
-            row = self.conn.execute("SELECT id FROM videos WHERE path = ?", (path,)).fetchone()
+            row = self.conn.execute("SELECT id FROM videos WHERE path = ?",
+                                    (_db_path(path),)).fetchone()
             if not row:
                 continue
             video_id = row[0]
@@ -446,7 +449,8 @@ class Store:
         ).fetchall()
         vectors = np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
         scores = _cosine(vectors, query)
-        return [ClipMatch(*rows[i][:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
+        return [ClipMatch(rows[i][0], rows[i][1], _path_from_db(rows[i][2]), *rows[i][3:5],
+                          float(scores[i])) for i in np.argsort(-scores)[:k]]
 
     def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
         """All clip ids and sign bits, cached until this or another connection writes."""
@@ -473,7 +477,7 @@ class Store:
             "ORDER BY m.distance",
             (_vector_bytes(query), int(k)),
         )
-        return [FrameMatch(r[0], r[1], r[2], r[3], 1.0 - r[4]) for r in rows]
+        return [FrameMatch(r[0], r[1], _path_from_db(r[2]), r[3], 1.0 - r[4]) for r in rows]
 
     def frame_vectors(
         self, video_id: int, start: float | None = None, end: float | None = None
@@ -509,7 +513,7 @@ class Store:
             "FROM videos WHERE status = 'ok'"
         ).fetchone()
         failures = [
-            (r[0], r[1] or "")
+            (_path_from_db(r[0]), r[1] or "")
             for r in self.conn.execute(
                 "SELECT path, error FROM videos WHERE status = 'error' ORDER BY path"
             )
@@ -551,6 +555,27 @@ class Store:
             if count:
                 problems.append(f"{count} {problem}")
         return problems
+
+
+def _db_path(path: str) -> str | bytes:
+    """How a path is stored: as text, or as its exact bytes (a BLOB) when the name is not UTF-8.
+
+    os.fsdecode turns undecodable bytes into lone surrogates, which SQLite text cannot hold;
+    the bytes can, and os.fsdecode gives the same str back on reading.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _path_from_db(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def _record(row) -> VideoRecord:
+    return VideoRecord(row[0], _path_from_db(row[1]), *row[2:])
 
 
 def _cosine(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
