@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -221,8 +222,45 @@ def _open_container(path: Path) -> InputContainer:
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-        message = f"{path}: cannot open as a video ({_reason(err)})"
+        message = f"{path}: cannot open as a video ({_why_unopenable(path) or _reason(err)})"
         raise DecodeError(message, _DECODE_HINT) from err
+
+
+# Boxes that may start an MP4/MOV file (old QuickTime files have no ftyp).
+_MP4_FIRST_BOXES = frozenset({b"ftyp", b"wide", b"free", b"skip", b"mdat", b"pnot"})
+
+
+def _why_unopenable(path: Path) -> str | None:
+    """Plainer words than FFmpeg's "Invalid data found" for the two commonest cases."""
+    try:
+        if path.stat().st_size == 0:
+            return "the file is empty"
+        if _mp4_without_index(path):
+            return "no index (moov atom): the file was cut short or is still being written"
+    except OSError:
+        pass  # FFmpeg's own reason says it
+    return None
+
+
+def _mp4_without_index(path: Path, max_boxes: int = 1000) -> bool:
+    """An MP4/MOV with media data but no moov box: recorders and downloads write it last."""
+    kinds = []
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        offset = 0
+        while offset + 8 <= size and len(kinds) < max_boxes:
+            handle.seek(offset)
+            header = handle.read(16)
+            box_size, kind = struct.unpack(">I4s", header[:8])
+            if box_size == 1 and len(header) == 16:
+                box_size = struct.unpack(">Q", header[8:])[0]
+            elif box_size == 0:
+                box_size = size - offset  # the last box runs to the end of the file
+            if box_size < 8 or not (kinds or kind in _MP4_FIRST_BOXES):
+                return False
+            kinds.append(kind)
+            offset += box_size
+    return b"mdat" in kinds and b"moov" not in kinds
 
 
 def _first_frame(path: Path, container: InputContainer, stream: VideoStream) -> av.VideoFrame:
@@ -641,7 +679,8 @@ class FrameSampler:
         try:
             width, height = self._geometry.width, self._geometry.height
             reader = decord.VideoReader(str(self.path), width=width, height=height)
-        except (decord.DECORDError, RuntimeError) as err:
+        except (decord.DECORDError, RuntimeError, UnicodeEncodeError) as err:
+            # UnicodeEncodeError: decord takes only UTF-8 paths; PyAV opens any name.
             if self.decoder == "decord":
                 message = f"{self.path}: decord cannot open it ({_first_line(err)})"
                 raise DecodeError(message, _DECODE_HINT) from err
