@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from vidsearch.cli import common
@@ -49,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         document = {"query": args.query, "image": str(args.image) if args.image else None,
                     "model": model.card.name, "hits": [h.to_json() for h in hits]}
-        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        common.print_json(document)
     else:
         print_table(hits)
     return 0

@@ -55,6 +55,8 @@ def make_progress():
 
 
 def print_summary(report) -> None:
+    from vidsearch.display import printable
+
     out = sys.stdout
     hours = report.seconds_indexed / 3600
     print(
@@ -65,7 +67,7 @@ def print_summary(report) -> None:
         file=out,
     )
     for path, reason in report.failed:
-        print(f"  failed: {path}: {reason}", file=out)
+        print(f"  failed: {printable(path)}: {reason}", file=out)
     if report.previously_failed:
         print(f"  {report.previously_failed} unchanged files failed before "
               "(see `vidsearch status`)", file=out)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import sys
 
 from vidsearch.cli import common
 
@@ -23,6 +21,7 @@ def register(subparsers, shared) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidsearch.display import printable
     from vidsearch.store import open_store
 
     db = common.db_path(args)
@@ -32,15 +31,14 @@ def run(args: argparse.Namespace) -> int:
     last = (datetime.datetime.fromtimestamp(stats.last_indexed).isoformat(timespec="seconds")
             if stats.last_indexed else None)
     if args.json:
-        json.dump({"database": str(db), "size_bytes": size, "model": stats.model_name,
-                   "model_fingerprint": stats.model_fingerprint, "videos": stats.videos,
-                   "hours": stats.hours, "clips": stats.clips, "frames": stats.frames,
-                   "failed": [{"path": p, "reason": r} for p, r in stats.failures],
-                   "last_indexed": last}, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        common.print_json({"database": str(db), "size_bytes": size, "model": stats.model_name,
+                           "model_fingerprint": stats.model_fingerprint, "videos": stats.videos,
+                           "hours": stats.hours, "clips": stats.clips, "frames": stats.frames,
+                           "failed": [{"path": p, "reason": r} for p, r in stats.failures],
+                           "last_indexed": last})
         return 0
     lines = [
-        f"database:     {db} ({common.format_size(size)})",
+        f"database:     {printable(str(db))} ({common.format_size(size)})",
         f"model:        {stats.model_name or '-'}",
         f"videos:       {stats.videos} ({stats.hours:.2f} h)",
         f"clips:        {stats.clips}",
@@ -50,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines))
     for path, reason in stats.failures:
-        print(f"  failed: {path}: {reason}")
+        print(f"  failed: {printable(path)}: {reason}")
     return 0
