@@ -610,10 +610,16 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         _migrate(conn, path)
-    except (apsw.NotADBError, apsw.CorruptError) as exc:
+    except apsw.NotADBError as exc:
         raise CannotRunError(
             f"{path}: not a vidsearch library (the file is not a readable SQLite database)",
             "move the file away or pass another --db; vidsearch will not overwrite it",
+        ) from exc
+    except apsw.CorruptError as exc:
+        # An SQLite header with broken pages behind it: a library cut short or damaged.
+        raise CannotRunError(
+            f"{path}: the library file is damaged ({exc})",
+            "move it away and index again, or restore a backup; vidsearch does not change it",
         ) from exc
     except (apsw.CantOpenError, apsw.ReadOnlyError, apsw.PermissionsError, OSError) as exc:
         raise CannotRunError(
