@@ -87,12 +87,16 @@ def main() -> None:
 
     media = REPO / "bench" / "_media"
     use_home(media / "home")
-    from vidsearch.model import load_model
+    import torch
+
+    from vidsearch.model.text_query import load_text_query_model
 
     name = install_random_vit_b32()
-    model = load_model(name, device="auto")
+    model = load_text_query_model(name)  # what `vidsearch find` loads for a text query
+    torch.set_num_threads(1)
     print(f"machine: {describe_machine()}; revision {git_revision()}")
-    print(f"model: {name} (ViT-B/32, random weights), device {model.device}")
+    print(f"model: {name} (ViT-B/32 text tower, random weights), device {model.device}, "
+          f"1 thread (as `find`)")
     text_times = []
     for i in range(10):
         started = time.perf_counter()
