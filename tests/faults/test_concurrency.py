@@ -1,0 +1,48 @@
+"""Two writers and readers at once: one writer at a time, told who holds the library; readers
+never wait for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from tests.faults.conftest import assert_one_clean_line, cli, default_db, wait_for
+
+
+def test_second_writer_is_refused_and_readers_work_while_a_writer_writes(
+        zygote, tiny_model, library, tmp_path, capsys):
+    assert cli(capsys, "index", library)[0] == 0
+    before = json.loads(cli(capsys, "find", "a dog", "--json", "-k", "3")[1])["hits"]
+    os.utime(library / "alpha.mp4", ns=(time.time_ns(), time.time_ns()))
+
+    # The writer re-indexes alpha and stops inside its write transaction: alpha's old rows
+    # are deleted, new ones half inserted, nothing committed.
+    paused, release = tmp_path / "paused", tmp_path / "release"
+    writer = zygote.run("index", library, logs=tmp_path / "logs",
+                        pause={"statement": 12, "paused": str(paused), "release": str(release)})
+    try:
+        wait_for(lambda: paused.exists() or writer.poll() is not None, what="the writer")
+        assert writer.poll() is None, writer.err
+
+        code, _, err = cli(capsys, "index", library)
+        assert code == 3
+        line = assert_one_clean_line(err)
+        assert f"pid {writer.pid}" in line and "busy" in line
+
+        code, out, err = cli(capsys, "find", "a dog", "--json", "-k", "3")
+        assert code == 0, err
+        assert json.loads(out)["hits"] == before  # the last committed state, alpha included
+        code, out, err = cli(capsys, "status", "--json")
+        assert code == 0, err
+        assert json.loads(out)["videos"] == 3
+    finally:
+        release.touch()
+    assert writer.wait() == 0, writer.err
+    assert "indexed 1 videos" in writer.out
+
+    # The lock went with the writer: the next writer runs.
+    code, out, err = cli(capsys, "index", library)
+    assert code == 0, err
+    assert "skipped 3 unchanged" in out
+    assert default_db().exists()
