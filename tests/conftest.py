@@ -22,6 +22,9 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("VIDSEARCH_HOME", str(home))
     for name in ("VIDSEARCH_DB", "VIDSEARCH_MODEL"):
         monkeypatch.delenv(name, raising=False)
+    # Tests compare vectors across runs and models: they must not depend on what a timing
+    # probe decided under load. The probe itself is tested with precision="auto" explicitly.
+    monkeypatch.setenv("VIDSEARCH_PRECISION", "fp32")
     # Weights cannot be downloaded here: make any attempt fail at once instead of hanging.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

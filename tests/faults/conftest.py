@@ -25,13 +25,6 @@ DROP_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
             "--bounding-set=-dac_override,-dac_read_search"]
 
 
-@pytest.fixture(autouse=True)
-def fp32(monkeypatch) -> None:
-    """Encode in fp32 everywhere: runs compared vector by vector must not differ in precision
-    because a speed probe decided differently under load."""
-    monkeypatch.setenv("VIDSEARCH_PRECISION", "fp32")
-
-
 def cli(capsys, *args: str) -> tuple[int, str, str]:
     """The CLI in this process: exit code, stdout, stderr."""
     code = main([str(arg) for arg in args])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import sys
 from pathlib import Path
@@ -39,9 +38,10 @@ def model_options() -> argparse.ArgumentParser:
     options.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                          help="where the model runs (auto: CUDA when available)")
     options.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-                         default=os.environ.get("VIDSEARCH_PRECISION", "auto"),
-                         help="frame encoder precision (auto: fp16 on CUDA; on a CPU bf16 when "
-                              "a quick check finds it faster and faithful, else fp32)")
+                         default=None,
+                         help="frame encoder precision (default: VIDSEARCH_PRECISION, else auto: "
+                              "fp16 on CUDA; on a CPU bf16 when a quick check finds it faster "
+                              "and faithful, else fp32)")
     return options
 
 

@@ -45,8 +45,12 @@ _registered_configs: dict[str, dict[str, Any]] = {}
 
 
 def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
-               precision: str = "auto") -> VideoTextModel:
-    """The model the app uses: `name` (default: the active model setting) on `device`."""
+               precision: str | None = None) -> VideoTextModel:
+    """The model the app uses: `name` (default: the active model setting) on `device`.
+
+    `precision` None: VIDSEARCH_PRECISION, else "auto".
+    """
+    precision = precision or os.environ.get("VIDSEARCH_PRECISION", "auto")
     card = load_card(name or load_settings().active_model)
     torch_device = pick_device(device)
     autocast_dtype = pick_autocast(precision, torch_device)

@@ -4,7 +4,7 @@ Many CPUs (AVX-512 BF16, AMX) run a ViT several times faster under bf16 autocast
 emulate it and get slower. So the choice is measured once per run on the model itself: a small
 fixed batch through fp32 and through bf16, keeping bf16 only when it is clearly faster and its
 vectors agree with fp32's (cosine >= 0.99 on every frame). The verdict is remembered per
-model and machine, so every run indexes with the same precision and pays for the check once.
+architecture and machine, so every run indexes with the same precision and pays for the check once.
 """
 
 from __future__ import annotations
@@ -88,10 +88,12 @@ def remembered_choice(cache_file: Path, key: str,
     return choice
 
 
-def machine_key(model_fingerprint: str) -> str:
+def machine_key(architecture: str) -> str:
+    """Speed and agreement depend on the architecture, not on its weights: every model of one
+    architecture gets the same verdict, so their vectors are made the same way."""
     import torch
 
-    return "|".join([model_fingerprint, _cpu_name(), platform.machine(), torch.__version__])
+    return "|".join([architecture, _cpu_name(), platform.machine(), torch.__version__])
 
 
 def _cpu_name() -> str:

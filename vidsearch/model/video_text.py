@@ -136,7 +136,7 @@ class VideoTextModel:
             return self._encode_independent(frames)
 
         choice = remembered_choice(cache_dir() / "cpu_precision.json",
-                                   machine_key(self.fingerprint),
+                                   machine_key(f"{self.card.arch}|{self.module.patch}"),
                                    lambda: choose_cpu_precision(encode, self.image_size))
         self.autocast_dtype = torch.bfloat16 if choice.use_bf16 else None
 
