@@ -178,6 +178,19 @@ class VideoState:
     clips: list[tuple[float, float]]
 
 
+def assert_consistent(db: Path) -> None:
+    """The library opens and passes SQLite's own check and vidsearch's invariants."""
+    import apsw
+
+    conn = apsw.Connection(str(db))
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
+    with open_store(db, create=False) as store:
+        assert store.check_integrity() == []
+
+
 def snapshot(db: Path) -> dict[str, VideoState]:
     """Every video in the library with its frames and clip spans, by path."""
     with open_store(db, create=False) as store:

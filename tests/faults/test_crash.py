@@ -7,10 +7,8 @@ import os
 import random
 import time
 
-import apsw
 
-from tests.faults.conftest import assert_same_library, snapshot, wait_for
-from vidsearch.store import open_store
+from tests.faults.conftest import assert_consistent, assert_same_library, snapshot, wait_for
 
 TRIALS = 8
 SEED = 20240806
@@ -19,13 +17,7 @@ KILLED = -9
 
 def check_whole(db, reference) -> None:
     """Opens, passes SQLite's own check and ours, and every stored video is complete."""
-    conn = apsw.Connection(str(db))
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    finally:
-        conn.close()
-    with open_store(db, create=False) as store:
-        assert store.check_integrity() == []
+    assert_consistent(db)
     expected = snapshot(reference)
     for path, video in snapshot(db).items():
         assert path in expected, path

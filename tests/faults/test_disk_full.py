@@ -11,8 +11,7 @@ import subprocess
 import apsw
 import pytest
 
-from tests.faults.conftest import assert_one_clean_line, cli, snapshot
-from vidsearch.store import open_store
+from tests.faults.conftest import assert_consistent, assert_one_clean_line, cli, snapshot
 
 
 @pytest.fixture
@@ -46,13 +45,7 @@ def fill(disk, leave: int):
 
 def check_kept(db, before) -> None:
     """Consistent, and every video it held before is still there, whole."""
-    conn = apsw.Connection(str(db))
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    finally:
-        conn.close()
-    with open_store(db, create=False) as store:
-        assert store.check_integrity() == []
+    assert_consistent(db)
     after = snapshot(db)
     for path, video in before.items():
         assert path in after, path
