@@ -7,7 +7,6 @@ import os
 import random
 import time
 
-
 from tests.faults.conftest import assert_consistent, assert_same_library, snapshot, wait_for
 
 TRIALS = 8
