@@ -11,10 +11,11 @@ import logging
 import sys
 
 from vidsearch import __version__
-from vidsearch.cli import common, find, index, models, status, tui, watch
+from vidsearch.cli import common, finetune, find, index, models, status, tui, watch
+from vidsearch.cli import eval as eval_command  # `eval` alone would shadow the builtin
 from vidsearch.errors import VidsearchError
 
-COMMANDS = [index, find, status, models, watch, tui]
+COMMANDS = [index, find, status, models, watch, tui, finetune, eval_command]
 
 EPILOG = """examples:
   vidsearch index ~/Videos

@@ -1,0 +1,262 @@
+"""`vidsearch finetune labels.csv`: adapt a model to the user's own labelled clips."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+from vidsearch.cli import common
+from vidsearch.model.cards import HEADER_NAMES, PATCHES
+
+log = logging.getLogger(__name__)
+
+MAX_PROBLEMS_SHOWN = 200
+
+EXAMPLES = """\
+  vidsearch finetune labels.csv --check            # validate every row, train nothing
+  vidsearch finetune labels.csv --name family      # 5 epochs, paper defaults
+  vidsearch finetune labels.csv --header seqTransf --freeze-backbone   # fast on a CPU
+  vidsearch finetune labels.csv --val held_out.csv --epochs 10
+  vidsearch finetune labels.csv --name family --resume   # after Ctrl-C
+  vidsearch models use family && vidsearch index ~/Videos
+
+labels.csv (UTF-8, header required; start/end in seconds or [H:]MM:SS[.ms]):
+  video,caption,start,end
+  birthday.mp4,grandma blowing out candles,1:02,1:09
+  park/max.mov,our dog Max catching a frisbee,,
+"""
+
+
+def register(subparsers, shared) -> None:
+    parser = common.add_command(
+        subparsers, "finetune",
+        help="fine-tune a model on your own captioned clips",
+        description=(
+            "Train a model on labels.csv (video, caption, optional start/end), evaluate it on\n"
+            "held-out videos before and after each epoch, and save the best epoch as a new\n"
+            "model. The recipe follows CLIP4Clip: CLIP weights at 1e-7, new header weights at\n"
+            "1e-4, weight decay 0.2, 10% warm-up then cosine, up to 12 frames per clip at 1 fps."
+        ),
+        examples=EXAMPLES,
+        parents=[shared],
+    )
+    parser.add_argument("labels", type=Path, help="labels.csv: video,caption[,start,end]")
+    parser.add_argument("--base", default=None,
+                        help="model to start from (default: the active model)")
+    parser.add_argument("--name", default=None,
+                        help="name of the new model (default: BASE-LABELS, e.g. "
+                             "clip4clip-webvid150k-labels)")
+    parser.add_argument("--header", choices=HEADER_NAMES, default=None,
+                        help="similarity header (default: the base model's)")
+    parser.add_argument("--patch", choices=PATCHES, default=None,
+                        help="2d or 3d patch embedding (default: the base model's)")
+    parser.add_argument("--epochs", type=int, default=5, help="passes over the labels (5)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="pairs per step (default: 128 on CUDA, halved until it fits; "
+                             "32 on a CPU; 256 with --freeze-backbone)")
+    parser.add_argument("--lr", type=float, default=1e-4,
+                        help="learning rate of the header's new weights (1e-4)")
+    parser.add_argument("--clip-lr", type=float, default=1e-7,
+                        help="learning rate of the CLIP weights (1e-7; larger ones erase "
+                             "what CLIP knows)")
+    val = parser.add_mutually_exclusive_group()
+    val.add_argument("--val", type=Path, default=None, metavar="FILE",
+                     help="held-out labels to evaluate on (no video may be in both files)")
+    val.add_argument("--val-fraction", type=float, default=0.1,
+                     help="else hold out about this share of the clips, whole videos at a "
+                          "time (0.1; 0 trains without evaluating)")
+    parser.add_argument("--freeze-backbone", action="store_true",
+                        help="train only the header, on cached frame vectors (fast on a CPU)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to train (auto: CUDA when available)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate labels.csv (and --val) and exit")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run of --name with its settings")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing model of the same --name")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidsearch import config
+    from vidsearch.train.labels import LabelsError, load_split
+    from vidsearch.train.loop import FinetuneSettings, finetune, resumed_settings
+
+    base = args.base or config.load_settings().active_model
+    name = args.name or default_name(base, args.labels)
+    if args.resume:
+        settings = resumed_settings(name, args.device)
+        settings.labels = str(args.labels)
+        settings.val = str(args.val) if args.val else settings.val
+    else:
+        settings = FinetuneSettings(
+            base=base, name=name, labels=str(args.labels),
+            val=str(args.val) if args.val else None, val_fraction=args.val_fraction,
+            header=args.header, patch=args.patch, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, clip_lr=args.clip_lr,
+            freeze_backbone=args.freeze_backbone, seed=args.seed, device=args.device)
+    settings.validate()
+    try:
+        train, val = load_split(settings.labels, settings.val, settings.val_fraction,
+                                settings.seed)
+    except LabelsError as exc:
+        print_problems(exc)
+        raise
+    print_split(train, val)
+    if args.check:
+        return 0
+    with make_progress() as progress:
+        result = finetune(settings, train, val, progress=progress, resume=args.resume,
+                          overwrite=args.overwrite)
+    return report(result)
+
+
+def default_name(base: str, labels: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", labels.stem).strip("-._") or "labels"
+    return f"{base}-{stem}"
+
+
+def print_problems(exc) -> None:
+    for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+        print(str(problem), file=sys.stderr)
+    hidden = len(exc.problems) - MAX_PROBLEMS_SHOWN
+    if hidden > 0:
+        print(f"... and {hidden} more", file=sys.stderr)
+
+
+def print_split(train, val) -> None:
+    print(f"training labels: {train.describe()}")
+    if val is None:
+        print("no validation split: nothing will be evaluated (the last epoch is kept)")
+    else:
+        print(f"validation labels: {val.describe()} (no video in both)")
+
+
+def report(result) -> int:
+    if result.before is not None or result.after is not None:
+        print_metrics_table(result.before, result.after, result.best_epoch)
+    if result.epochs_done == 0:
+        print("interrupted before the first epoch finished; nothing was saved")
+        return 130
+    where = f"saved model '{result.name}' ({result.folder})"
+    if result.best_epoch == 0 and result.before is not None:
+        where += ": no epoch beat the base model on the validation labels, so it is a copy of it"
+    else:
+        where += f" from epoch {result.best_epoch} of {result.epochs_done}"
+    print(f"{where} in {format_duration(result.seconds)} on {result.device}")
+    if result.interrupted:
+        print(f"interrupted: continue with `vidsearch finetune ... --name {result.name} "
+              "--resume`")
+        return 130
+    print(f"use it: vidsearch models use {result.name}  (the next `vidsearch index` "
+          "re-embeds the library with it)")
+    return 0
+
+
+def print_metrics_table(before, after, best_epoch: int, title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for column in ("direction", "model", "R@1", "R@5", "R@10", "MdR", "MnR"):
+        table.add_column(column, justify="left" if column in ("direction", "model") else "right")
+    rows = [("before", before), (f"after (epoch {best_epoch})", after)]
+    for way, label in (("t2v", "text->video"), ("v2t", "video->text")):
+        first = True
+        for name, metrics in rows:
+            if metrics is None:
+                continue
+            table.add_row(label if first else "", name, *metric_cells(getattr(metrics, way)))
+            first = False
+    Console().print(table)
+    print("R@K: % of queries whose right answer is in the top K (higher is better); "
+          "MdR/MnR: median/mean rank of the right answer (1 is best)")
+
+
+def metric_cells(metrics) -> list[str]:
+    return [f"{100 * metrics.r1:.1f}", f"{100 * metrics.r5:.1f}", f"{100 * metrics.r10:.1f}",
+            f"{metrics.median_rank:g}", f"{metrics.mean_rank:.1f}"]
+
+
+def format_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def make_progress():
+    return RichTrainProgress() if sys.stderr.isatty() else LogTrainProgress()
+
+
+class LogTrainProgress:
+    """Plain lines for logs and pipes: each stage, then at most one line every 10 s."""
+
+    INTERVAL = 10.0
+
+    def __init__(self) -> None:
+        self.description = ""
+        self.total: int | None = None
+        self.done = 0
+        self.last = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def stage(self, description: str, total: int | None) -> None:
+        self.description, self.total, self.done = description, total, 0
+        self.last = time.monotonic()
+        log.debug("%s", description)
+
+    def advance(self, count: int = 1, status: str = "") -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= self.INTERVAL:
+            self.last = now
+            of = f"/{self.total}" if self.total else ""
+            log.info("%s: %d%s %s", self.description, self.done, of, status)
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class RichTrainProgress:
+    """One live bar per stage with the loss and rate; notes print above it."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.bar = Progress(
+            TextColumn("[progress.description]{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def stage(self, description: str, total: int | None) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(description, total=total, status="")
+
+    def advance(self, count: int = 1, status: str = "") -> None:
+        if self.task is not None:
+            self.bar.update(self.task, advance=count, status=status)
+
+    def note(self, text: str) -> None:
+        self.bar.console.print(text, markup=False, highlight=False)
