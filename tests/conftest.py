@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# OpenMP threads that spin while waiting made torch several times slower on a busy 2-core
+# machine (tests run beside their own subprocesses); set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import shutil
 import subprocess
 import sys
