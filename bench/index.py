@@ -35,12 +35,13 @@ LIBRARY = [
 ]
 
 
-def build_library(folder: Path, minutes: float) -> list[Path]:
+def build_library(folder: Path, minutes: float, entries=LIBRARY) -> list[Path]:
+    """Generate (once) and return the files of `entries` (LIBRARY's layout) in `folder`."""
     import av
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, width, height, fps, gop, share in LIBRARY:
+    for name, width, height, fps, gop, share in entries:
         path = folder / f"{minutes:g}min-{name}"
         paths.append(path)
         if path.exists():
