@@ -73,22 +73,26 @@ def read_status(pid: int) -> dict[str, int]:
     return values
 
 
-def run_index(folder: Path, model: str, home: Path) -> tuple[float, int, list[tuple[float, int]]]:
-    """Wall seconds, peak RSS (kB) and (seconds, RSS kB) samples of one `vidsearch index`."""
+def run_index(folder: Path, model: str, home: Path, log: Path
+              ) -> tuple[float, int, list[tuple[float, int]]]:
+    """Wall seconds, peak RSS (kB) and (seconds, RSS kB) samples of one `vidsearch index`;
+    its log lines go to `log`."""
     env = dict(os.environ, VIDSEARCH_HOME=str(home), VIDSEARCH_MODEL=model, HF_HUB_OFFLINE="1")
     command = [sys.executable, "-m", "vidsearch", "index", str(folder)]
     started = time.monotonic()
-    child = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
-    samples, peak = [], 0
-    while child.poll() is None:
-        status = read_status(child.pid)
-        if status:
-            samples.append((time.monotonic() - started, status["VmRSS"]))
-            peak = max(peak, status["VmHWM"])
-        time.sleep(0.5)
+    with open(log, "w") as log_file:
+        child = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                                 stderr=log_file)
+        samples, peak = [], 0
+        while child.poll() is None:
+            status = read_status(child.pid)
+            if status:
+                samples.append((time.monotonic() - started, status["VmRSS"]))
+                peak = max(peak, status["VmHWM"])
+            time.sleep(0.5)
     elapsed = time.monotonic() - started
     if child.returncode != 0:
-        raise SystemExit(f"vidsearch index exited with {child.returncode}")
+        raise SystemExit(f"vidsearch index exited with {child.returncode}; see {log}")
     return elapsed, peak, samples
 
 
@@ -114,9 +118,10 @@ def main() -> None:
     os.link(video, folder / video.name)
     for stale in home.glob("data/*.db*"):
         stale.unlink()  # index afresh every run
-    probed = not (home / "cache" / "cpu_precision.json").exists()
 
-    elapsed, peak, samples = run_index(folder, model, home)
+    log = media / "index.log"
+    elapsed, peak, samples = run_index(folder, model, home, log)
+    probed = "CPU precision:" in log.read_text()  # logged only when measured
     rusage_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"machine: {describe_machine()}; revision {git_revision()}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
