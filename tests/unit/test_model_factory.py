@@ -222,9 +222,11 @@ def test_device_and_precision_choices():
             load_model(name, device="cuda")
 
 
-def test_bf16_on_cpu_stays_within_1e_2_cosine_of_fp32():
-    name = _install(header="seqTransf")
+@pytest.mark.parametrize("patch", ["2d", "3d"])
+def test_bf16_on_cpu_stays_within_1e_2_cosine_of_fp32(patch):
+    name = _install(header="seqTransf", patch=patch)
     exact, fast = load_model(name), load_model(name, precision="bf16")
+    assert fast.precision == "bf16"
     frames = _frames(4, seed=7)
     for a, b in [(exact.embed_frames(frames), fast.embed_frames(frames)),
                  (exact.embed_texts(["a dog", "rain"]), fast.embed_texts(["a dog", "rain"]))]:

@@ -59,10 +59,13 @@ def load_model(name: str | None = None, *, device: str = "auto", weights: Path |
     module.to(torch_device).eval()
     fingerprint = compute_fingerprint(card, weights_fingerprint(path))
     log.info("loaded model %s from %s on %s (%s)", card.name, path, torch_device, fingerprint)
-    return VideoTextModel(card=card, module=module, tokenizer=make_tokenizer(card),
-                          device=torch_device, autocast_dtype=autocast_dtype,
-                          probe_cpu_precision=precision == "auto",
-                          fingerprint=fingerprint, **read_preprocess(module.clip))
+    model = VideoTextModel(card=card, module=module, tokenizer=make_tokenizer(card),
+                           device=torch_device, autocast_dtype=autocast_dtype,
+                           probe_cpu_precision=precision == "auto",
+                           fingerprint=fingerprint, **read_preprocess(module.clip))
+    if precision == "bf16" and torch_device.type == "cpu":
+        model.use_bf16_frames()
+    return model
 
 
 def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path | str) -> Path:
@@ -275,7 +278,10 @@ def pick_device(device: str) -> torch.device:
 
 
 def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
-    """None means plain fp32; otherwise the autocast dtype for inference."""
+    """None means plain fp32; otherwise the autocast dtype for inference.
+
+    bf16 on a CPU is not autocast: `load_model` gives the image tower bf16 weights instead.
+    """
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{precision}'", f"use one of {', '.join(PRECISIONS)}")
     if precision == "auto":
@@ -285,7 +291,7 @@ def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
             raise UsageError("fp16 needs a CUDA device", "use --precision auto or fp32 on a CPU")
         return torch.float16
     if precision == "bf16":
-        return torch.bfloat16
+        return torch.bfloat16 if device.type == "cuda" else None
     return None
 
 

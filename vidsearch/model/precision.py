@@ -1,6 +1,6 @@
 """Which precision frames are encoded in on a CPU: bf16 where it is fast and faithful, else fp32.
 
-Many CPUs (AVX-512 BF16, AMX) run a ViT several times faster under bf16 autocast; others
+Many CPUs (AVX-512 BF16, AMX) run a ViT with bf16 weights several times faster; others
 emulate it and get slower. So the choice is measured once per run on the model itself: a small
 fixed batch through fp32 and through bf16, keeping bf16 only when it is clearly faster and its
 vectors agree with fp32's (cosine >= 0.99 on every frame). The verdict is remembered per
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 MIN_COSINE = 0.99
 MIN_SPEEDUP = 1.3
 PROBE_FRAMES = 8
+# Part of the remembered key: verdicts measured another way (bf16 autocast) are measured again.
+PROBE_METHOD = "bf16-weights"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def machine_key(architecture: str) -> str:
     architecture gets the same verdict, so their vectors are made the same way."""
     import torch
 
-    return "|".join([architecture, _cpu_name(), platform.machine(), torch.__version__])
+    return "|".join([architecture, _cpu_name(), platform.machine(), torch.__version__,
+                     PROBE_METHOD])
 
 
 def _cpu_name() -> str:
