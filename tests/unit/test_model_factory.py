@@ -259,3 +259,53 @@ def test_a_new_header_can_start_from_a_fine_tuned_backbone():
                    if key.startswith("clip.transformer.resblocks.0.")}
     for key, value in module.header.transformer[0].state_dict().items():
         assert torch.equal(value, saved_layer[key])
+
+
+@pytest.mark.parametrize("header,patch", [("seqTransf", "2d"), ("tightTransf", "3d")])
+def test_loading_from_a_file_takes_its_tensors_over_and_rebuilds_unsaved_buffers(header, patch):
+    from vidsearch.model.factory import build_module
+    from vidsearch.model.weights import load_state_file
+
+    name = _install(header=header, patch=patch)
+    card = load_card(name)
+    path = config.models_dir() / name / "model.safetensors"
+    from_file = build_module(card, path)
+    from_dict = build_module(card, load_state_file(path))
+    want = dict(from_dict.state_dict())
+    got = dict(from_file.state_dict())
+    assert got.keys() == want.keys()
+    for key in want:
+        assert not got[key].is_meta and got[key].dtype == want[key].dtype, key
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
+    # The causal mask is not in the file: it must be the model's own, not left unloaded.
+    torch.testing.assert_close(from_file.clip.attn_mask, from_dict.clip.attn_mask)
+
+
+def test_a_half_precision_file_loads_into_fp32_weights(tmp_path):
+    from vidsearch.model.factory import build_module
+    from vidsearch.model.weights import load_state_file, save_state_file
+
+    name = _install()
+    card = load_card(name)
+    state = load_state_file(config.models_dir() / name / "model.safetensors")
+    half = tmp_path / "half.safetensors"
+    save_state_file({key: value.half() if value.is_floating_point() else value
+                     for key, value in state.items()}, half)
+    module = build_module(card, half)
+    assert {p.dtype for p in module.parameters()} == {torch.float32}
+    torch.testing.assert_close(module.clip.logit_scale, state["clip.logit_scale"].half().float())
+
+
+def test_a_model_loaded_without_text_encodes_the_same_frames_and_says_why_text_fails():
+    name = _install(header="seqTransf")
+    full, frames_only = load_model(name), load_model(name, text=False)
+    frames = _frames(5, seed=3)
+    np.testing.assert_array_equal(full.embed_frames(frames), frames_only.embed_frames(frames))
+    windows = [full.embed_frames(frames)[:3], full.embed_frames(frames)[2:]]
+    np.testing.assert_array_equal(full.aggregate(windows), frames_only.aggregate(windows))
+    text_params = sum(p.numel() for p in full.module.clip.transformer.parameters())
+    saved = (sum(p.numel() for p in full.module.parameters())
+             - sum(p.numel() for p in frames_only.module.parameters()))
+    assert saved >= text_params
+    with pytest.raises(RuntimeError, match="without its text tower"):
+        frames_only.embed_texts(["a dog"])

@@ -156,28 +156,19 @@ def db_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if args.db else config.default_db_path()
 
 
-def load_model(args: argparse.Namespace, model_name: str | None = None):
+def load_model(args: argparse.Namespace, model_name: str | None = None, *, text: bool = True):
     from vidsearch.model import load_model as load
 
     return load(model_name or args.model, device=args.device, weights=args.weights,
-                precision=args.precision)
+                precision=args.precision, text=text)
 
 
 def load_query_model(args: argparse.Namespace):
     """For text queries: the text tower alone when the model allows it (a fast cold start)."""
-    if args.device != "cuda":
-        from vidsearch.model.text_query import load_text_query_model
+    from vidsearch.search import load_text_only_model
 
-        model = load_text_query_model(args.model, weights=args.weights)
-        if model is not None:
-            import torch
-
-            # A query is a handful of small matrix products: a second thread costs more in
-            # start-up and contention than it saves (measured 43 ms vs 276 ms on a busy
-            # 2-core machine).
-            torch.set_num_threads(1)
-            return model
-    return load_model(args)
+    return (load_text_only_model(args.model, device=args.device, weights=args.weights)
+            or load_model(args))
 
 
 def format_size(size: int) -> str:

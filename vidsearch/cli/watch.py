@@ -76,7 +76,7 @@ def watch(args: argparse.Namespace, db: Path, options):
     from vidsearch.store import open_store
     from vidsearch.watcher import Watcher
 
-    model = common.load_model(args)
+    model = common.load_model(args, text=False)
     stop = threading.Event()
     with open_store(db) as store:
         progress = make_progress()

@@ -75,6 +75,8 @@ class CLIP4Clip(nn.Module):
     index vectors), `tight.*` (only for tightTransf: the cross-encoder used to re-rank).
     """
 
+    has_text = True  # False once `factory.drop_text_tower` freed it (a model that only indexes)
+
     def __init__(self, clip: nn.Module, *, embed_dim: int, header: str = "meanP",
                  patch: str = "2d", shortlist_header: str = "meanP") -> None:
         super().__init__()
@@ -108,6 +110,7 @@ class CLIP4Clip(nn.Module):
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token ids [B, L] -> raw (unnormalised) caption features [B, D]."""
+        self._need_text()
         if not self._causal_argmax_text():
             return self.clip.encode_text(tokens)
         # With causal attention the end-of-text output depends only on the tokens before it, so
@@ -128,6 +131,7 @@ class CLIP4Clip(nn.Module):
 
         Real tokens run up to the end-of-text token, which has the largest id (CLIP's tokenizer).
         """
+        self._need_text()
         text = getattr(self.clip, "text", None)
         if text is not None:
             x = self._text_tower_tokens(text, tokens)
@@ -147,6 +151,10 @@ class CLIP4Clip(nn.Module):
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         mask = positions.unsqueeze(0) <= tokens.argmax(dim=-1, keepdim=True)
         return x, mask
+
+    def _need_text(self) -> None:
+        if not self.has_text:
+            raise RuntimeError("this model was loaded without its text tower (load_model(text=True))")
 
     @staticmethod
     def _text_tower_tokens(text: nn.Module, tokens: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from vidsearch.config import load_settings
 from vidsearch.errors import CannotRunError, UsageError
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
+from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import (
     convert_hf_clip_to_open_clip,
@@ -45,17 +46,20 @@ _registered_configs: dict[str, dict[str, Any]] = {}
 
 
 def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
-               precision: str | None = None) -> VideoTextModel:
+               precision: str | None = None, text: bool = True) -> VideoTextModel:
     """The model the app uses: `name` (default: the active model setting) on `device`.
 
-    `precision` None: VIDSEARCH_PRECISION, else "auto".
+    `precision` None: VIDSEARCH_PRECISION, else "auto". `text=False` leaves the text tower out
+    (indexing never uses it: a quarter of ViT-B/32's memory).
     """
     precision = precision or os.environ.get("VIDSEARCH_PRECISION", "auto")
     card = load_card(name or load_settings().active_model)
     torch_device = pick_device(device)
     autocast_dtype = pick_autocast(precision, torch_device)
     path = resolve_weights(card, weights)
-    module = build_module(card, load_state_file(path), source=path)
+    module = build_module(card, Path(path))
+    if not text:
+        drop_text_tower(module)
     module.to(torch_device).eval()
     fingerprint = compute_fingerprint(card, weights_fingerprint(path))
     log.info("loaded model %s from %s on %s (%s)", card.name, path, torch_device, fingerprint)
@@ -65,6 +69,7 @@ def load_model(name: str | None = None, *, device: str = "auto", weights: Path |
                            fingerprint=fingerprint, **read_preprocess(module.clip))
     if precision == "bf16" and torch_device.type == "cpu":
         model.use_bf16_frames()
+    return_freed_memory()
     return model
 
 
@@ -97,14 +102,22 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
     return folder
 
 
-def build_module(card: ModelCard, state: dict[str, torch.Tensor] | None = None, *,
+def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None = None, *,
                  source: Path | str = "<weights>", backbone_only: bool = False) -> CLIP4Clip:
     """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None.
 
+    `state` may be a weights file: it is then read only after the random initial weights are
+    released, and its tensors become the model's own, so the model's weights are never in memory
+    twice (that doubled the peak memory of loading).
     `backbone_only` takes just the CLIP weights from a full CLIP4Clip state, so a fine-tune
     can start a new header (built from those weights) on top of an earlier fine-tune.
     """
     clip, config = create_backbone(card)
+    kept_buffers = None
+    if isinstance(state, Path):
+        source = state
+        kept_buffers = release_weights(clip)
+        state = load_state_file(source)
     layout = detect_layout(state) if state is not None else None
     if layout is not None and layout != card.weights_layout:
         log.info("%s is in %s layout (card says %s)", source, layout, card.weights_layout)
@@ -117,19 +130,65 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | None = None, 
             layout = "open_clip"
         if layout == "open_clip":
             load_backbone_state(clip, state)
+            finish_loading(clip, kept_buffers)
     except (ValueError, RuntimeError) as exc:
         raise _misfit_error(card, source, exc) from exc
+    # With the backbone still unloaded, the header is built unloaded too (its init copies text
+    # layers) and gets its weights with the backbone's just below.
+    unloaded = kept_buffers is not None and layout == "clip4clip"
     try:
-        module = CLIP4Clip(clip, embed_dim=config["embed_dim"], header=card.header,
-                           patch=card.patch, shortlist_header=card.shortlist_header)
+        with torch.device("meta") if unloaded else contextlib.nullcontext():
+            module = CLIP4Clip(clip, embed_dim=config["embed_dim"], header=card.header,
+                               patch=card.patch, shortlist_header=card.shortlist_header)
     except ValueError as exc:
         raise UsageError(f"model '{card.name}': {exc}", f"fix the model card {card.path or ''}".strip()) from exc
     if layout == "clip4clip":
         try:
             _load_exactly(module, state)
+            finish_loading(clip, kept_buffers)
         except (ValueError, RuntimeError) as exc:
             raise _misfit_error(card, source, exc) from exc
+    if layout is None and kept_buffers is not None:
+        raise _misfit_error(card, source, ValueError("no weights in the file"))
     return module
+
+
+def release_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Free a module's parameters and saved buffers (they move to the meta device, keeping
+    shapes and dtypes) so loaded tensors can be assigned in their place.
+
+    Returns the buffers a state dict does not carry (e.g. a causal attention mask): those are
+    computed at construction, so they are kept to be put back after loading.
+    """
+    saved = set(module.state_dict(keep_vars=True))
+    kept = {name: buffer for name, buffer in module.named_buffers() if name not in saved}
+    module.to("meta")
+    return kept
+
+
+def finish_loading(module: nn.Module, kept: dict[str, torch.Tensor] | None) -> None:
+    """Put back what `release_weights` kept, and make sure nothing was left unloaded."""
+    for name, buffer in (kept or {}).items():
+        owner_name, _, attribute = name.rpartition(".")
+        owner = module.get_submodule(owner_name) if owner_name else module
+        owner._buffers[attribute] = buffer
+    if kept is not None:
+        unloaded = [name for name, tensor in module.state_dict(keep_vars=True).items()
+                    if tensor.is_meta]
+        if unloaded:
+            raise ValueError(f"missing keys {unloaded[:5]}")
+
+
+def drop_text_tower(module: CLIP4Clip) -> None:
+    """Free the text tower of a model that will only encode frames."""
+    clip = module.clip
+    names = ("text",) if getattr(clip, "text", None) is not None else (
+        "transformer", "token_embedding", "positional_embedding", "ln_final", "text_projection",
+        "attn_mask")
+    for name in names:
+        if hasattr(clip, name):
+            setattr(clip, name, None)
+    module.has_text = False
 
 
 def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> CannotRunError:
@@ -228,16 +287,29 @@ def load_backbone_state(clip: nn.Module, state: dict[str, torch.Tensor]) -> None
     if scale is not None and scale.ndim != clip.logit_scale.ndim:
         state["logit_scale"] = scale.reshape(clip.logit_scale.shape)
     if getattr(clip, "logit_bias", None) is not None and "logit_bias" not in state:
-        state["logit_bias"] = torch.zeros_like(clip.logit_bias)
+        state["logit_bias"] = torch.zeros(clip.logit_bias.shape)
     state.pop("text.transformer.embeddings.position_ids", None)
     _load_exactly(clip, state)
 
 
 def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    result = module.load_state_dict(state, strict=False)
+    """Load `state`; into a released module (see `release_weights`) by taking its tensors over,
+    cast to the module's dtypes (files often hold fp16)."""
+    targets = module.state_dict(keep_vars=True)
+    assign = any(tensor.is_meta for tensor in targets.values())
+    if assign:
+        state = {key: _like(value, targets[key]) if key in targets else value
+                 for key, value in state.items()}
+    result = module.load_state_dict(state, strict=False, assign=assign)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"missing keys {result.missing_keys[:5]}, "
                          f"unexpected keys {result.unexpected_keys[:5]}")
+
+
+def _like(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if value.is_floating_point() and target.is_floating_point():
+        value = value.to(target.dtype)
+    return value.contiguous()
 
 
 def make_tokenizer(card: ModelCard) -> Any:

@@ -135,7 +135,7 @@ def load_text_query_model(name: str | None = None, *, weights: Path | str | None
     if config is None:
         return None
     path = resolve_weights(card, weights)
-    state = load_state_file(path)
+    state = load_state_file(path, mapped=True)
     layout = detect_layout(state)
     if layout == "hf_clip":
         state = convert_hf_clip_to_open_clip(state)

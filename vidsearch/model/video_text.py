@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from vidsearch.errors import UsageError
 from vidsearch.model.cards import ModelCard
 from vidsearch.model.clip4clip import CLIP4Clip
+from vidsearch.model.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class VideoTextModel:
         self.module.clip.visual = tower if tower is not None else _bf16_copy(self.module.clip.visual)
         self._frame_dtype = torch.bfloat16
         self._probe_cpu_precision = False
+        return_freed_memory()
 
     @property
     def precision(self) -> str:

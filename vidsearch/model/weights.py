@@ -199,8 +199,14 @@ def _download_hf(card: ModelCard, staging: Path, folder: Path, source: str) -> P
 # --- reading and writing tensors ---
 
 
-def load_state_file(path: Path | str) -> dict[str, torch.Tensor]:
-    """A flat {name: tensor} dict from safetensors, or from a weights-only PyTorch file."""
+def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torch.Tensor]:
+    """A flat {name: tensor} dict from safetensors, or from a weights-only PyTorch file.
+
+    `mapped` (safetensors): tensors are views of one memory map of the file, read only where
+    touched; right for taking a part (the text tower for a query). Otherwise each tensor gets
+    its own memory, so a part the caller drops or replaces (bf16) is really freed: a mapping
+    stays resident while any of its tensors lives.
+    """
     import pickle
     import zipfile
 
@@ -214,7 +220,8 @@ def load_state_file(path: Path | str) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         try:
-            state: Any = load_file(str(path), device="cpu")
+            state: Any = load_file(str(path), device="cpu",
+                                   backend="mmap" if mapped else "pread")
         except (SafetensorError, OSError, ValueError) as exc:
             raise CannotRunError(f"{path}: not a readable safetensors file ({_first_line(exc)})",
                                  hint) from exc
