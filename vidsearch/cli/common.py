@@ -54,13 +54,19 @@ def indexing_options() -> argparse.ArgumentParser:
                          help="seconds between clip starts (default 5)")
     options.add_argument("--batch-size", type=int, default=None,
                          help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
+    options.add_argument("--fast-decode", action="store_true",
+                         help="where keyframes come every second or so (phone and camera "
+                              "files), sample the keyframe nearest each second instead of the "
+                              "frame on it: up to 1.6x faster decoding, slightly different "
+                              "vectors (default: exact frames)")
     return options
 
 
 def index_options_from(args: argparse.Namespace):
     from vidsearch.indexer import IndexOptions
 
-    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size)
+    options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size,
+                           fast_decode=args.fast_decode)
     options.validate()
     return options
 
