@@ -51,7 +51,7 @@ class FakeBackend:
     def model_name(self) -> str:
         return self.model
 
-    def model_loaded(self) -> bool:
+    def model_loaded(self, *, image: bool = False) -> bool:
         return self.loaded
 
     def status(self) -> LibraryStatus:

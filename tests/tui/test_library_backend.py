@@ -49,13 +49,12 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
         await pilot.press(*"a red square", "enter")
         await settle(app, pilot)
         assert app.backend.model_loaded()
+        assert not app.backend.model_loaded(image=True)  # a text search needs no vision tower
         table = app.screen.query_one(ResultsTable)
         # The same hits `find` gives: the TUI has no search logic of its own.
-        from vidsearch.model import load_model
-
         with open_store(indexed_db, create=False) as store:
-            expected = search_api.search_text(store, load_model(tiny_model, device="cpu"),
-                                              "a red square", k=5)
+            model = search_api.load_text_only_model(tiny_model, device="cpu")
+            expected = search_api.search_text(store, model, "a red square", k=5)
         assert table.hits == expected and table.row_count == len(expected) > 0
         names = {os.path.basename(h.path) for h in expected}
         text = screen_text(app)
@@ -68,6 +67,105 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
         await pilot.pause()
         assert launched == [["mpv", f"--start={best.best_moment:g}", best.path]]
         assert best.path.startswith(str(library))
+
+
+@pytest.fixture
+def full_model_loads(monkeypatch) -> list:
+    """Every name the full (open_clip) model is built for; it is still built for real."""
+    import vidsearch.model
+    from vidsearch.model.video_text import VideoTextModel
+
+    loads: list = []
+    real = vidsearch.model.load_model
+
+    def recording(name=None, **kwargs):
+        loads.append(name)
+        model = real(name, **kwargs)
+        assert isinstance(model, VideoTextModel)
+        return model
+
+    monkeypatch.setattr(vidsearch.model, "load_model", recording)
+    return loads
+
+
+def red_picture(path: Path) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (220, 30, 30)).save(path)
+    return path
+
+
+def test_a_text_search_takes_the_text_tower_alone(indexed_db, tiny_model, full_model_loads):
+    from vidsearch.model.text_query import TextQueryModel
+
+    backend = LibraryBackend(indexed_db, device="cpu")
+    hits = backend.search_text("a red square", 5)
+    assert hits
+    assert isinstance(backend._text_model, TextQueryModel)
+    assert full_model_loads == []
+    assert backend.model_loaded() and not backend.model_loaded(image=True)
+
+
+def test_a_text_search_does_not_import_open_clip(indexed_db, tiny_model):
+    """What makes the full model slow to load is importing open_clip (torchvision, timm) and
+    building the vision tower; a fresh process shows whether the TUI's first search paid it."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from vidsearch.tui.backend import LibraryBackend\n"
+        "hits = LibraryBackend(Path(sys.argv[1]), device='cpu').search_text('a red square', 5)\n"
+        "assert hits\n"
+        "print(sorted(n for n in ('open_clip', 'torchvision', 'timm') if n in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(indexed_db)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_image_search_loads_the_full_model_once(indexed_db, tiny_model, full_model_loads,
+                                                   tmp_path):
+    from vidsearch import video
+    from vidsearch.model import load_model
+
+    picture = red_picture(tmp_path / "red.png")
+    backend = LibraryBackend(indexed_db, device="cpu")
+    backend.search_text("a red square", 5)
+    assert not backend.model_loaded(image=True)
+    hits = backend.search_image(picture, 5)
+    assert full_model_loads == [tiny_model]
+    assert backend.model_loaded(image=True)
+    backend.search_image(picture, 5)
+    backend.search_text("a blue circle", 5)
+    assert full_model_loads == [tiny_model]
+    with open_store(indexed_db, create=False) as store:
+        expected = search_api.search_image(store, load_model(tiny_model, device="cpu"),
+                                           video.load_image(picture), k=5)
+    assert hits == expected and hits
+
+
+def test_without_a_text_tower_text_and_images_share_one_full_model(
+        indexed_db, tiny_model, full_model_loads, tmp_path, monkeypatch):
+    import vidsearch.model.text_query
+
+    monkeypatch.setattr(vidsearch.model.text_query, "load_text_query_model",
+                        lambda *args, **kwargs: None)  # a model the fast path cannot build
+    backend = LibraryBackend(indexed_db, device="cpu")
+    assert backend.search_text("a red square", 5)
+    assert full_model_loads == [tiny_model]
+    assert backend.model_loaded(image=True)
+    assert backend.search_image(red_picture(tmp_path / "red.png"), 5)
+    assert full_model_loads == [tiny_model]
+
+
+def test_a_text_search_with_another_model_is_refused(indexed_db, tiny_model):
+    from tests.fixtures.tiny_model import install_tiny_model
+    from vidsearch.errors import CannotRunError
+
+    other = install_tiny_model(config.models_dir(), name="other", seed=1)
+    backend = LibraryBackend(indexed_db, model=other, device="cpu")
+    with pytest.raises(CannotRunError, match="indexed with model 'tiny', not 'other'"):
+        backend.search_text("a red square", 5)
 
 
 async def test_missing_weights_on_a_real_library_is_a_message(isolated_home):

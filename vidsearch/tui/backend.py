@@ -58,7 +58,9 @@ class Backend(Protocol):
     @property
     def model_name(self) -> str: ...
 
-    def model_loaded(self) -> bool: ...
+    def model_loaded(self, *, image: bool = False) -> bool:
+        """Whether the model a text search (with `image`, an image search) needs is loaded."""
+        ...
 
     def status(self) -> LibraryStatus: ...
 
@@ -72,7 +74,8 @@ class Backend(Protocol):
 
 
 class LibraryBackend:
-    """The real backend: the library at `db_path`, a model loaded on the first search."""
+    """The real backend: the library at `db_path`, a model loaded on the first search that
+    needs it (text searches take the text tower alone where `find` would)."""
 
     def __init__(self, db_path: Path, *, model: str | None = None, device: str = "auto",
                  weights: Path | None = None, thumbnails=None) -> None:
@@ -83,8 +86,9 @@ class LibraryBackend:
         self._model_name = model or load_settings().active_model
         self._device = device
         self._weights = weights
-        self._model = None
-        self._model_lock = threading.Lock()
+        self._text_model = None
+        self._full_model = None
+        self._model_lock = threading.RLock()  # the text loader may fall back to the full one
         self._thumbnails = thumbnails or ThumbnailCache()
         self._status: LibraryStatus | None = None
         self._status_signature: tuple | None = None
@@ -93,19 +97,32 @@ class LibraryBackend:
     def model_name(self) -> str:
         return self._model_name
 
-    def model_loaded(self) -> bool:
-        return self._model is not None
+    def model_loaded(self, *, image: bool = False) -> bool:
+        return (self._full_model if image else self._text_model) is not None
 
-    def _loaded_model(self):
-        # Loading takes seconds (torch import, weights); do it once, and only when a search
-        # needs it, so the screen is up at once even on a slow disk.
+    # Loading takes seconds (torch import, weights); do it once, and only when a search needs
+    # it, so the screen is up at once even on a slow disk. The full model (open_clip, the
+    # vision tower) costs several times the text tower: text searches wait for it only where
+    # the text tower alone cannot serve.
+
+    def _loaded_full_model(self):
         with self._model_lock:
-            if self._model is None:
+            if self._full_model is None:
                 from vidsearch.model import load_model
 
-                self._model = load_model(self._model_name, device=self._device,
-                                         weights=self._weights)
-            return self._model
+                self._full_model = load_model(self._model_name, device=self._device,
+                                              weights=self._weights)
+            return self._full_model
+
+    def _loaded_text_model(self):
+        with self._model_lock:
+            if self._text_model is None:
+                from vidsearch.search import load_text_only_model
+
+                self._text_model = (load_text_only_model(self._model_name, device=self._device,
+                                                         weights=self._weights)
+                                    or self._loaded_full_model())
+            return self._text_model
 
     def _open(self):
         from vidsearch.store import open_store
@@ -135,14 +152,14 @@ class LibraryBackend:
         from vidsearch import search
 
         with self._open() as store:
-            return search.search_text(store, self._loaded_model(), query, k=k)
+            return search.search_text(store, self._loaded_text_model(), query, k=k)
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]:
         from vidsearch import search, video
 
         image = video.load_image(image_path)
         with self._open() as store:
-            return search.search_image(store, self._loaded_model(), image, k=k)
+            return search.search_image(store, self._loaded_full_model(), image, k=k)
 
     def video_facts(self, hit: Hit) -> VideoFacts | None:
         with self._open() as store:

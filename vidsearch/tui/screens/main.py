@@ -94,7 +94,7 @@ class MainScreen(Screen):
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def run_search(self, serial: int, query: Query) -> None:
         backend = self.app.backend
-        if not backend.model_loaded():
+        if not backend.model_loaded(image=query.image is not None):
             self.post_message(ModelLoading(backend.model_name))
         started = time.monotonic()
         try:
