@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from vidsearch.cli import common
+from vidsearch.cli.progress import RichBar
 from vidsearch.model.cards import HEADER_NAMES, PATCHES
 
 log = logging.getLogger(__name__)
@@ -228,26 +229,13 @@ class LogTrainProgress:
         print(text, file=sys.stderr, flush=True)
 
 
-class RichTrainProgress:
+class RichTrainProgress(RichBar):
     """One live bar per stage with the loss and rate; notes print above it."""
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
 
-        self.bar = Progress(
-            TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        self.task = None
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.__exit__(*exc)
+        super().__init__("status", elapsed=True, console=Console(stderr=True))
 
     def stage(self, description: str, total: int | None) -> None:
         if self.task is not None:

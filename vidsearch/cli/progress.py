@@ -39,23 +39,20 @@ class LogProgress:
                  "ok" if ok else "failed", path, rate)
 
 
-class RichProgress:
-    """Videos done, frames/s and ETA on one live line."""
+class RichBar:
+    """A transient rich bar for one task at a time: description, bar, done/total, one text
+    field the subclass fills in (`{task.fields[NAME]}`), then the time left."""
 
-    def __init__(self) -> None:
+    def __init__(self, field: str, *, elapsed: bool = False, console=None) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+                                   TimeElapsedColumn, TimeRemainingColumn)
 
-        self.frames = 0
-        self.started = time.monotonic()
-        self.bar = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            transient=True,
-        )
+        columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TextColumn(f"{{task.fields[{field}]}}")]
+        if elapsed:
+            columns.append(TimeElapsedColumn())
+        columns.append(TimeRemainingColumn())
+        self.bar = Progress(*columns, console=console, transient=True)
         self.task = None
 
     def __enter__(self):
@@ -64,6 +61,15 @@ class RichProgress:
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)
+
+
+class RichProgress(RichBar):
+    """Videos done, frames/s and ETA on one live line."""
+
+    def __init__(self) -> None:
+        super().__init__("rate")
+        self.frames = 0
+        self.started = time.monotonic()
 
     def start(self, videos: int, seconds: float) -> None:
         self.started = time.monotonic()
