@@ -243,7 +243,7 @@ async def test_first_search_shows_that_the_model_is_loading(make_app, backend):
         await pilot.pause(0.1)
         area = app.screen.query_one("#results-area")
         assert area.loading
-        assert "loading model clip4clip-webvid150k (first search only)" in screen_text(app)
+        assert "loading model clip4clip-webvid150k (once)" in screen_text(app)
         assert app.screen.query_one("#query", Input).value == "dog"  # the UI still answers
         backend.release.set()
         await settle(app, pilot)

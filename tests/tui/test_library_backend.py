@@ -234,3 +234,17 @@ def test_status_counts_are_read_again_only_when_the_library_changed(tmp_path, mo
         store.prepare_for_model("fp", "tiny", 4)
     assert backend.status().model == "tiny"
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_precision_option_reaches_the_image_model(indexed_db, tiny_model, tmp_path,
+                                                      monkeypatch, precision):
+    import vidsearch.model
+
+    made = []
+    real = vidsearch.model.load_model
+    monkeypatch.setattr(vidsearch.model, "load_model",
+                        lambda *args, **kwargs: made.append(real(*args, **kwargs)) or made[-1])
+    backend = LibraryBackend(indexed_db, device="cpu", precision=precision)
+    backend.search_image(red_picture(tmp_path / "red.png"), 5)
+    assert [model.precision for model in made] == [precision]

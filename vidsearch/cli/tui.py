@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         from vidsearch.tui.app import create_app
 
         app = create_app(common.db_path(args), model=args.model, device=args.device,
-                         weights=args.weights, k=args.k)
+                         weights=args.weights, precision=args.precision, k=args.k)
         app.run()
     return 0
 

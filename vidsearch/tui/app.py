@@ -68,6 +68,7 @@ class VidsearchApp(App[None]):
 
 def create_app(db_path: Path | None = None, *, backend: Backend | None = None,
                model: str | None = None, device: str = "auto", weights: Path | None = None,
+               precision: str | None = None,
                player_template: Sequence[str] | None = None,
                run_player: PlayerRunner = player.launch, which: player.Which = shutil.which,
                k: int = DEFAULT_K) -> VidsearchApp:
@@ -82,6 +83,7 @@ def create_app(db_path: Path | None = None, *, backend: Backend | None = None,
         player_template = config.load_settings().player
     if backend is None:
         backend = LibraryBackend(Path(db_path) if db_path else config.default_db_path(),
-                                 model=model, device=device, weights=weights)
+                                 model=model, device=device, weights=weights,
+                                 precision=precision)
     return VidsearchApp(backend, player_template=player_template, run_player=run_player,
                         which=which, k=k)

@@ -78,7 +78,8 @@ class LibraryBackend:
     needs it (text searches take the text tower alone where `find` would)."""
 
     def __init__(self, db_path: Path, *, model: str | None = None, device: str = "auto",
-                 weights: Path | None = None, thumbnails=None) -> None:
+                 weights: Path | None = None, precision: str | None = None,
+                 thumbnails=None) -> None:
         from vidsearch.config import load_settings
         from vidsearch.thumbnails import ThumbnailCache
 
@@ -86,6 +87,7 @@ class LibraryBackend:
         self._model_name = model or load_settings().active_model
         self._device = device
         self._weights = weights
+        self._precision = precision
         self._text_model = None
         self._full_model = None
         self._model_lock = threading.RLock()  # the text loader may fall back to the full one
@@ -111,7 +113,7 @@ class LibraryBackend:
                 from vidsearch.model import load_model
 
                 self._full_model = load_model(self._model_name, device=self._device,
-                                              weights=self._weights)
+                                              weights=self._weights, precision=self._precision)
             return self._full_model
 
     def _loaded_text_model(self):

@@ -176,7 +176,7 @@ class MainScreen(Screen):
                          kind="error")
 
     def on_model_loading(self, message: ModelLoading) -> None:
-        self._notice(f"loading model {message.model} (first search only)…")
+        self._notice(f"loading model {message.model} (once)…")
 
     def on_search_done(self, message: SearchDone) -> None:
         if message.serial != self._serial:
