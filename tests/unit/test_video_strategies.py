@@ -314,3 +314,12 @@ def test_planned_memory_does_not_grow_with_length(media, strategy):
     # Holding all 64 sampled frames would add 56 x 64*64*3 bytes = 688 kB; the plan itself
     # costs a few bytes per packet.
     assert grown < 200_000
+
+
+def test_skipping_the_deblocking_filter_changes_frames_a_little(media):
+    path = get_file(media, "h264-gop25.mkv")
+    _, exact, _ = sample(path)
+    times, rough, _ = sample(path, skip_loop_filter=True)
+    assert len(rough) == len(exact)
+    difference = np.abs(rough.astype(int) - exact.astype(int)).mean()
+    assert 0 < difference < 8  # other pixels, the same pictures

@@ -55,10 +55,10 @@ def indexing_options() -> argparse.ArgumentParser:
     options.add_argument("--batch-size", type=int, default=None,
                          help="frames per encoder batch (default: 32 on CPU, 128 on CUDA)")
     options.add_argument("--fast-decode", action="store_true",
-                         help="where keyframes come every second or so (phone and camera "
-                              "files), sample the keyframe nearest each second instead of the "
-                              "frame on it: up to 1.6x faster decoding, slightly different "
-                              "vectors (default: exact frames)")
+                         help="faster decoding, slightly different vectors: where keyframes "
+                              "come every second or so (phone and camera files) sample the "
+                              "keyframe nearest each second instead of the frame on it, and "
+                              "skip the deblocking filter (default: exact frames)")
     return options
 
 
