@@ -145,10 +145,11 @@ class VideoTextModel:
         choice = remembered_choice(cache_dir() / "cpu_precision.json",
                                    machine_key(f"{self.card.arch}|{self.module.patch}"),
                                    lambda: choose_cpu_precision(encode, self.image_size))
-        self.module.clip.visual = towers[False]
+        # Popped, not looked up: a tower left in `towers` would outlive the memory trim below.
+        self.module.clip.visual = towers.pop(False)
         self._frame_dtype = torch.float32
         if choice.use_bf16:
-            self.use_bf16_frames(towers.get(True))
+            self.use_bf16_frames(towers.pop(True, None))
 
     def use_bf16_frames(self, tower: torch.nn.Module | None = None) -> None:
         """Encode frames with a bf16 copy of the image tower (CPU); the fp32 one is released."""
