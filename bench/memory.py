@@ -9,8 +9,9 @@ every --gop frames (long GOP, so sampling goes through the "sparse" decode), and
 changes every frame (block noise scrolling sideways, a moving box). Then runs `vidsearch index`
 on it in a subprocess, with the random-weight ViT-B/32 of bench/_setup.py and VIDSEARCH_HOME
 under bench/_media/memory/, polling the child's resident memory every 0.5 s. Reports the peak
-(VmHWM, and getrusage's ru_maxrss as a cross-check), the wall time, and the resident memory at
-each quarter of the run: flat quarters mean memory does not grow with the video's length.
+(VmHWM, and getrusage's ru_maxrss as a cross-check), the wall time, and the highest resident
+memory within each quarter of the run: the first holds loading the model, and equal later
+quarters mean memory does not grow with the video's length.
 The first run in a fresh home also runs the CPU precision probe (fp32 and bf16 side by side,
 once per machine); run twice to see the steady state without it.
 """
@@ -132,9 +133,9 @@ def main() -> None:
     print(f"peak RSS: {peak / 1024:.0f} MiB (VmHWM); ru_maxrss {rusage_kb / 1024:.0f} MiB")
     quarters = []
     for quarter in (0.25, 0.5, 0.75, 1.0):
-        upto = [rss for t, rss in samples if t <= quarter * elapsed]
-        quarters.append(f"{max(upto) / 1024:.0f}" if upto else "-")
-    print("max RSS by quarter of the run (MiB): " + " / ".join(quarters))
+        within = [rss for t, rss in samples if quarter - 0.25 < t / elapsed <= quarter]
+        quarters.append(f"{max(within) / 1024:.0f}" if within else "-")
+    print("max RSS within each quarter of the run (MiB): " + " / ".join(quarters))
 
 
 if __name__ == "__main__":
