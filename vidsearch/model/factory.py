@@ -148,8 +148,6 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
             finish_loading(clip, kept_buffers)
         except (ValueError, RuntimeError) as exc:
             raise _misfit_error(card, source, exc) from exc
-    if layout is None and kept_buffers is not None:
-        raise _misfit_error(card, source, ValueError("no weights in the file"))
     return module
 
 
