@@ -203,12 +203,15 @@ class Indexer:
         return report
 
     def _run_pipeline(self, jobs: list[_Job], report: IndexReport) -> None:
+        # Read here, in this thread, because a model loaded on demand loads now: one that
+        # cannot load stops the run instead of failing every video.
+        frame_size = self.model.image_size
         workers = self.options.decode_workers or max(1, min(len(jobs), os.cpu_count() or 1))
         chunks: queue.Queue = queue.Queue(maxsize=self.options.lookahead_chunks)
         open_jobs = set(range(len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
             for number, job in enumerate(jobs):
-                pool.submit(self._decode_into, number, job, chunks)
+                pool.submit(self._decode_into, number, job, chunks, frame_size)
             try:
                 while open_jobs:
                     try:
@@ -247,12 +250,13 @@ class Indexer:
                 report.interrupted = True
                 raise
 
-    def _decode_into(self, number: int, job: _Job, chunks: queue.Queue) -> None:
+    def _decode_into(self, number: int, job: _Job, chunks: queue.Queue, frame_size: int
+                     ) -> None:
         try:
             if self.stop_event.is_set():
                 chunks.put(("stopped", number, None))
                 return
-            sampler = video.FrameSampler(job.state.path, size=self.model.image_size,
+            sampler = video.FrameSampler(job.state.path, size=frame_size,
                                          fps=self.options.fps,
                                          decoder="fast" if self.options.fast_decode else "auto",
                                          skip_loop_filter=self.options.fast_decode)

@@ -258,3 +258,42 @@ def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, monkeypatch, flag):
         (strategy,) = store.conn.execute("SELECT decode_strategy FROM videos").fetchone()
     assert strategy == ("keyframes" if flag else "sparse")
     assert [kwargs.get("skip_loop_filter") for kwargs in made] == [bool(flag)]
+
+
+def test_an_unchanged_library_is_checked_without_loading_the_model(tiny_model, library, capsys,
+                                                                    monkeypatch):
+    from vidsearch.model import on_demand
+
+    loads = []
+    real = on_demand.load_model
+    monkeypatch.setattr(on_demand, "load_model",
+                        lambda *args, **kwargs: loads.append(args) or real(*args, **kwargs))
+    assert cli(capsys, "index", str(library))[0] == 0
+    assert len(loads) == 1  # decoder threads asked for it together: still one load
+    code, out, _ = cli(capsys, "index", str(library))
+    assert code == 0 and "skipped 3 unchanged" in out
+    assert len(loads) == 1
+    (library / "alpha.mp4").unlink()
+    code, out, _ = cli(capsys, "index", str(library))
+    assert code == 0 and "removed 1" in out and len(loads) == 1
+    # ...but it is still compared with the model: another model's vectors are redone
+    install_tiny_model(config.models_dir(), name="other", seed=5)
+    code, out, _ = cli(capsys, "index", str(library), "--model", "other")
+    assert code == 0 and "indexed 2 videos" in out and len(loads) == 2
+
+
+def test_weights_that_load_but_do_not_fit_stop_the_run_without_failing_videos(
+        tiny_model, library, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    import torch
+
+    misfit = tmp_path / "misfit.safetensors"
+    save_file({"visual.conv1.weight": torch.zeros(3, 3)}, misfit)
+    code, out, err = cli(capsys, "index", str(library), "--weights", str(misfit))
+    assert code == 3, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "do not fit model 'tiny'" in lines[0] and str(misfit) in lines[0]
+    # No video may be recorded as failed: with working weights, all of them are indexed.
+    code, out, _ = cli(capsys, "index", str(library))
+    assert code == 0 and "indexed 3 videos" in out

@@ -169,6 +169,14 @@ def load_model(args: argparse.Namespace, model_name: str | None = None, *, text:
                 precision=args.precision, text=text)
 
 
+def model_on_demand(args: argparse.Namespace):
+    """For indexing: checked at once, its weights loaded only if a video needs encoding."""
+    from vidsearch.model.on_demand import ModelOnDemand
+
+    return ModelOnDemand(args.model, device=args.device, weights=args.weights,
+                         precision=args.precision, text=False)
+
+
 def load_query_model(args: argparse.Namespace):
     """For text queries: the text tower alone when the model allows it (a fast cold start)."""
     from vidsearch.search import load_text_only_model

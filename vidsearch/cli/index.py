@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     db = common.db_path(args)
     # The lock first: a second writer is refused at once, before it spends time on a model.
     with writer_lock(db):
-        model = common.load_model(args, text=False)
+        model = common.model_on_demand(args)
         with open_store(db) as store, make_progress() as progress:
             report = Indexer(store, model, options, progress).sync(args.paths)
     print_summary(report)

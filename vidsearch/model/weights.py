@@ -202,10 +202,10 @@ def _download_hf(card: ModelCard, staging: Path, folder: Path, source: str) -> P
 def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torch.Tensor]:
     """A flat {name: tensor} dict from safetensors, or from a weights-only PyTorch file.
 
-    `mapped` (safetensors): tensors are views of one memory map of the file, read only where
-    touched; right for taking a part (the text tower for a query). Otherwise each tensor gets
-    its own memory, so a part the caller drops or replaces (bf16) is really freed: a mapping
-    stays resident while any of its tensors lives.
+    `mapped`: tensors are views of one memory map of the file, read only where touched; right
+    for taking a part (the text tower for a query) or for checking that the file loads.
+    Otherwise each tensor gets its own memory, so a part the caller drops or replaces (bf16) is
+    really freed: a mapping stays resident while any of its tensors lives.
     """
     import pickle
     import zipfile
@@ -228,7 +228,7 @@ def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torc
     elif suffix in (".bin", ".pt", ".pth"):
         try:
             # weights_only: a pickle that wants to build anything but tensors is refused.
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = _torch_load(path, mapped)
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
                 zipfile.BadZipFile) as exc:
             raise CannotRunError(f"{path}: refused to load ({_first_line(exc)})", hint) from exc
@@ -244,6 +244,19 @@ def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torc
     if all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
     return state
+
+
+def _torch_load(path: Path, mapped: bool) -> Any:
+    import torch
+
+    if mapped:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            # Files from before torch's zip format cannot be mapped: read them whole.
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save_state_file(state: dict[str, torch.Tensor], path: Path) -> None:
