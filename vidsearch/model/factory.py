@@ -106,17 +106,16 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
                  source: Path | str = "<weights>", backbone_only: bool = False) -> CLIP4Clip:
     """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None.
 
-    `state` may be a weights file: it is then read only after the random initial weights are
-    released, and its tensors become the model's own, so the model's weights are never in memory
-    twice (that doubled the peak memory of loading).
+    `state` may be a weights file: the model is then built without weights (no memory, no
+    random initialisation) and takes the file's tensors over, so the weights are never in
+    memory twice (that doubled the peak memory of loading).
     `backbone_only` takes just the CLIP weights from a full CLIP4Clip state, so a fine-tune
     can start a new header (built from those weights) on top of an earlier fine-tune.
     """
-    clip, config = create_backbone(card)
-    kept_buffers = None
-    if isinstance(state, Path):
+    from_file = isinstance(state, Path)
+    clip, config = create_backbone(card, unloaded=from_file)
+    if from_file:
         source = state
-        kept_buffers = release_weights(clip)
         state = load_state_file(source)
     layout = detect_layout(state) if state is not None else None
     if layout is not None and layout != card.weights_layout:
@@ -130,12 +129,13 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
             layout = "open_clip"
         if layout == "open_clip":
             load_backbone_state(clip, state)
-            finish_loading(clip, kept_buffers)
+            if from_file:
+                check_loaded(clip)
     except (ValueError, RuntimeError) as exc:
         raise _misfit_error(card, source, exc) from exc
     # With the backbone still unloaded, the header is built unloaded too (its init copies text
     # layers) and gets its weights with the backbone's just below.
-    unloaded = kept_buffers is not None and layout == "clip4clip"
+    unloaded = from_file and layout == "clip4clip"
     try:
         with torch.device("meta") if unloaded else contextlib.nullcontext():
             module = CLIP4Clip(clip, embed_dim=config["embed_dim"], header=card.header,
@@ -145,36 +145,52 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
     if layout == "clip4clip":
         try:
             _load_exactly(module, state)
-            finish_loading(clip, kept_buffers)
+            if from_file:
+                check_loaded(module)
         except (ValueError, RuntimeError) as exc:
             raise _misfit_error(card, source, exc) from exc
     return module
 
 
-def release_weights(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Free a module's parameters and saved buffers (they move to the meta device, keeping
-    shapes and dtypes) so loaded tensors can be assigned in their place.
-
-    Returns the buffers a state dict does not carry (e.g. a causal attention mask): those are
-    computed at construction, so they are kept to be put back after loading.
-    """
+def release_weights(module: nn.Module) -> None:
+    """Free a module's parameters and saved buffers: they move to the meta device (keeping
+    shapes and dtypes) for loaded tensors to be assigned in their place. Buffers no state dict
+    carries (a causal attention mask) are computed at construction and stay."""
     saved = set(module.state_dict(keep_vars=True))
-    kept = {name: buffer for name, buffer in module.named_buffers() if name not in saved}
+    unsaved = {name: buffer for name, buffer in module.named_buffers() if name not in saved}
     module.to("meta")
-    return kept
+    for name, buffer in unsaved.items():
+        _set_buffer(module, name, buffer)
 
 
-def finish_loading(module: nn.Module, kept: dict[str, torch.Tensor] | None) -> None:
-    """Put back what `release_weights` kept, and make sure nothing was left unloaded."""
-    for name, buffer in (kept or {}).items():
-        owner_name, _, attribute = name.rpartition(".")
-        owner = module.get_submodule(owner_name) if owner_name else module
-        owner._buffers[attribute] = buffer
-    if kept is not None:
-        unloaded = [name for name, tensor in module.state_dict(keep_vars=True).items()
-                    if tensor.is_meta]
-        if unloaded:
-            raise ValueError(f"missing keys {unloaded[:5]}")
+def check_loaded(module: nn.Module) -> None:
+    unloaded = [name for name, tensor in [*module.named_parameters(), *module.named_buffers()]
+                if tensor.is_meta]
+    if unloaded:
+        raise ValueError(f"missing keys {unloaded[:5]}")
+
+
+def _set_buffer(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    owner_name, _, attribute = name.rpartition(".")
+    owner = module.get_submodule(owner_name) if owner_name else module
+    owner._buffers[attribute] = tensor
+
+
+def _rebuild_causal_masks(module: nn.Module) -> bool:
+    """Compute the unsaved buffers of a model built on the meta device, where they are all
+    open_clip causal attention masks (-inf above the diagonal, as its `build_causal_mask`);
+    False when some other buffer is there, which only a real construction can make."""
+    saved = set(module.state_dict(keep_vars=True))
+    masks = {name: buffer for name, buffer in module.named_buffers() if name not in saved}
+    for name, buffer in masks.items():
+        square = buffer.ndim == 2 and buffer.shape[0] == buffer.shape[1]
+        if name.rpartition(".")[2] != "attn_mask" or not square or not buffer.is_floating_point():
+            return False
+    for name, buffer in masks.items():
+        size = buffer.shape[0]
+        _set_buffer(module, name, torch.full((size, size), float("-inf"),
+                                             dtype=buffer.dtype).triu_(1))
+    return True
 
 
 def drop_text_tower(module: CLIP4Clip) -> None:
@@ -195,8 +211,13 @@ def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> Ca
                           describe_fixes(card.name))
 
 
-def create_backbone(card: ModelCard) -> tuple[nn.Module, dict[str, Any]]:
-    """A randomly initialised open_clip model for the card's architecture, and its config."""
+def create_backbone(card: ModelCard, *, unloaded: bool = False
+                    ) -> tuple[nn.Module, dict[str, Any]]:
+    """An open_clip model for the card's architecture, and its config.
+
+    Randomly initialised; or, `unloaded`, with its parameters on the meta device, for weights
+    to be assigned (building ViT-B/32 that way takes 0.07 s instead of 1.25 s and no memory).
+    """
     import open_clip
 
     if card.open_clip_config is not None:
@@ -212,10 +233,19 @@ def create_backbone(card: ModelCard) -> tuple[nn.Module, dict[str, Any]]:
     tag = _pretrained_config(card)
     if "mean" in tag and "std" in tag:
         overrides = {"mean": tag["mean"], "std": tag["std"]}
+    options = {"pretrained": None, "precision": "fp32", "force_preprocess_cfg": overrides,
+               "quick_gelu": resolve_quick_gelu(card)}
+    if unloaded:
+        with _quiet_open_clip(), torch.device("meta"):
+            clip = open_clip.create_model(card.arch, device="meta", **options)
+        if _rebuild_causal_masks(clip):
+            return clip, config
+        log.debug("%s has buffers only a real construction makes; building it on the CPU",
+                  card.arch)
     with _quiet_open_clip():
-        clip = open_clip.create_model(card.arch, pretrained=None, precision="fp32", device="cpu",
-                                      force_preprocess_cfg=overrides,
-                                      quick_gelu=resolve_quick_gelu(card))
+        clip = open_clip.create_model(card.arch, device="cpu", **options)
+    if unloaded:
+        release_weights(clip)
     return clip, config
 
 
