@@ -283,3 +283,52 @@ def test_full_size_hf_clip_fits_the_default_card():
     with torch.no_grad():
         expected = hf_model.visual_projection(hf_model.vision_model(pixel_values=pixels).pooler_output)
         torch.testing.assert_close(module.clip.encode_image(pixels), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("header", ["meanP", "seqTransf"])
+def test_a_frames_only_build_from_an_hf_file_encodes_like_the_full_one(tmp_path, header,
+                                                                       monkeypatch):
+    hf_model = _tiny_hf_clip()
+    hf_model.save_pretrained(tmp_path / "hf", safe_serialization=True)
+    path = tmp_path / "hf" / "model.safetensors"
+    card = replace(make_tiny_card(header=header), weights_source="hf", hf_repo="someone/tiny",
+                   weights_layout="hf_clip")
+    read: list[str] = []
+    real = weights.load_state_file
+
+    def recording(*args, **kwargs):
+        state = real(*args, **kwargs)
+        read.extend(state)
+        return state
+
+    monkeypatch.setattr("vidsearch.model.factory.load_state_file", recording)
+    # The tiny text tower has 2 layers, so seqTransf's other 2 start random: seed both builds.
+    torch.manual_seed(3)
+    full = build_module(card, path).eval()
+    read.clear()
+    torch.manual_seed(3)
+    frames_only = build_module(card, path, text=False).eval()
+    text_read = [key for key in read if key.startswith("text_model.")]
+    # meanP has no weights to start from the text tower: its tensors are never read. seqTransf
+    # starts from text layers (its weights are not in a plain CLIP file), so they are read.
+    assert bool(text_read) == (header == "seqTransf")
+    assert not frames_only.has_text and full.has_text
+    pixels = torch.randn(2, 3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(frames_only.encode_frames(pixels), full.encode_frames(pixels),
+                                   rtol=0, atol=0)
+        features = full.encode_frames(pixels)
+        torch.testing.assert_close(frames_only.aggregate(features, mask),
+                                   full.aggregate(features, mask), rtol=0, atol=0)
+
+
+def test_leaving_out_the_text_tower_keeps_everything_else(tmp_path):
+    hf_model = _tiny_hf_clip()
+    hf_model.save_pretrained(tmp_path / "hf", safe_serialization=True)
+    path = tmp_path / "hf" / "model.safetensors"
+    every = load_state_file(path)
+    without = load_state_file(path, text=False)
+    assert set(every) - set(without) == {key for key in every
+                                         if key.startswith(("text_model.", "text_projection."))}
+    assert "logit_scale" in without and "visual_projection.weight" in without

@@ -75,7 +75,6 @@ class CLIP4Clip(nn.Module):
     index vectors), `tight.*` (only for tightTransf: the cross-encoder used to re-rank).
     """
 
-    has_text = True  # False once `factory.drop_text_tower` freed it (a model that only indexes)
 
     def __init__(self, clip: nn.Module, *, embed_dim: int, header: str = "meanP",
                  patch: str = "2d", shortlist_header: str = "meanP") -> None:
@@ -151,6 +150,13 @@ class CLIP4Clip(nn.Module):
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         mask = positions.unsqueeze(0) <= tokens.argmax(dim=-1, keepdim=True)
         return x, mask
+
+    @property
+    def has_text(self) -> bool:
+        """False for a model loaded to encode frames only (`factory.drop_text_tower`)."""
+        clip = self.clip
+        return getattr(clip, "text", None) is not None or getattr(clip, "transformer",
+                                                                   None) is not None
 
     def _need_text(self) -> None:
         if not self.has_text:

@@ -57,9 +57,7 @@ def load_model(name: str | None = None, *, device: str = "auto", weights: Path |
     torch_device = pick_device(device)
     autocast_dtype = pick_autocast(precision, torch_device)
     path = resolve_weights(card, weights)
-    module = build_module(card, Path(path))
-    if not text:
-        drop_text_tower(module)
+    module = build_module(card, Path(path), text=text)
     module.to(torch_device).eval()
     fingerprint = compute_fingerprint(card, weights_fingerprint(path))
     log.info("loaded model %s from %s on %s (%s)", card.name, path, torch_device, fingerprint)
@@ -103,7 +101,8 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
 
 
 def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None = None, *,
-                 source: Path | str = "<weights>", backbone_only: bool = False) -> CLIP4Clip:
+                 source: Path | str = "<weights>", backbone_only: bool = False,
+                 text: bool = True) -> CLIP4Clip:
     """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None.
 
     `state` may be a weights file: the model is then built without weights (no memory, no
@@ -111,23 +110,32 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
     memory twice (that doubled the peak memory of loading).
     `backbone_only` takes just the CLIP weights from a full CLIP4Clip state, so a fine-tune
     can start a new header (built from those weights) on top of an earlier fine-tune.
+    `text=False` leaves the text tower out; from a file its tensors are not even read where
+    the header does not start from them (its weights are in the file, or it has none).
     """
     from_file = isinstance(state, Path)
+
+    def text_needed(layout: str) -> bool:
+        return text or not (layout == "clip4clip" and not backbone_only or card.header == "meanP")
+
     clip, config = create_backbone(card, unloaded=from_file)
     if from_file:
         source = state
-        state = load_state_file(source)
+        state = load_state_file(source, text=text_needed)
     layout = detect_layout(state) if state is not None else None
     if layout is not None and layout != card.weights_layout:
         log.info("%s is in %s layout (card says %s)", source, layout, card.weights_layout)
     if layout == "clip4clip" and backbone_only:
         state = {key[len("clip."):]: value for key, value in state.items() if key.startswith("clip.")}
         layout = "open_clip"
+    text_left_out = layout is not None and not text_needed(layout)
     try:
         if layout == "hf_clip":
             state = convert_hf_clip_to_open_clip(state)
             layout = "open_clip"
         if layout == "open_clip":
+            if text_left_out:
+                drop_text_tower(clip)
             load_backbone_state(clip, state)
             if from_file:
                 check_loaded(clip)
@@ -143,12 +151,16 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
     except ValueError as exc:
         raise UsageError(f"model '{card.name}': {exc}", f"fix the model card {card.path or ''}".strip()) from exc
     if layout == "clip4clip":
+        if text_left_out:
+            drop_text_tower(clip)
         try:
             _load_exactly(module, state)
             if from_file:
                 check_loaded(module)
         except (ValueError, RuntimeError) as exc:
             raise _misfit_error(card, source, exc) from exc
+    if not text:
+        drop_text_tower(clip)  # where the header's initialisation needed it
     return module
 
 
@@ -193,16 +205,14 @@ def _rebuild_causal_masks(module: nn.Module) -> bool:
     return True
 
 
-def drop_text_tower(module: CLIP4Clip) -> None:
+def drop_text_tower(clip: nn.Module) -> None:
     """Free the text tower of a model that will only encode frames."""
-    clip = module.clip
     names = ("text",) if getattr(clip, "text", None) is not None else (
         "transformer", "token_embedding", "positional_embedding", "ln_final", "text_projection",
         "attn_mask")
     for name in names:
         if hasattr(clip, name):
             setattr(clip, name, None)
-    module.has_text = False
 
 
 def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> CannotRunError:

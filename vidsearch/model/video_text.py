@@ -152,10 +152,15 @@ class VideoTextModel:
             self.use_bf16_frames(towers.pop(True, None))
 
     def use_bf16_frames(self, tower: torch.nn.Module | None = None) -> None:
-        """Encode frames with a bf16 copy of the image tower (CPU); the fp32 one is released."""
+        """Encode frames with the image tower in bf16 (CPU): `tower`, a bf16 copy the probe
+        made, or else the tower itself converted in place (a tensor at a time, so fp32 and bf16
+        weights are never all in memory together)."""
         if self._device.type != "cpu":
             raise ValueError("bf16 image-tower weights are for the CPU; CUDA uses autocast")
-        self.module.clip.visual = tower if tower is not None else _bf16_copy(self.module.clip.visual)
+        if tower is not None:
+            self.module.clip.visual = tower
+        else:
+            self.module.clip.visual.to(torch.bfloat16)
         self._frame_dtype = torch.bfloat16
         self._probe_cpu_precision = False
         return_freed_memory()

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,13 +199,16 @@ def _download_hf(card: ModelCard, staging: Path, folder: Path, source: str) -> P
 # --- reading and writing tensors ---
 
 
-def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torch.Tensor]:
+def load_state_file(path: Path | str, *, mapped: bool = False,
+                    text: Callable[[str], bool] | bool = True) -> dict[str, torch.Tensor]:
     """A flat {name: tensor} dict from safetensors, or from a weights-only PyTorch file.
 
     `mapped`: tensors are views of one memory map of the file, read only where touched; right
     for taking a part (the text tower for a query) or for checking that the file loads.
     Otherwise each tensor gets its own memory, so a part the caller drops or replaces (bf16) is
     really freed: a mapping stays resident while any of its tensors lives.
+    `text`: whether to keep the text tower's tensors, or a function of the file's layout that
+    says so; a safetensors file's left-out tensors are never read.
     """
     import pickle
     import zipfile
@@ -216,12 +219,15 @@ def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torc
     suffix = path.suffix.lower()
     hint = "use a .safetensors file or a plain PyTorch state dict"
     if suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors import SafetensorError, safe_open
 
         try:
-            state: Any = load_file(str(path), device="cpu",
-                                   backend="mmap" if mapped else "pread")
+            with safe_open(str(path), framework="pt", device="cpu",
+                           backend="mmap" if mapped else "pread") as file:
+                names = list(file.keys())
+                left_out = _left_out_text(names, text)
+                state: Any = {name: file.get_tensor(name) for name in names
+                              if name not in left_out}
         except (SafetensorError, OSError, ValueError) as exc:
             raise CannotRunError(f"{path}: not a readable safetensors file ({_first_line(exc)})",
                                  hint) from exc
@@ -243,7 +249,26 @@ def load_state_file(path: Path | str, *, mapped: bool = False) -> dict[str, torc
         raise CannotRunError(f"{path}: not a state dict of named tensors", hint)
     if all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
-    return state
+    left_out = _left_out_text(list(state), text)
+    return {key: value for key, value in state.items() if key not in left_out}
+
+
+# Where each layout keeps the text tower (open_clip CLIP, or CustomTextCLIP's `text.`).
+_OPEN_CLIP_TEXT = ("transformer.", "token_embedding.", "positional_embedding", "ln_final.",
+                   "text_projection", "text.")
+_TEXT_PREFIXES = {
+    "open_clip": _OPEN_CLIP_TEXT,
+    "clip4clip": tuple("clip." + prefix for prefix in _OPEN_CLIP_TEXT),
+    "hf_clip": ("text_model.", "text_projection."),
+}
+
+
+def _left_out_text(names: list[str], text: Callable[[str], bool] | bool) -> set[str]:
+    layout = detect_layout(dict.fromkeys(names))
+    keep = text(layout) if callable(text) else text
+    if keep:
+        return set()
+    return {name for name in names if name.startswith(_TEXT_PREFIXES[layout])}
 
 
 def _torch_load(path: Path, mapped: bool) -> Any:
