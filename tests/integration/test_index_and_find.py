@@ -297,3 +297,11 @@ def test_weights_that_load_but_do_not_fit_stop_the_run_without_failing_videos(
     # No video may be recorded as failed: with working weights, all of them are indexed.
     code, out, _ = cli(capsys, "index", str(library))
     assert code == 0 and "indexed 3 videos" in out
+
+
+def test_an_unknown_precision_setting_stops_index_before_the_library_is_touched(
+        tiny_model, library, capsys, monkeypatch):
+    monkeypatch.setenv("VIDSEARCH_PRECISION", "fp8")
+    code, _, err = cli(capsys, "index", str(library))
+    assert code == 2 and "unknown precision 'fp8'" in err
+    assert not config.default_db_path().exists()

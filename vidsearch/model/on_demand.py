@@ -9,6 +9,7 @@ building the model; the weights load on the first frame to encode.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -36,8 +37,7 @@ class ModelOnDemand:
                  text: bool = True) -> None:
         self.card = load_card(name or load_settings().active_model)
         torch_device = pick_device(device)
-        if precision is not None:
-            pick_autocast(precision, torch_device)
+        pick_autocast(precision or os.environ.get("VIDSEARCH_PRECISION", "auto"), torch_device)
         path = resolve_weights(self.card, weights)
         load_state_file(path, mapped=True)  # refuses what the load would refuse, reading little
         self.fingerprint = compute_fingerprint(self.card, weights_fingerprint(path))
