@@ -46,6 +46,23 @@ def tiny_model(isolated_home, monkeypatch) -> str:
     return name
 
 
+@pytest.fixture
+def weights_read(monkeypatch) -> list[str]:
+    """Names of the tensors model building reads from weights files, as it reads them."""
+    from vidsearch.model import factory
+
+    read: list[str] = []
+    real = factory.load_state_file
+
+    def recording(*args, **kwargs):
+        state = real(*args, **kwargs)
+        read.extend(state)
+        return state
+
+    monkeypatch.setattr(factory, "load_state_file", recording)
+    return read
+
+
 @pytest.fixture(scope="session")
 def video_cache(tmp_path_factory) -> Path:
     """Generated once per session, copied into each test that needs a library."""

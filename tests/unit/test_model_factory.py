@@ -303,23 +303,14 @@ def test_a_half_precision_file_loads_into_fp32_weights(tmp_path):
 
 
 def test_a_model_loaded_without_text_encodes_the_same_frames_and_says_why_text_fails(
-        monkeypatch):
-    from vidsearch.model import factory
-
+        weights_read):
     name = _install(header="seqTransf")
     full = load_model(name)
-    read: list[str] = []
-    real = factory.load_state_file
-
-    def recording(*args, **kwargs):
-        state = real(*args, **kwargs)
-        read.extend(state)
-        return state
-
-    monkeypatch.setattr(factory, "load_state_file", recording)
+    weights_read.clear()
     frames_only = load_model(name, text=False)
     # The header's weights are in the file: the text tower's are never read.
-    assert read and not [key for key in read if key.startswith("clip.transformer.")]
+    assert weights_read
+    assert not [key for key in weights_read if key.startswith("clip.transformer.")]
     frames = _frames(5, seed=3)
     np.testing.assert_array_equal(full.embed_frames(frames), frames_only.embed_frames(frames))
     windows = [full.embed_frames(frames)[:3], full.embed_frames(frames)[2:]]

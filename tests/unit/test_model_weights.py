@@ -287,28 +287,19 @@ def test_full_size_hf_clip_fits_the_default_card():
 
 @pytest.mark.parametrize("header", ["meanP", "seqTransf"])
 def test_a_frames_only_build_from_an_hf_file_encodes_like_the_full_one(tmp_path, header,
-                                                                       monkeypatch):
+                                                                       weights_read):
     hf_model = _tiny_hf_clip()
     hf_model.save_pretrained(tmp_path / "hf", safe_serialization=True)
     path = tmp_path / "hf" / "model.safetensors"
     card = replace(make_tiny_card(header=header), weights_source="hf", hf_repo="someone/tiny",
                    weights_layout="hf_clip")
-    read: list[str] = []
-    real = weights.load_state_file
-
-    def recording(*args, **kwargs):
-        state = real(*args, **kwargs)
-        read.extend(state)
-        return state
-
-    monkeypatch.setattr("vidsearch.model.factory.load_state_file", recording)
     # The tiny text tower has 2 layers, so seqTransf's other 2 start random: seed both builds.
     torch.manual_seed(3)
     full = build_module(card, path).eval()
-    read.clear()
+    weights_read.clear()
     torch.manual_seed(3)
     frames_only = build_module(card, path, text=False).eval()
-    text_read = [key for key in read if key.startswith("text_model.")]
+    text_read = [key for key in weights_read if key.startswith("text_model.")]
     # meanP has no weights to start from the text tower: its tensors are never read. seqTransf
     # starts from text layers (its weights are not in a plain CLIP file), so they are read.
     assert bool(text_read) == (header == "seqTransf")
