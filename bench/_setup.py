@@ -42,6 +42,35 @@ def install_random_vit_b32(name: str = "bench-vit-b-32") -> str:
     return name
 
 
+def write_moving_h264(path: Path, *, width: int, height: int, fps: int, frames: int,
+                      gop: int, preset: str, crf: str, block: int, seed: int, scroll: int,
+                      box: int, box_left: int, box_step: int) -> None:
+    """An H.264 file of random `block`-pixel noise scrolling `scroll` pixels a frame, with a
+    `box`-pixel square moving down `box_step` pixels a frame: the encoder gets real work and
+    every frame differs. Written to a temporary name first, so an interrupted run leaves no
+    half file behind for the next run to take as done."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 255, (height // block, width // block, 3), dtype=np.uint8)
+    background = noise.repeat(block, axis=0).repeat(block, axis=1)
+    tmp = path.with_suffix(".partial.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=fps,
+                                      options={"preset": preset, "crf": crf})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        for index in range(frames):
+            image = np.roll(background, shift=(index * scroll) % width, axis=1)
+            top = (index * box_step) % (height - box)
+            image[top:top + box, box_left:box_left + box] = (255, (index * 3) % 255, 40)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    tmp.rename(path)
+
+
 def describe_machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

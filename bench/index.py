@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _setup import REPO, describe_machine, git_revision, install_random_vit_b32, use_home
+from _setup import (REPO, describe_machine, git_revision, install_random_vit_b32, use_home,
+                    write_moving_h264)
 
 # (name, width, height, fps, gop frames, share of the minutes)
 LIBRARY = [
@@ -40,8 +41,6 @@ LIBRARY = [
 
 def build_library(folder: Path, minutes: float, entries=LIBRARY) -> list[Path]:
     """Generate (once) and return the files of `entries` (LIBRARY's layout) in `folder`."""
-    import av
-
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, width, height, fps, gop, share in entries:
@@ -50,23 +49,9 @@ def build_library(folder: Path, minutes: float, entries=LIBRARY) -> list[Path]:
         if path.exists():
             continue
         seconds = max(5, round(minutes * 60 * share))
-        rng = np.random.default_rng(len(paths))
-        background = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
-        background = background.repeat(8, axis=0).repeat(8, axis=1)
-        tmp = path.with_suffix(".partial.mp4")
-        with av.open(str(tmp), "w") as container:
-            stream = container.add_stream("libx264", rate=fps,
-                                          options={"preset": "veryfast", "crf": "23"})
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.codec_context.gop_size = gop
-            for index in range(seconds * fps):
-                image = np.roll(background, shift=index * 4, axis=1).copy()
-                y = (index * 7) % (height - 200)
-                image[y:y + 200, 100:300] = (255, (index * 3) % 255, 40)
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode())
-        tmp.rename(path)
+        write_moving_h264(path, width=width, height=height, fps=fps, frames=seconds * fps,
+                          gop=gop, preset="veryfast", crf="23", block=8, seed=len(paths),
+                          scroll=4, box=200, box_left=100, box_step=7)
     return paths
 
 

@@ -27,36 +27,20 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
-from _setup import REPO, describe_machine, git_revision, install_random_vit_b32, use_home
+from _setup import (REPO, describe_machine, git_revision, install_random_vit_b32, use_home,
+                    write_moving_h264)
 
 WIDTH, HEIGHT = 1920, 1080
 
 
 def make_long_video(path: Path, minutes: float, fps: int, gop: int) -> Path:
-    import av
-
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    background = rng.integers(0, 255, (HEIGHT // 16, WIDTH // 16, 3), dtype=np.uint8)
-    background = background.repeat(16, axis=0).repeat(16, axis=1)
-    tmp = path.with_suffix(".partial.mp4")
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=fps,
-                                      options={"preset": "ultrafast", "crf": "28"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.codec_context.gop_size = gop
-        for index in range(round(minutes * 60 * fps)):
-            image = np.roll(background, shift=(index * 16) % WIDTH, axis=1)
-            y = (index * 23) % (HEIGHT - 300)
-            image[y:y + 300, 200:500] = (255, (index * 3) % 255, 40)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    tmp.rename(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_moving_h264(path, width=WIDTH, height=HEIGHT, fps=fps,
+                          frames=round(minutes * 60 * fps), gop=gop, preset="ultrafast",
+                          crf="28", block=16, seed=0, scroll=16, box=300, box_left=200,
+                          box_step=23)
     return path
 
 

