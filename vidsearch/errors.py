@@ -6,9 +6,16 @@ exit code. Library code never prints or exits.
 
 from __future__ import annotations
 
+from os import PathLike
+
 
 class VidsearchError(Exception):
-    """A problem the user can act on: `message` says what happened, `hint` what to do next."""
+    """A problem the user can act on: `message` says what happened, `hint` what to do next.
+
+    Where the problem belongs to one file, `path` names it and `reason` says what is wrong with
+    it without repeating the path, so callers that show the path in a column of their own (the
+    library's failure list, a labels file's line) never cut it back out of the message.
+    """
 
     exit_code = 3
 
@@ -16,6 +23,16 @@ class VidsearchError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.path: str | None = None
+        self.reason = message
+
+    @classmethod
+    def about(cls, path: str | PathLike[str], reason: str, hint: str | None = None):
+        """The error for one file: the message is `path: reason`."""
+        error = cls(f"{path}: {reason}", hint)
+        error.path = str(path)
+        error.reason = reason
+        return error
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -41,3 +58,10 @@ class DecodeError(VidsearchError):
 
 class LibraryBusyError(CannotRunError):
     """Another process is writing to the same library."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """What a library's exception says, cut to one line: the rest is usually a traceback or a
+    dump that would wrap a terminal line many times over."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
