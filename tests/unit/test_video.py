@@ -31,7 +31,7 @@ from tests.fixtures.videos import (
 )
 from vidsearch.video import decoders, plan
 from vidsearch.errors import DecodeError, UsageError
-from vidsearch.video import FrameSampler, is_video_file, load_image, probe
+from vidsearch.video import Decoder, FrameSampler, Strategy, is_video_file, load_image, probe
 
 DECODERS = ["decord", "pyav", "sparse"]  # sparse: a planned full decode (PyAV)
 SIZE = 40
@@ -342,8 +342,35 @@ def test_unusable_files_raise_decode_error_naming_the_file(tmp_path, name, make,
         probe(path)
     assert reason in caught.value.message
     assert caught.value.hint
+    # The failure list shows the path in a column of its own: the reason must not repeat it.
+    assert caught.value.path == str(path)
+    assert reason in caught.value.reason and str(path) not in caught.value.reason
     with pytest.raises(DecodeError, match=re.escape(name)):
         list(FrameSampler(path, size=SIZE))
+
+
+@pytest.mark.parametrize("decoder", [Decoder.SPARSE, "sparse"])
+def test_decoder_is_named_by_enum_or_its_string(tmp_path, decoder):
+    path = make_video(tmp_path / "v.mp4", seconds=2.0, fps=5)
+    sampler = FrameSampler(path, size=SIZE, decoder=decoder)
+    list(sampler)
+    assert sampler.decoder is Decoder.SPARSE
+    assert sampler.strategy is Strategy.SPARSE and sampler.strategy == "sparse"
+
+
+def test_an_unknown_decoder_is_refused_with_the_names_it_could_be(tmp_path):
+    path = make_video(tmp_path / "v.mp4", seconds=1.0, fps=5)
+    with pytest.raises(ValueError, match="auto, fast, decord, pyav, sparse, keyframes, not 'vlc'"):
+        FrameSampler(path, size=SIZE, decoder="vlc")
+
+
+def test_decode_failure_names_the_second_reached_in_reason_and_path(tmp_path):
+    full = make_video(tmp_path / "full.mkv", seconds=8.0, fps=10, pattern="noise")
+    cut = truncate(full, 0.5, tmp_path / "cut.mkv")
+    with pytest.raises(DecodeError) as caught:
+        list(FrameSampler(cut, size=SIZE, decoder="pyav"))
+    assert caught.value.path == str(cut)
+    assert re.match(r"(decoding failed at|video ends at) \d+\.\d s", caught.value.reason)
 
 
 def test_missing_file_raises_decode_error(tmp_path):
