@@ -583,3 +583,23 @@ def test_load_image_result_is_writable(tmp_path):
     # torch.from_numpy warns (and may misbehave) on read-only arrays
     Image.fromarray(gradient(8, 8)).save(tmp_path / "g.png")
     assert load_image(tmp_path / "g.png").flags.writeable
+
+
+@pytest.mark.parametrize("which", ["sequential", "decord"])
+def test_a_decoder_returns_the_second_it_reached(tmp_path, which):
+    # The completeness check reads this return value; no decoder keeps it anywhere else.
+    path = make_video(tmp_path / "v.mp4", seconds=3.0, fps=10, size=(96, 64))
+    request = decoders.Request(path, probe(path), fps=1.0, width=60, height=40)
+    if which == "sequential":
+        frames = decoders.decode_sequential(request)
+    else:
+        frames = decoders.decode_decord(request, decoders.open_decord(request, forced=True))
+    times = []
+    while True:
+        try:
+            times.append(next(frames)[0])
+        except StopIteration as end:
+            reached = end.value
+            break
+    np.testing.assert_allclose(times, [0, 1, 2], atol=1e-5)
+    assert reached == pytest.approx(3.0, abs=0.01)
