@@ -61,9 +61,9 @@ def time_best(repeats: int, run) -> tuple[float, object]:
 
 
 def time_scan(path: Path, repeats: int) -> float:
-    from vidsearch import video
+    from vidsearch.video.probe import scan_packets
 
-    return time_best(repeats, lambda: video._scan_packets(path))[0]
+    return time_best(repeats, lambda: scan_packets(path))[0]
 
 
 def describe_keyframes(path: Path) -> str:

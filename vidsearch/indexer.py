@@ -258,7 +258,8 @@ class Indexer:
                 return
             sampler = video.FrameSampler(job.state.path, size=frame_size,
                                          fps=self.options.fps,
-                                         decoder="fast" if self.options.fast_decode else "auto",
+                                         decoder=(video.Decoder.FAST if self.options.fast_decode
+                                                  else video.Decoder.AUTO),
                                          skip_loop_filter=self.options.fast_decode)
             job.info = sampler.info
             for chunk in sampler:

@@ -3,8 +3,9 @@
 The TUI asks for the frame at a hit's best moment when the hit is selected; decoding seeks to
 the nearest keyframe before it and decodes forward, so it costs one GOP, not the whole file.
 PyAV alone does it: a single seek is what it is good at, and it reads every container the
-indexer's fallback reads. Frames come out upright (rotation metadata applied) and with square
-pixels, like the frames the indexer embedded.
+indexer's fallback reads. The stream, rotation and display size come from vidsearch.video, so
+the picture is the frame the indexer embedded: upright, with square pixels, and never the cover
+art a file may list before its video.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import av
 from PIL import Image
 
 from vidsearch.errors import DecodeError
+from vidsearch.video.geometry import display_size, rotation_of, upright_rgb
+from vidsearch.video.probe import open_container, pick_video_stream, reason
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +35,34 @@ def decode_frame(path: str | os.PathLike[str], seconds: float,
                  max_size: tuple[int, int] = DEFAULT_MAX_SIZE) -> Image.Image:
     """The frame shown at `seconds` (the last frame if the video ends sooner), fitted into
     `max_size`. Raises DecodeError when the file cannot be opened or decoded."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise DecodeError(f"{path}: no video stream", _HINT)
-            stream = container.streams.video[0]
-            frame = _frame_at(container, stream, max(0.0, seconds))
-            image = _upright(frame, stream)
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-        raise DecodeError(f"{path}: cannot decode a frame at {seconds:.1f} s ({err})",
-                          _HINT) from err
+    path = Path(path)
+    # The indexer's stream choice and geometry: cover art listed before the video is skipped,
+    # and the picture is the shape the indexer saw.
+    with open_container(path) as container:
+        stream = pick_video_stream(container)
+        if stream is None:
+            raise DecodeError.about(path, "no video stream", _HINT)
+        try:
+            frame = _frame_at(path, container, stream, max(0.0, seconds))
+            rotation = rotation_of(frame)
+            width, height = display_size(frame.width, frame.height, stream.sample_aspect_ratio,
+                                         rotation)
+            image = Image.fromarray(upright_rgb(frame, width, height, rotation))
+        except (av.FFmpegError, OSError) as err:
+            why = f"cannot decode a frame at {seconds:.1f} s ({reason(err)})"
+            raise DecodeError.about(path, why, _HINT) from err
     image.thumbnail(max_size)
     return image
 
 
-def _frame_at(container, stream, seconds: float) -> av.VideoFrame:
+def _frame_at(path: Path, container, stream, seconds: float) -> av.VideoFrame:
     start = stream.start_time or 0
     if seconds > 0 and stream.time_base:
         try:
             container.seek(start + int(seconds / stream.time_base), stream=stream, backward=True)
         except av.FFmpegError as err:
             # Some streams cannot seek (raw, damaged index): decode from the start instead.
-            log.debug("%s: seek failed (%s), decoding from the start", container.name, err)
+            log.debug("%s: seek failed (%s), decoding from the start", path, err)
             container.seek(0)
     last = None
     for frame in container.decode(stream):
@@ -63,19 +72,8 @@ def _frame_at(container, stream, seconds: float) -> av.VideoFrame:
         if float((frame.pts - start) * stream.time_base) >= seconds - _EPS:
             break
     if last is None:
-        raise DecodeError(f"{container.name}: no frame could be decoded", _HINT)
+        raise DecodeError.about(path, "no frame could be decoded", _HINT)
     return last
-
-
-def _upright(frame: av.VideoFrame, stream) -> Image.Image:
-    image = frame.to_image()
-    sar = stream.sample_aspect_ratio
-    if sar and sar > 0 and sar != 1:
-        image = image.resize((max(1, round(image.width * sar)), image.height))
-    turns = round(getattr(frame, "rotation", 0) / 90) % 4
-    if turns:
-        image = image.rotate(90 * turns, expand=True)  # PIL turns counter-clockwise, as tagged
-    return image
 
 
 class ThumbnailCache:
@@ -112,6 +110,6 @@ class ThumbnailCache:
         try:
             stat = path.stat()
         except OSError as err:
-            raise DecodeError(f"{path}: cannot read the file ({err.strerror})", _HINT) from err
+            raise DecodeError.about(path, f"cannot read the file ({err.strerror})", _HINT) from err
         # Size and mtime in the key: a re-encoded file must not show its old picture.
         return (str(path), stat.st_size, stat.st_mtime_ns, round(seconds, 3))

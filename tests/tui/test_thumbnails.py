@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import struct
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 
@@ -72,3 +76,65 @@ def test_a_file_that_is_not_a_video_is_a_decode_error(tmp_path):
 def test_a_missing_file_is_a_decode_error(tmp_path):
     with pytest.raises(DecodeError, match="cannot read the file"):
         ThumbnailCache().get(tmp_path / "gone.mp4", 1)
+
+
+def _moov_children_with_udta_first(path):
+    """Rewrite an MP4 so the moov box lists udta (where the cover art lives) before the
+    tracks, as some taggers write it: FFmpeg then reads the cover as stream 0. moov keeps its
+    size and place, so the media offsets stay right."""
+    data = bytearray(path.read_bytes())
+    offset = 0
+    while offset < len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if kind == b"moov":
+            children, inner = [], offset + 8
+            while inner < offset + size:
+                child_size, child_kind = struct.unpack(">I4s", data[inner : inner + 8])
+                children.append((child_kind, bytes(data[inner : inner + child_size])))
+                inner += child_size
+            children.sort(key=lambda child: child[0] != b"udta")
+            data[offset + 8 : offset + size] = b"".join(body for _, body in children)
+            path.write_bytes(bytes(data))
+            return
+        offset += size
+    raise AssertionError("no moov box")
+
+
+@pytest.fixture(scope="module")
+def cover_art_first(tmp_path_factory, seconds_video):
+    # The seconds video remuxed behind a plain red cover picture (MP4 "covr"), cover first.
+    path = tmp_path_factory.mktemp("cover") / "with_cover.mp4"
+    with av.open(str(seconds_video)) as source, av.open(str(path), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        video_in = source.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        red = np.zeros((32, 32, 3), dtype=np.uint8)
+        red[..., 0] = 255
+        picture = av.VideoFrame.from_ndarray(red, format="rgb24").reformat(format="yuvj420p")
+        picture.pts = 0
+        for packet in [*cover.encode(picture), *cover.encode()]:
+            out.mux(packet)
+        for packet in source.demux(video_in):
+            if packet.size:
+                packet.stream = video_out
+                out.mux(packet)
+    _moov_children_with_udta_first(path)
+    with av.open(str(path)) as container:
+        first = container.streams.video[0]
+        assert first.disposition & av.stream.Disposition.attached_pic, "cover is not stream 0"
+    return path
+
+
+def test_cover_art_before_the_video_is_not_the_preview(cover_art_first):
+    image = decode_frame(cover_art_first, 3.05, max_size=(96, 64))
+    assert image.size == (96, 64)  # the cover is 32 x 32
+    distances = {s: mean_colour_distance(image, s) for s in range(9)}
+    assert min(distances, key=distances.get) == 3
+
+
+def test_non_square_pixels_come_out_square(tmp_path):
+    path = make_video(tmp_path / "anamorphic.mp4", seconds=1, fps=5, size=(96, 64),
+                      sar=Fraction(2, 1))
+    assert decode_frame(path, 0.2).size == (192, 64)

