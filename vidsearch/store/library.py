@@ -11,26 +11,23 @@ torch: everything crosses its boundary as numpy arrays.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidsearch.errors import CannotRunError, LibraryBusyError
+from vidsearch import scan
+from vidsearch.errors import CannotRunError
+from vidsearch.store import vectors as vec
+from vidsearch.store.errors import translated, translating
+from vidsearch.store.schema import migrate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-# How many clips the bit shortlist hands to the exact float re-score (per requested clip, and
-# at least). Published CLIP4Clip figures: binary codes + float re-rank of the top 100 keep R@1.
-SHORTLIST_PER_CLIP = 4
-SHORTLIST_MIN = 200
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -90,100 +87,6 @@ class LibraryStats:
     failures: list[tuple[str, str]]
 
 
-# --- migrations -----------------------------------------------------------------------------
-# Each step is named and recorded; a database is always moved forward one step at a time inside
-# one transaction, so a crash mid-migration leaves the previous version intact.
-
-
-def _m001_initial(conn) -> None:
-    conn.execute(
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE videos (
-            id INTEGER PRIMARY KEY,
-            path TEXT NOT NULL UNIQUE,
-            size INTEGER NOT NULL,
-            mtime_ns INTEGER NOT NULL,
-            content_hash TEXT,
-            duration REAL,
-            fps REAL,
-            width INTEGER,
-            height INTEGER,
-            decode_strategy TEXT,
-            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
-            error TEXT,
-            indexed_at REAL NOT NULL
-        );
-        CREATE INDEX videos_content_hash ON videos(content_hash);
-        CREATE TABLE frames (
-            id INTEGER PRIMARY KEY,
-            video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
-            t REAL NOT NULL
-        );
-        CREATE INDEX frames_video_t ON frames(video_id, t);
-        CREATE TABLE clips (
-            id INTEGER PRIMARY KEY,
-            video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
-            start REAL NOT NULL,
-            end REAL NOT NULL
-        );
-        CREATE INDEX clips_video ON clips(video_id, start);
-        CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL);
-        """
-    )
-
-
-def _m002_clip_vectors_and_bits(conn) -> None:
-    """Clip vectors move into `clips.embedding`, with a per-video blob of their sign bits.
-
-    Measured here: sqlite-vec's flat scan costs ~110 ms per 100k 512-d clips, its top-k slows
-    as k grows, and a vec0 point lookup costs ~0.2 ms. So clip search shortlists by Hamming
-    distance over sign bits held in memory (64 bytes a clip, one blob per video) and re-scores
-    the shortlist with float vectors read by primary key. Frame vectors stay in vec0, where
-    image queries search them. Libraries of version 1 keep their vectors.
-    """
-    conn.execute(
-        """
-        ALTER TABLE clips ADD COLUMN embedding BLOB;
-        CREATE TABLE clip_bits (
-            video_id INTEGER PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
-            clip_ids BLOB NOT NULL,
-            bits BLOB NOT NULL
-        );
-        """
-    )
-    has_vectors = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE name = 'clip_vec'").fetchone()[0]
-    if not has_vectors:
-        return
-    conn.execute("UPDATE clips SET embedding = "
-                 "(SELECT v.embedding FROM clip_vec v WHERE v.rowid = clips.id)")
-    conn.execute("DROP TABLE clip_vec")
-    video_ids = [r[0] for r in conn.execute("SELECT DISTINCT video_id FROM clips")]
-    for video_id in video_ids:
-        rows = conn.execute("SELECT id, embedding FROM clips WHERE video_id = ? ORDER BY id",
-                            (video_id,)).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        conn.execute("INSERT INTO clip_bits(video_id, clip_ids, bits) VALUES (?, ?, ?)",
-                     (video_id, ids.tobytes(), pack_sign_bits(vectors).tobytes()))
-
-
-def pack_sign_bits(vectors: np.ndarray) -> np.ndarray:
-    """Sign bits of each row, padded to whole 64-bit words: [N, words] uint64."""
-    vectors = np.atleast_2d(vectors)
-    words = -(-vectors.shape[1] // 64)
-    bits = np.zeros((vectors.shape[0], words * 64), dtype=bool)
-    bits[:, : vectors.shape[1]] = vectors > 0
-    return np.packbits(bits, axis=1).view(np.uint64)
-
-
-MIGRATIONS: list[tuple[str, Callable]] = [
-    ("m001_initial", _m001_initial),
-    ("m002_clip_vectors_and_bits", _m002_clip_vectors_and_bits),
-]
-
-
 def _load_apsw():
     import apsw
     import sqlite_vec
@@ -197,8 +100,8 @@ class Store:
     def __init__(self, conn, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._bit_index: tuple[np.ndarray, np.ndarray] | None = None
-        self._bit_index_version: int | None = None
+        self._bits = vec.BitIndex()
+        self._writes = 0  # bumped by `_writing`, the one way this connection writes
 
     def __enter__(self) -> Store:
         return self
@@ -206,11 +109,28 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @translated
     def close(self) -> None:
         self.conn.close()
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction (a savepoint when nested). Every write goes through here, so the
+        caches of what is stored follow from writing: none is invalidated by hand."""
+        try:
+            with self.conn:
+                yield
+        finally:
+            self._writes += 1
+
+    def _state(self) -> tuple[int, int]:
+        """Changes when anything is written: by this connection (`_writes`) or, committed, by
+        any other (`PRAGMA data_version`, which does not count this connection's own)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self._writes
+
     # --- meta -------------------------------------------------------------------------------
 
+    @translated
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -223,14 +143,17 @@ class Store:
         )
 
     @property
+    @translated
     def model_fingerprint(self) -> str | None:
         return self.get_meta("model_fingerprint")
 
     @property
+    @translated
     def vector_dim(self) -> int | None:
         value = self.get_meta("vector_dim")
         return int(value) if value else None
 
+    @translated
     def prepare_for_model(self, fingerprint: str, model_name: str, dim: int) -> bool:
         """Make the vector tables belong to this model. Returns True when old vectors were dropped.
 
@@ -239,7 +162,7 @@ class Store:
         """
         if self.model_fingerprint == fingerprint and self._has_vector_tables():
             return False
-        with self.conn:
+        with self._writing():
             replaced = self.model_fingerprint is not None
             if replaced:
                 log.info("model changed to %s: dropping vectors of the previous model", model_name)
@@ -254,7 +177,6 @@ class Store:
             self._set_meta("model_fingerprint", fingerprint)
             self._set_meta("model_name", model_name)
             self._set_meta("vector_dim", str(int(dim)))
-        self._bit_index = None
         return replaced
 
     def _has_vector_tables(self) -> bool:
@@ -265,13 +187,14 @@ class Store:
 
     # --- videos -----------------------------------------------------------------------------
 
+    @translated
     def videos_under(self, roots: Iterable[Path]) -> dict[str, VideoRecord]:
         """Every stored video whose path lies under one of `roots` (or is one of them)."""
         found: dict[str, VideoRecord] = {}
         for root in roots:
             root_text = str(root)
             # Compared as bytes: names that are not UTF-8 are stored as BLOBs (see _db_path).
-            prefix = os.fsencode(root_text.rstrip(os.sep) + os.sep)
+            prefix = os.fsencode(scan.folder_prefix(root_text))
             rows = self.conn.execute(
                 "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
                 "WHERE path = ? OR substr(CAST(path AS BLOB), 1, ?) = ?",
@@ -282,10 +205,12 @@ class Store:
                 found[record.path] = record
         return found
 
+    @translated
     def has_videos(self) -> bool:
         return self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM videos WHERE status = 'ok')").fetchone()[0] == 1
 
+    @translated
     def get_video(self, path: str) -> VideoRecord | None:
         row = self.conn.execute(
             "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
@@ -294,6 +219,7 @@ class Store:
         ).fetchone()
         return _record(row) if row else None
 
+    @translated
     def find_by_content(self, content_hash: str, size: int) -> VideoRecord | None:
         """An indexed video with the same content (for recognising a renamed file)."""
         row = self.conn.execute(
@@ -303,6 +229,7 @@ class Store:
         ).fetchone()
         return _record(row) if row else None
 
+    @translated
     def video_details(self, video_id: int) -> dict | None:
         row = self.conn.execute(
             "SELECT path, duration, fps, width, height, indexed_at FROM videos WHERE id = ?",
@@ -313,6 +240,7 @@ class Store:
         keys = ("path", "duration", "fps", "width", "height", "indexed_at")
         return dict(zip(keys, (_path_from_db(row[0]), *row[1:])))
 
+    @translated
     def write_video(
         self,
         path: str,
@@ -331,7 +259,7 @@ class Store:
             raise ValueError("times/spans and vectors differ in length")
         frame_vectors = np.ascontiguousarray(frame_vectors, dtype=np.float32)
         clip_vectors = np.ascontiguousarray(clip_vectors, dtype=np.float32)
-        with self.conn:
+        with self._writing():
             self._delete_paths([path])
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, duration, fps, width, "
@@ -363,16 +291,16 @@ class Store:
                 self.conn.execute(
                     "INSERT INTO clip_bits(video_id, clip_ids, bits) VALUES (?, ?, ?)",
                     (video_id, np.array(clip_ids, dtype=np.int64).tobytes(),
-                     pack_sign_bits(clip_vectors).tobytes()),
+                     vec.pack_sign_bits(clip_vectors).tobytes()),
                 )
-        self._bit_index = None
         return video_id
 
+    @translated
     def record_failure(
         self, path: str, *, size: int, mtime_ns: int, error: str, content_hash: str | None = None
     ) -> None:
         """Mark a file as failed with its reason; a later run retries it only if it changes."""
-        with self.conn:
+        with self._writing():
             self._delete_paths([path])
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, status, error, indexed_at) "
@@ -380,16 +308,18 @@ class Store:
                 (_db_path(path), size, mtime_ns, content_hash, error, time.time()),
             )
 
+    @translated
     def remove_videos(self, paths: Iterable[str]) -> int:
         paths = list(paths)
         if not paths:
             return 0
-        with self.conn:
+        with self._writing():
             return self._delete_paths(paths)
 
+    @translated
     def move_video(self, old_path: str, new_path: str, *, mtime_ns: int | None = None) -> bool:
         """Point a stored video at its new path, keeping its vectors. False if `old_path` is unknown."""
-        with self.conn:
+        with self._writing():
             if self.get_video(old_path) is None:
                 return False
             self._delete_paths([new_path])
@@ -399,9 +329,19 @@ class Store:
             )
         return True
 
+    @translated
+    def move_folder(self, old: str, new: str) -> list[tuple[str, str]]:
+        """Every stored video under folder `old` follows it to `new`, keeping its vectors, in
+        one transaction: the folder moves as a whole or not at all. Returns the moves made."""
+        moves = [(path, scan.rebase(path, old, new))
+                 for path in sorted(self.videos_under([Path(old)]))]
+        with self._writing():
+            for old_path, new_path in moves:
+                self.move_video(old_path, new_path)
+        return moves
+
     def _delete_paths(self, paths: list[str]) -> int:
         removed = 0
-        self._bit_index = None
         vectors = self._has_vector_tables()
         for path in paths:
             row = self.conn.execute("SELECT id FROM videos WHERE path = ?",
@@ -423,6 +363,7 @@ class Store:
 
     # --- search -----------------------------------------------------------------------------
 
+    @translated
     def nearest_clips(self, query: np.ndarray, k: int) -> list[ClipMatch]:
         """The k clips closest to `query` by cosine, best first (score = cosine similarity).
 
@@ -435,12 +376,7 @@ class Store:
         if clip_ids.size == 0:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        shortlist_size = max(SHORTLIST_MIN, SHORTLIST_PER_CLIP * k)
-        if clip_ids.size <= shortlist_size:
-            shortlist = clip_ids
-        else:
-            distances = np.bitwise_count(bits ^ pack_sign_bits(query)[0]).sum(axis=1)
-            shortlist = clip_ids[np.argpartition(distances, shortlist_size)[:shortlist_size]]
+        shortlist = vec.shortlist(clip_ids, bits, query, k)
         rows = self.conn.execute(
             "SELECT c.id, c.video_id, v.path, c.start, c.end, c.embedding FROM clips c "
             "JOIN videos v ON v.id = c.video_id "
@@ -448,25 +384,15 @@ class Store:
             [int(i) for i in shortlist],
         ).fetchall()
         vectors = np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
-        scores = _cosine(vectors, query)
+        scores = vec.cosine(vectors, query)
         return [ClipMatch(rows[i][0], rows[i][1], _path_from_db(rows[i][2]), *rows[i][3:5],
                           float(scores[i])) for i in np.argsort(-scores)[:k]]
 
     def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
         """All clip ids and sign bits, cached until this or another connection writes."""
-        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        if self._bit_index is None or version != self._bit_index_version:
-            id_parts, bit_parts = [], []
-            for ids_blob, bits_blob in self.conn.execute("SELECT clip_ids, bits FROM clip_bits"):
-                id_parts.append(np.frombuffer(ids_blob, dtype=np.int64))
-                bit_parts.append(np.frombuffer(bits_blob, dtype=np.uint64))
-            words = -(-(self.vector_dim or 1) // 64)
-            ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
-            bits = (np.concatenate(bit_parts) if bit_parts else np.zeros(0, np.uint64))
-            self._bit_index = (ids, bits.reshape(-1, words))
-            self._bit_index_version = version
-        return self._bit_index
+        return self._bits.get(self.conn, self._state(), self.vector_dim or 1)
 
+    @translated
     def nearest_frames(self, query: np.ndarray, k: int) -> list[FrameMatch]:
         if not self._has_vector_tables() or k <= 0:
             return []
@@ -475,10 +401,11 @@ class Store:
             "(SELECT rowid, distance FROM frame_vec WHERE embedding MATCH ? AND k = ?) AS m "
             "JOIN frames f ON f.id = m.rowid JOIN videos v ON v.id = f.video_id "
             "ORDER BY m.distance",
-            (_vector_bytes(query), int(k)),
+            (vec.vector_bytes(query), int(k)),
         )
         return [FrameMatch(r[0], r[1], _path_from_db(r[2]), r[3], 1.0 - r[4]) for r in rows]
 
+    @translated
     def frame_vectors(
         self, video_id: int, start: float | None = None, end: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -497,6 +424,7 @@ class Store:
         vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return times, vectors
 
+    @translated
     def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:
         return [
             tuple(r)
@@ -507,6 +435,7 @@ class Store:
 
     # --- reporting --------------------------------------------------------------------------
 
+    @translated
     def stats(self) -> LibraryStats:
         videos, hours, last = self.conn.execute(
             "SELECT count(*), coalesce(sum(duration), 0) / 3600.0, max(indexed_at) "
@@ -532,6 +461,7 @@ class Store:
             failures=failures,
         )
 
+    @translated
     def check_integrity(self) -> list[str]:
         """Problems found: SQLite's own check plus the invariants vidsearch relies on."""
         problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
@@ -578,15 +508,6 @@ def _record(row) -> VideoRecord:
     return VideoRecord(row[0], _path_from_db(row[1]), *row[2:])
 
 
-def _cosine(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
-    return (vectors @ query) / np.maximum(norms, 1e-12)
-
-
-def _vector_bytes(vector: np.ndarray) -> bytes:
-    return np.ascontiguousarray(vector, dtype=np.float32).reshape(-1).tobytes()
-
-
 def open_store(path: Path, *, create: bool = True) -> Store:
     """Open (and create or migrate) the library at `path`.
 
@@ -598,7 +519,7 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         raise CannotRunError(
             f"{path}: no library here yet", "run `vidsearch index FOLDER` first, or pass --db"
         )
-    try:
+    with translating(path, opening=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
         conn = apsw.Connection(str(path), flags=flags)
@@ -609,129 +530,5 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
-        _migrate(conn, path)
-    except apsw.NotADBError as exc:
-        raise CannotRunError(
-            f"{path}: not a vidsearch library (the file is not a readable SQLite database)",
-            "move the file away or pass another --db; vidsearch will not overwrite it",
-        ) from exc
-    except apsw.CorruptError as exc:
-        # An SQLite header with broken pages behind it: a library cut short or damaged.
-        raise CannotRunError(
-            f"{path}: the library file is damaged ({exc})",
-            "move it away and index again, or restore a backup; vidsearch does not change it",
-        ) from exc
-    except (apsw.CantOpenError, apsw.ReadOnlyError, apsw.PermissionsError, OSError) as exc:
-        raise CannotRunError(
-            f"{path}: cannot open the library ({exc})", "check the path and its permissions"
-        ) from exc
-    except apsw.BusyError as exc:
-        raise LibraryBusyError(
-            f"{path}: the library is locked by another process", "try again in a moment"
-        ) from exc
+        migrate(conn, path)
     return Store(conn, path)
-
-
-def _migrate(conn, path: Path) -> None:
-    has_meta = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-    ).fetchone()[0]
-    version = 0
-    if has_meta:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-    elif conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-        raise CannotRunError(
-            f"{path}: an SQLite database, but not a vidsearch library",
-            "pass another --db; vidsearch will not change this file",
-        )
-    if version > SCHEMA_VERSION:
-        raise CannotRunError(
-            f"{path}: library schema version {version} is newer than this vidsearch "
-            f"understands ({SCHEMA_VERSION})",
-            "upgrade vidsearch, or point --db at another library",
-        )
-    for number, (name, step) in enumerate(MIGRATIONS, start=1):
-        if number <= version:
-            continue
-        with conn:
-            step(conn)
-            conn.execute(
-                "INSERT INTO migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
-            )
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (str(number),),
-            )
-        log.debug("applied migration %s to %s", name, path)
-
-
-@contextlib.contextmanager
-def writer_lock(db_path: Path) -> Iterator[None]:
-    """Hold the library's single-writer lock; a second writer is told who holds it.
-
-    An advisory lock on a side file, not an SQLite lock: SQLite would let two indexers interleave
-    their transactions, which is correct but wastes the work of both.
-    """
-    lock_path = Path(str(db_path) + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LibraryBusyError(
-                f"{db_path}: the library is busy, another vidsearch process (pid {holder}) "
-                "is writing to it",
-                "wait for it to finish or stop it; searching works meanwhile",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-def writer_is_active(db_path: Path) -> bool:
-    """Whether another process holds the library's writer lock (see `writer_lock`).
-
-    Probing takes a *shared* lock and drops it at once, and only when the pid written in the
-    lock file is alive: a writer that starts in that instant would be refused, so the probe
-    is kept off the common case of no writer at all.
-    """
-    lock_path = Path(str(db_path) + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        log.debug("cannot read %s: %s", lock_path, exc)
-        return False
-    try:
-        pid_text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        if not pid_text.isdigit() or not _process_alive(int(pid_text)):
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
-    return True
