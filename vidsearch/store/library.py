@@ -1,11 +1,12 @@
-"""The library: one SQLite file (WAL) holding videos, frame vectors and clip vectors.
+"""The Store: one SQLite file (WAL) holding videos, frame vectors and clip vectors.
 
 Vectors live in sqlite-vec `vec0` tables keyed by the rowid of their `frames` / `clips` row. The
 vector tables are created for one model's dimension; the model fingerprint in `meta` says whose
 vectors they are, so vectors of two models never meet in one search.
 
-Python's bundled sqlite3 often cannot load extensions, so this module uses apsw. It never imports
-torch: everything crosses its boundary as numpy arrays.
+Python's bundled sqlite3 often cannot load extensions, so the store uses apsw. Every public
+method runs under `errors.translated`: what leaves the store is a VidsearchError, never an apsw
+exception. Every write runs under `_writing`, which is what keeps the sign-bit cache honest.
 """
 
 from __future__ import annotations
@@ -15,76 +16,22 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vidsearch import scan
 from vidsearch.errors import CannotRunError
+from vidsearch.store import integrity, records
 from vidsearch.store import vectors as vec
+from vidsearch.store.records import (ClipMatch, FrameMatch, LibraryStats, VideoMeta,
+                                      VideoRecord)
 from vidsearch.store.errors import translated, translating
 from vidsearch.store.schema import migrate
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    """What the store knows about one file, enough to decide whether to index it again."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    content_hash: str | None
-    status: str
-    error: str | None
-
-
-@dataclass(frozen=True)
-class VideoMeta:
-    """Facts about a video that was decoded successfully."""
-
-    duration: float
-    fps: float
-    width: int
-    height: int
-    decode_strategy: str = ""
-
-
-@dataclass(frozen=True)
-class ClipMatch:
-    clip_id: int
-    video_id: int
-    path: str
-    start: float
-    end: float
-    score: float
-
-
-@dataclass(frozen=True)
-class FrameMatch:
-    frame_id: int
-    video_id: int
-    path: str
-    t: float
-    score: float
-
-
-@dataclass(frozen=True)
-class LibraryStats:
-    videos: int
-    failed: int
-    hours: float
-    clips: int
-    frames: int
-    last_indexed: float | None
-    model_fingerprint: str | None
-    model_name: str | None
-    failures: list[tuple[str, str]]
 
 
 def _load_apsw():
@@ -193,15 +140,16 @@ class Store:
         found: dict[str, VideoRecord] = {}
         for root in roots:
             root_text = str(root)
-            # Compared as bytes: names that are not UTF-8 are stored as BLOBs (see _db_path).
+            # Compared as bytes: names that are not UTF-8 are stored as BLOBs (see
+            # records.db_path).
             prefix = os.fsencode(scan.folder_prefix(root_text))
             rows = self.conn.execute(
                 "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
                 "WHERE path = ? OR substr(CAST(path AS BLOB), 1, ?) = ?",
-                (_db_path(root_text), len(prefix), prefix),
+                (records.db_path(root_text), len(prefix), prefix),
             )
             for row in rows:
-                record = _record(row)
+                record = records.record(row)
                 found[record.path] = record
         return found
 
@@ -215,9 +163,9 @@ class Store:
         row = self.conn.execute(
             "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
             "WHERE path = ?",
-            (_db_path(path),),
+            (records.db_path(path),),
         ).fetchone()
-        return _record(row) if row else None
+        return records.record(row) if row else None
 
     @translated
     def find_by_content(self, content_hash: str, size: int) -> VideoRecord | None:
@@ -227,7 +175,7 @@ class Store:
             "WHERE content_hash = ? AND size = ? AND status = 'ok' LIMIT 1",
             (content_hash, size),
         ).fetchone()
-        return _record(row) if row else None
+        return records.record(row) if row else None
 
     @translated
     def video_details(self, video_id: int) -> dict | None:
@@ -238,7 +186,7 @@ class Store:
         if not row:
             return None
         keys = ("path", "duration", "fps", "width", "height", "indexed_at")
-        return dict(zip(keys, (_path_from_db(row[0]), *row[1:])))
+        return dict(zip(keys, (records.path_from_db(row[0]), *row[1:])))
 
     @translated
     def write_video(
@@ -266,7 +214,7 @@ class Store:
                 "height, decode_strategy, status, error, indexed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
                 (
-                    _db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
+                    records.db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
                     meta.width, meta.height, meta.decode_strategy, time.time(),
                 ),
             )
@@ -305,7 +253,7 @@ class Store:
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, status, error, indexed_at) "
                 "VALUES (?, ?, ?, ?, 'error', ?, ?)",
-                (_db_path(path), size, mtime_ns, content_hash, error, time.time()),
+                (records.db_path(path), size, mtime_ns, content_hash, error, time.time()),
             )
 
     @translated
@@ -325,7 +273,7 @@ class Store:
             self._delete_paths([new_path])
             self.conn.execute(
                 "UPDATE videos SET path = ?, mtime_ns = coalesce(?, mtime_ns) WHERE path = ?",
-                (_db_path(new_path), mtime_ns, _db_path(old_path)),
+                (records.db_path(new_path), mtime_ns, records.db_path(old_path)),
             )
         return True
 
@@ -345,7 +293,7 @@ class Store:
         vectors = self._has_vector_tables()
         for path in paths:
             row = self.conn.execute("SELECT id FROM videos WHERE path = ?",
-                                    (_db_path(path),)).fetchone()
+                                    (records.db_path(path),)).fetchone()
             if not row:
                 continue
             video_id = row[0]
@@ -385,8 +333,8 @@ class Store:
         ).fetchall()
         vectors = np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
         scores = vec.cosine(vectors, query)
-        return [ClipMatch(rows[i][0], rows[i][1], _path_from_db(rows[i][2]), *rows[i][3:5],
-                          float(scores[i])) for i in np.argsort(-scores)[:k]]
+        return [ClipMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
+                          *rows[i][3:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
 
     def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
         """All clip ids and sign bits, cached until this or another connection writes."""
@@ -403,7 +351,8 @@ class Store:
             "ORDER BY m.distance",
             (vec.vector_bytes(query), int(k)),
         )
-        return [FrameMatch(r[0], r[1], _path_from_db(r[2]), r[3], 1.0 - r[4]) for r in rows]
+        return [FrameMatch(r[0], r[1], records.path_from_db(r[2]), r[3], 1.0 - r[4])
+                for r in rows]
 
     @translated
     def frame_vectors(
@@ -442,7 +391,7 @@ class Store:
             "FROM videos WHERE status = 'ok'"
         ).fetchone()
         failures = [
-            (_path_from_db(r[0]), r[1] or "")
+            (records.path_from_db(r[0]), r[1] or "")
             for r in self.conn.execute(
                 "SELECT path, error FROM videos WHERE status = 'error' ORDER BY path"
             )
@@ -464,48 +413,7 @@ class Store:
     @translated
     def check_integrity(self) -> list[str]:
         """Problems found: SQLite's own check plus the invariants vidsearch relies on."""
-        problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        orphan_queries = {
-            "frames without a video": "SELECT count(*) FROM frames WHERE video_id NOT IN "
-            "(SELECT id FROM videos)",
-            "clips without a video": "SELECT count(*) FROM clips WHERE video_id NOT IN "
-            "(SELECT id FROM videos)",
-            "ok videos without clips": "SELECT count(*) FROM videos WHERE status = 'ok' AND id "
-            "NOT IN (SELECT video_id FROM clips)",
-            "clips without a vector": "SELECT count(*) FROM clips WHERE embedding IS NULL",
-            "clips missing from the shortlist bits": "SELECT count(*) FROM videos WHERE "
-            "status = 'ok' AND id NOT IN (SELECT video_id FROM clip_bits)",
-        }
-        if self._has_vector_tables():
-            orphan_queries["frames without a vector"] = (
-                "SELECT count(*) FROM frames WHERE id NOT IN (SELECT rowid FROM frame_vec)"
-            )
-        for problem, query in orphan_queries.items():
-            count = self.conn.execute(query).fetchone()[0]
-            if count:
-                problems.append(f"{count} {problem}")
-        return problems
-
-
-def _db_path(path: str) -> str | bytes:
-    """How a path is stored: as text, or as its exact bytes (a BLOB) when the name is not UTF-8.
-
-    os.fsdecode turns undecodable bytes into lone surrogates, which SQLite text cannot hold;
-    the bytes can, and os.fsdecode gives the same str back on reading.
-    """
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(path)
-    return path
-
-
-def _path_from_db(value: str | bytes) -> str:
-    return os.fsdecode(value) if isinstance(value, bytes) else value
-
-
-def _record(row) -> VideoRecord:
-    return VideoRecord(row[0], _path_from_db(row[1]), *row[2:])
+        return integrity.problems(self.conn, with_frame_vectors=self._has_vector_tables())
 
 
 def open_store(path: Path, *, create: bool = True) -> Store:
