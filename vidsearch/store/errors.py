@@ -86,7 +86,12 @@ def translating(db: Path, *, opening: bool = False) -> Iterator[None]:
         yield
     except caught as exc:
         log.debug("database error", exc_info=exc)
-        raise translate(exc, db, opening=opening) from exc
+        first = exc
+        # A write that fails (FULL, I/O) can make the rollback after it fail too: the rollback's
+        # error is raised, the one that says what happened is its context.
+        while isinstance(first.__context__, caught):
+            first = first.__context__
+        raise translate(first, db, opening=opening) from exc
 
 
 def translated(method: Callable) -> Callable:
