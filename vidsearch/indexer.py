@@ -23,7 +23,7 @@ import numpy as np
 
 from vidsearch import scan as fs
 from vidsearch import video
-from vidsearch.errors import CannotRunError, DecodeError
+from vidsearch.errors import DecodeError
 from vidsearch.store import Store, VideoMeta
 from vidsearch.windows import plan_windows
 
@@ -96,8 +96,35 @@ class _Job:
     pending: list[np.ndarray] = field(default_factory=list)  # frames decoded, not yet encoded
     left_context: np.ndarray | None = None  # for 3D patches: last frame already encoded
     decoded: bool = False
-    error: str | None = None
     strategy: str = ""
+
+
+# What a decoder thread tells the encoding thread about job `number`, in order: any number of
+# `_Frames`, then exactly one of `_Done`, `_Stopped` or `_Failed`.
+
+
+@dataclass(frozen=True)
+class _Frames:
+    number: int
+    frames: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Done:
+    number: int
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """Asked to stop: the video is neither stored nor a failure; the next run sees it as new."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class _Failed:
+    number: int
+    reason: str
 
 
 class Indexer:
@@ -136,8 +163,7 @@ class Indexer:
         to_index: list[fs.FileState] = []
         for path, state in on_disk.items():
             record = stored.get(path)
-            if (record and record.size == state.size and record.mtime_ns == state.mtime_ns
-                    and not _could_not_read(record)):
+            if fs.is_unchanged(record, state) and not _could_not_read(record):
                 report.skipped += 1
                 if record.status == "error":
                     report.previously_failed += 1
@@ -146,7 +172,7 @@ class Indexer:
 
         gone = [
             path for path in stored
-            if path not in on_disk and not _under_any(path, unreadable_paths)
+            if path not in on_disk and not fs.is_under_any(path, unreadable_paths)
         ]
         to_index = self._follow_renames(to_index, gone, report)
         report.removed.extend(gone)
@@ -161,22 +187,18 @@ class Indexer:
     def _follow_renames(self, candidates, gone: list[str], report: IndexReport):
         """Files that are a vanished file under a new name keep their vectors."""
         if not gone:
+            # Only a vanished file can have been renamed, and a rename inside the roots leaves
+            # one behind: with none, the candidates need not be hashed twice.
             return candidates
         remaining = []
         for state in candidates:
-            try:
-                digest = fs.content_hash(state.path, state.size)
-            except OSError:
+            old_path = follow_rename(self.store, state)
+            if old_path is None:
                 remaining.append(state)
                 continue
-            match = self.store.find_by_content(digest, state.size)
-            if match and match.path in gone:
-                self.store.move_video(match.path, state.path, mtime_ns=state.mtime_ns)
-                gone.remove(match.path)
-                report.moved.append((match.path, state.path))
-                log.info("moved %s -> %s (vectors kept)", match.path, state.path)
-            else:
-                remaining.append(state)
+            if old_path in gone:
+                gone.remove(old_path)
+            report.moved.append((old_path, state.path))
         return remaining
 
     # --- the pipeline ----------------------------------------------------------------------
@@ -219,28 +241,25 @@ class Indexer:
                     except queue.Empty:
                         self._encode_pending(jobs, final=False)
                         continue
-                    kind, number, payload = message
-                    job = jobs[number]
-                    if kind == "frames":
-                        job.pending.append(payload)
-                        if self._pending_count(jobs) >= self.batch_size:
-                            self._encode_pending(jobs, final=False)
-                    elif kind == "done":
-                        job.decoded = True
-                        self._encode_pending(jobs, final=True, only=job)
-                        self._finish(job, report)
-                        open_jobs.discard(number)
-                    elif kind == "stopped":
-                        # Asked to stop: the video is neither stored nor a failure; the next
-                        # run sees it as new.
-                        job.pending.clear()
-                        report.interrupted = True
-                        open_jobs.discard(number)
-                    elif kind == "error":
-                        job.error = payload
-                        job.pending.clear()
-                        self._fail(job, payload, report)
-                        open_jobs.discard(number)
+                    job = jobs[message.number]
+                    match message:
+                        case _Frames(frames=frames):
+                            job.pending.append(frames)
+                            if self._pending_count(jobs) >= self.batch_size:
+                                self._encode_pending(jobs, final=False)
+                        case _Done():
+                            job.decoded = True
+                            self._encode_pending(jobs, final=True, only=job)
+                            self._finish(job, report)
+                            open_jobs.discard(message.number)
+                        case _Stopped():
+                            job.pending.clear()
+                            report.interrupted = True
+                            open_jobs.discard(message.number)
+                        case _Failed(reason=reason):
+                            job.pending.clear()
+                            self._fail(job, reason, report)
+                            open_jobs.discard(message.number)
             except BaseException:
                 # Ctrl-C or a store failure: tell the decoders to stop and let them drain, so the
                 # pool can shut down; the video being written was one transaction, so the store
@@ -254,7 +273,7 @@ class Indexer:
                      ) -> None:
         try:
             if self.stop_event.is_set():
-                chunks.put(("stopped", number, None))
+                chunks.put(_Stopped(number))
                 return
             sampler = video.FrameSampler(job.state.path, size=frame_size,
                                          fps=self.options.fps,
@@ -264,24 +283,24 @@ class Indexer:
             job.info = sampler.info
             for chunk in sampler:
                 if self.stop_event.is_set():
-                    chunks.put(("stopped", number, None))
+                    chunks.put(_Stopped(number))
                     return
                 job.times.append(chunk.timestamps)
-                chunks.put(("frames", number, chunk.frames))
+                chunks.put(_Frames(number, chunk.frames))
             job.strategy = sampler.strategy or ""
-            chunks.put(("done", number, None))
+            chunks.put(_Done(number))
         except DecodeError as exc:
-            chunks.put(("error", number, _without_path(exc.message, job.state.path)))
+            chunks.put(_Failed(number, _reason(exc, job.state.path)))
         except OSError as exc:
-            chunks.put(("error", number, f"cannot read the file: {exc.strerror or exc}"))
+            chunks.put(_Failed(number, f"cannot read the file: {exc.strerror or exc}"))
         except MemoryError:
-            chunks.put(("error", number, "out of memory while decoding"))
+            chunks.put(_Failed(number, "out of memory while decoding"))
         except Exception as exc:
             # A decoder bug must cost one file, not the run: the pipeline waits for a last
             # message from every job, so an exception left in the pool would hang it.
             log.debug("unexpected error decoding %s", job.state.path, exc_info=True)
-            chunks.put(("error", number,
-                        f"unexpected error while decoding ({type(exc).__name__}: {exc})"))
+            chunks.put(_Failed(number,
+                               f"unexpected error while decoding ({type(exc).__name__}: {exc})"))
 
     @staticmethod
     def _pending_count(jobs: list[_Job]) -> int:
@@ -351,23 +370,19 @@ class Indexer:
         windows = plan_windows(times, info.duration, self.options.window, self.options.stride)
         clip_vectors = self.model.aggregate([vectors[w.frame_indices] for w in windows])
         duration = max(info.duration, float(times[-1]))
-        try:
-            self.store.write_video(
-                job.state.path,
-                size=job.state.size,
-                mtime_ns=job.state.mtime_ns,
-                content_hash=job.content_hash,
-                meta=VideoMeta(duration, info.fps, info.width, info.height, job.strategy),
-                frame_times=times,
-                frame_vectors=vectors,
-                clip_spans=[(w.start, w.end) for w in windows],
-                clip_vectors=clip_vectors,
-            )
-        except _disk_errors() as exc:
-            raise CannotRunError(
-                f"{self.store.path}: cannot write to the library ({exc})",
-                "free some disk space and run the same command again; nothing indexed is lost",
-            ) from exc
+        # A library that cannot be written (a full disk) raises a user error that ends the
+        # run: every video already written is whole, and the next run goes on from there.
+        self.store.write_video(
+            job.state.path,
+            size=job.state.size,
+            mtime_ns=job.state.mtime_ns,
+            content_hash=job.content_hash,
+            meta=VideoMeta(duration, info.fps, info.width, info.height, job.strategy),
+            frame_times=times,
+            frame_vectors=vectors,
+            clip_spans=[(w.start, w.end) for w in windows],
+            clip_vectors=clip_vectors,
+        )
         report.indexed.append(job.state.path)
         report.seconds_indexed += duration
         report.frames += len(times)
@@ -378,38 +393,47 @@ class Indexer:
     def _fail(self, job: _Job, reason: str, report: IndexReport) -> None:
         report.failed.append((job.state.path, reason))
         log.warning("failed %s: %s", job.state.path, reason)
-        try:
-            self.store.record_failure(job.state.path, size=job.state.size,
-                                      mtime_ns=job.state.mtime_ns, error=reason,
-                                      content_hash=job.content_hash)
-        except _disk_errors() as exc:
-            raise CannotRunError(
-                f"{self.store.path}: cannot write to the library ({exc})",
-                "free some disk space and run the same command again; nothing indexed is lost",
-            ) from exc
+        self.store.record_failure(job.state.path, size=job.state.size,
+                                  mtime_ns=job.state.mtime_ns, error=reason,
+                                  content_hash=job.content_hash)
         self.progress.video_finished(job.state.path, False, reason)
 
 
-def _disk_errors() -> tuple[type[BaseException], ...]:
-    import apsw
+def follow_rename(store: Store, state: fs.FileState) -> str | None:
+    """If the file at `state` is a stored video under a new name, re-point its row (vectors
+    kept) and return the old path; else None. Used by `index` and `watch` alike.
 
-    return (apsw.FullError, apsw.IOError, apsw.ReadOnlyError)
+    The one rule: the stored video must be gone from disk (`fs.is_gone`). A copy leaves the
+    original in place, and then both are videos of their own. The disk is asked rather than a
+    scan's list of vanished paths, because that list knows only the folders being scanned and
+    the watcher has none; and asked for a definite "no such file", because a folder that
+    cannot be read only hides its files.
+    """
+    try:
+        digest = fs.content_hash(state.path, state.size)
+    except OSError:
+        return None  # the indexer will record why it cannot read it
+    match = store.find_by_content(digest, state.size)
+    if match is None or match.path == state.path or not fs.is_gone(match.path):
+        return None
+    store.move_video(match.path, state.path, mtime_ns=state.mtime_ns)
+    log.info("moved %s -> %s (same content, vectors kept)", match.path, state.path)
+    return match.path
 
 
-def _without_path(message: str, path: str) -> str:
-    """The store keeps the path in its own column; the reason need not repeat it."""
+def _reason(exc: DecodeError, path: str) -> str:
+    """What is wrong with the file, without its path: the store keeps that in its own column.
+    Errors made with `DecodeError.about` say so in `reason`; older ones only in the message."""
+    if exc.path is not None:
+        return exc.reason
     prefix = f"{path}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
 
 
 def _could_not_read(record) -> bool:
     """A failure recorded before the file could be hashed: permissions, a vanished file, an
     I/O error. That says nothing about the content, so the file is tried again."""
     return record.status == "error" and record.content_hash is None
-
-
-def _under_any(path: str, folders: list[str]) -> bool:
-    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
 def _drain(chunks: queue.Queue, pool: ThreadPoolExecutor) -> None:

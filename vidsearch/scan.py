@@ -54,6 +54,47 @@ def content_hash(path: str, size: int | None = None) -> str:
     return digest.hexdigest()[:32]
 
 
+def is_unchanged(record, state: FileState) -> bool:
+    """Whether what is stored for a file (`record`: any object with `size` and `mtime_ns`)
+    still describes it as it is on disk: the same size and modification time."""
+    return (record is not None and record.size == state.size
+            and record.mtime_ns == state.mtime_ns)
+
+
+def is_gone(path: str) -> bool:
+    """Whether nothing is at `path` any more: only a definite "no such file", since a folder
+    that cannot be read hides files that may well still be there."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def folder_prefix(folder: str) -> str:
+    """What every path inside `folder` starts with: the folder and one separator, so that
+    `/a/bc/x` is not taken for a path inside `/a/b`."""
+    return folder.rstrip(os.sep) + os.sep
+
+
+def is_under(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` itself or lies anywhere inside it."""
+    return path == folder or path.startswith(folder_prefix(folder))
+
+
+def is_under_any(path: str, folders: Iterable[str]) -> bool:
+    return any(is_under(path, folder) for folder in folders)
+
+
+def rebase(path: str, old: str, new: str) -> str:
+    """`path`, inside folder `old`, as it is named once `old` has moved to `new`."""
+    if path == old:
+        return new
+    return folder_prefix(new) + path[len(folder_prefix(old)):]
+
+
 def is_hidden(name: str) -> bool:
     return name.startswith(".")
 

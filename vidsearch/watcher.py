@@ -9,8 +9,8 @@ events for minutes. It waits in `pending` until its size and mtime have stayed t
 `settle` seconds, measured on an injectable clock, so every burst of events for one file becomes
 one job, and tests can drive the timing without sleeping.
 
-Renames and folder moves re-point stored rows (`Store.move_video`) and never re-embed; a file
-moved in from outside is new, one moved out is gone.
+Renames and folder moves re-point stored rows (`Store.move_video`, `Store.move_folder`) and
+never re-embed; a file moved in from outside is new, one moved out is gone.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from watchdog.observers.polling import PollingObserver
 from vidsearch import scan as fs
 from vidsearch import video
 from vidsearch.errors import CannotRunError
-from vidsearch.indexer import Indexer, IndexReport
+from vidsearch.indexer import Indexer, IndexReport, follow_rename
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,7 @@ class Watcher:
 
     def note_folder_deleted(self, path: str) -> None:
         """A folder deleted or moved out of the watched tree: its videos are gone."""
-        prefix = path.rstrip(os.sep) + os.sep
-        for pending_path in [p for p in self.pending if p.startswith(prefix)]:
+        for pending_path in [p for p in self.pending if fs.is_under(p, path)]:
             del self.pending[pending_path]
         gone = sorted(self.store.videos_under([Path(path)]))
         if not gone:
@@ -254,19 +253,12 @@ class Watcher:
         if not self._inside_roots(dest):
             self.note_folder_deleted(src)
             return
-        src_prefix = src.rstrip(os.sep) + os.sep
-        dest_prefix = dest.rstrip(os.sep) + os.sep
-        for old in [p for p in self.pending if p.startswith(src_prefix)]:
-            entry = self.pending.pop(old)
-            self.pending[dest_prefix + old[len(src_prefix):]] = entry
-        stored = sorted(self.store.videos_under([Path(src)]))
-        # A savepoint around the per-video transactions: the folder moves as a whole or not.
-        with self.store.conn:
-            for old in stored:
-                self.store.move_video(old, dest_prefix + old[len(src_prefix):])
-        if stored:
-            self.report.moved += len(stored)
-            log.info("moved folder %s -> %s (%d videos, vectors kept)", src, dest, len(stored))
+        for old in [p for p in self.pending if fs.is_under(p, src)]:
+            self.pending[fs.rebase(old, src, dest)] = self.pending.pop(old)
+        moves = self.store.move_folder(src, dest)
+        if moves:
+            self.report.moved += len(moves)
+            log.info("moved folder %s -> %s (%d videos, vectors kept)", src, dest, len(moves))
         # Files in it that were never stored (say, it came out of a hidden folder) are new;
         # the stored ones settle as unchanged and are skipped.
         self.note_folder_created(dest)
@@ -310,36 +302,24 @@ class Watcher:
     def _is_current(self, state: fs.FileState) -> bool:
         """Stored as it is now: an event that did not change the content (touch-free rename,
         a folder move's per-file echo, a file closed without new data)."""
-        record = self.store.get_video(state.path)
-        return (record is not None and record.size == state.size
-                and record.mtime_ns == state.mtime_ns)
+        return fs.is_unchanged(self.store.get_video(state.path), state)
 
     def _follow_rename(self, state: fs.FileState) -> bool:
         """A stored video that vanished and reappears here (e.g. moved between two watched
         folders, seen as a deletion plus a creation) keeps its vectors."""
-        try:
-            digest = fs.content_hash(state.path, state.size)
-        except OSError:
-            return False  # the indexer will record why it cannot read it
-        match = self.store.find_by_content(digest, state.size)
-        if match is None or match.path == state.path or os.path.exists(match.path):
+        if follow_rename(self.store, state) is None:
             return False
-        self.store.move_video(match.path, state.path, mtime_ns=state.mtime_ns)
         self.report.moved += 1
-        log.info("moved %s -> %s (same content, vectors kept)", match.path, state.path)
         return True
 
     # --- which paths matter ------------------------------------------------------------------
 
     def _inside_roots(self, path: str) -> bool:
         """Under a watched folder, with no hidden folder (or name) on the way down."""
-        for root in self.roots:
-            root_text = str(root)
-            if path == root_text:
-                return True
-            if path.startswith(root_text.rstrip(os.sep) + os.sep):
-                relative = path[len(root_text.rstrip(os.sep)) + 1:]
-                return not any(fs.is_hidden(part) for part in relative.split(os.sep))
+        for root in map(str, self.roots):
+            if fs.is_under(path, root):
+                relative = path[len(fs.folder_prefix(root)):]
+                return not any(fs.is_hidden(part) for part in relative.split(os.sep) if part)
         return False
 
     def _wanted(self, path: str) -> bool:

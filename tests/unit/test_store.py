@@ -1,13 +1,15 @@
 import multiprocessing
 import os
+from pathlib import Path
 
 import apsw
 import numpy as np
 import pytest
 
 from vidsearch.errors import CannotRunError, LibraryBusyError
-from vidsearch import store as store_module
-from vidsearch.store import SCHEMA_VERSION, VideoMeta, open_store, writer_lock
+from vidsearch.store import VideoMeta, open_store, schema_version, writer_lock
+from vidsearch.store import vectors as store_vectors
+from vidsearch.store.schema import MIGRATIONS
 
 DIM = 8
 
@@ -38,10 +40,16 @@ def store(tmp_path):
 
 def test_new_store_is_at_current_schema_with_wal(tmp_path):
     with open_store(tmp_path / "lib.db") as store:
-        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        names = [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
-        assert names == ["m001_initial", "m002_clip_vectors_and_bits"]
+        assert applied_migrations(store.conn) == [
+            "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once"]
+        assert schema_version() == 3
+        # the version is recorded in the migrations table only
+        assert store.get_meta("schema_version") is None
+
+
+def applied_migrations(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
 
 
 def test_write_and_search_round_trip(store):
@@ -144,8 +152,8 @@ def test_another_programs_sqlite_database_is_refused(tmp_path):
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "lib.db"
     with open_store(path) as store:
-        store.conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(CannotRunError, match="newer"):
+        store.conn.execute("INSERT INTO migrations VALUES ('m999_from_the_future', 0)")
+    with pytest.raises(CannotRunError, match="version 4 is newer .* understands \\(3\\)"):
         open_store(path)
 
 
@@ -179,28 +187,18 @@ def test_second_writer_is_told_who_holds_the_library(tmp_path):
         assert os.path.exists(str(db) + ".lock")
 
 
+LIBRARY_V1 = Path(__file__).parents[1] / "data" / "library_v1.sql"
+
+
 def make_version_1_library(path):
-    """A library exactly as the first schema left it, written without today's Store code."""
+    """A library exactly as the first schema left it: loaded from a frozen dump, so no change
+    to today's migration code can change what "an old library" is."""
     import sqlite_vec
 
     conn = apsw.Connection(str(path))
     conn.enable_load_extension(True)
     conn.load_extension(sqlite_vec.loadable_path())
-    store_module._m001_initial(conn)
-    conn.execute("INSERT INTO migrations VALUES ('m001_initial', 0)")
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('model_fingerprint', 'fp-a'),"
-                 " ('model_name', 'model-a'), ('vector_dim', ?)", (str(DIM),))
-    conn.execute(f"CREATE VIRTUAL TABLE clip_vec USING vec0(embedding float[{DIM}] "
-                 "distance_metric=cosine)")
-    conn.execute(f"CREATE VIRTUAL TABLE frame_vec USING vec0(embedding float[{DIM}] "
-                 "distance_metric=cosine)")
-    conn.execute("INSERT INTO videos(id, path, size, mtime_ns, status, duration, indexed_at) "
-                 "VALUES (7, '/v/old.mp4', 1, 1, 'ok', 10, 0)")
-    for clip_id, seed in ((1, 11), (2, 12)):
-        conn.execute("INSERT INTO clips(id, video_id, start, end) VALUES (?, 7, 0, 10)",
-                     (clip_id,))
-        conn.execute("INSERT INTO clip_vec(rowid, embedding) VALUES (?, ?)",
-                     (clip_id, unit(seed).tobytes()))
+    conn.execute(LIBRARY_V1.read_text())
     conn.close()
 
 
@@ -208,19 +206,27 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
     path = tmp_path / "old.db"
     make_version_1_library(path)
     with open_store(path) as migrated:
-        assert migrated.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert applied_migrations(migrated.conn) == [name for name, _ in MIGRATIONS]
+        assert migrated.get_meta("schema_version") is None
         assert migrated.model_fingerprint == "fp-a"
         best = migrated.nearest_clips(unit(12), 1)[0]
-        assert (best.clip_id, best.path) == (2, "/v/old.mp4")
+        assert (best.clip_id, best.path, best.start, best.end) == (2, "/v/old.mp4", 5.0, 15.0)
         ids, bits = migrated._load_bit_index()
         assert sorted(ids) == [1, 2]
         np.testing.assert_array_equal(bits[list(ids).index(2)],
-                                      store_module.pack_sign_bits(unit(12))[0])
+                                      store_vectors.pack_sign_bits(unit(12))[0])
+        frame = migrated.nearest_frames(unit(102), 1)[0]
+        assert (frame.frame_id, frame.t) == (2, 1.0)
+        stats = migrated.stats()
+        assert (stats.videos, stats.clips, stats.frames) == (1, 2, 2)
+        assert stats.failures == [("/v/broken.mp4", "no frames could be decoded")]
         assert migrated.check_integrity() == []
+    with open_store(path) as reopened:  # a migrated library opens without migrating again
+        assert applied_migrations(reopened.conn) == [name for name, _ in MIGRATIONS]
 
 
 def test_shortlist_search_finds_what_exact_search_finds(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "SHORTLIST_MIN", 50)
+    monkeypatch.setattr(store_vectors, "SHORTLIST_MIN", 50)
     dim = 256
     rng = np.random.default_rng(0)
     # Clustered, like embeddings of real footage: 30 topics, 50 clips around each.

@@ -55,12 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         common.print_error(VidsearchError("interrupted", "run the same command again to go on"))
         return 130
-    except common.database_errors() as exc:
-        # A damaged file or a full disk found mid-command (library code maps the cases it
-        # expects): still one line and exit 3, not a traceback.
-        error = common.database_error(args, exc)
-        common.print_error(error)
-        return error.exit_code
     finally:
         logging.shutdown()
 

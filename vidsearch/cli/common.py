@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from vidsearch.errors import CannotRunError, LibraryBusyError, VidsearchError
+from vidsearch.errors import VidsearchError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -114,46 +114,6 @@ def print_json(document: dict) -> None:
     """
     text = json.dumps(document, ensure_ascii=False, indent=2)
     sys.stdout.write(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
-
-
-def database_errors() -> tuple[type[BaseException], ...]:
-    import apsw
-
-    return (apsw.Error,)
-
-
-def database_error(args: argparse.Namespace, exc: BaseException) -> VidsearchError:
-    """An SQLite error no command expected, as one line naming the library."""
-    import apsw
-
-    db = db_path(args)
-    logging.getLogger(__name__).debug("database error", exc_info=exc)
-    # On a full disk SQLite cannot even make its shared-memory file: an I/O error, not FULL.
-    if isinstance(exc, apsw.FullError) or (isinstance(exc, apsw.IOError) and _disk_full(db)):
-        return CannotRunError(f"{db}: cannot use the library, the disk is full ({exc})",
-                              "free some disk space and run the same command again; "
-                              "nothing already indexed is lost")
-    if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
-        return CannotRunError(f"{db}: the library file is damaged ({exc})",
-                              "move it away and index again, or restore a backup; "
-                              "vidsearch does not change it")
-    if isinstance(exc, apsw.BusyError):
-        return LibraryBusyError(f"{db}: the library is locked by another process",
-                                "try again in a moment")
-    if isinstance(exc, apsw.IOError):
-        return CannotRunError(f"{db}: cannot read or write the library ({exc})",
-                              "check the disk it is on, then run the same command again")
-    return CannotRunError(f"{db}: the library cannot be used ({exc})",
-                          "if this happens again, move the file away and index again")
-
-
-def _disk_full(db: Path) -> bool:
-    import shutil
-
-    try:
-        return shutil.disk_usage(db.parent).free < 1 << 20
-    except OSError:
-        return False
 
 
 def db_path(args: argparse.Namespace) -> Path:

@@ -12,11 +12,16 @@ def register(subparsers, shared) -> None:
     parser = common.add_command(
         subparsers, "status",
         help="show what the library holds",
-        description="Database, model, number of videos, hours, clips and failures.",
-        examples="  vidsearch status\n  vidsearch status --json",
+        description="Database, model, number of videos, hours, clips and failures.\n"
+                    "With --check, the library's consistency instead: exit 1 when there are "
+                    "problems.",
+        examples="  vidsearch status\n  vidsearch status --json\n  vidsearch status --check",
         parents=[shared],
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--check", action="store_true",
+                        help="check the library's consistency (SQLite's own check and "
+                             "vidsearch's); print each problem, exit 1 when there are any")
     parser.set_defaults(run=run)
 
 
@@ -26,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     db = common.db_path(args)
     with open_store(db, create=False) as store:
+        if args.check:
+            return report_problems(db, store.check_integrity(), as_json=args.json)
         stats = store.stats()
     size = db.stat().st_size
     last = (datetime.datetime.fromtimestamp(stats.last_indexed).isoformat(timespec="seconds")
@@ -50,3 +57,15 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in stats.failures:
         print(f"  failed: {printable(path)}: {reason}")
     return 0
+
+
+def report_problems(db, problems: list[str], *, as_json: bool) -> int:
+    from vidsearch.display import printable
+
+    if as_json:
+        common.print_json({"database": str(db), "problems": problems})
+    elif problems:
+        print("\n".join(f"problem: {problem}" for problem in problems))
+    else:
+        print(f"{printable(str(db))}: no problems found")
+    return 1 if problems else 0

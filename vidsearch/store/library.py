@@ -1,0 +1,442 @@
+"""The Store: one SQLite file (WAL) holding videos, frame vectors and clip vectors.
+
+Vectors live in sqlite-vec `vec0` tables keyed by the rowid of their `frames` / `clips` row. The
+vector tables are created for one model's dimension; the model fingerprint in `meta` says whose
+vectors they are, so vectors of two models never meet in one search.
+
+Python's bundled sqlite3 often cannot load extensions, so the store uses apsw. Every public
+method runs under `errors.translated`: what leaves the store is a VidsearchError, never an apsw
+exception. Every write runs under `_writing`, which is what keeps the sign-bit cache honest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vidsearch import scan
+from vidsearch.errors import CannotRunError
+from vidsearch.store import integrity, records
+from vidsearch.store import vectors as vec
+from vidsearch.store.records import (ClipMatch, FrameMatch, LibraryStats, VideoMeta,
+                                      VideoRecord)
+from vidsearch.store.errors import translated, translating
+from vidsearch.store.schema import migrate
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _load_apsw():
+    import apsw
+    import sqlite_vec
+
+    return apsw, sqlite_vec
+
+
+class Store:
+    """An open library. Create with `open_store`; use as a context manager to close it."""
+
+    def __init__(self, conn, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._bits = vec.BitIndex()
+        self._writes = 0  # bumped by `_writing`, the one way this connection writes
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @translated
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction (a savepoint when nested). Every write goes through here, so the
+        caches of what is stored follow from writing: none is invalidated by hand."""
+        try:
+            with self.conn:
+                yield
+        finally:
+            self._writes += 1
+
+    def _state(self) -> tuple[int, int]:
+        """Changes when anything is written: by this connection (`_writes`) or, committed, by
+        any other (`PRAGMA data_version`, which does not count this connection's own)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self._writes
+
+    # --- meta -------------------------------------------------------------------------------
+
+    @translated
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @property
+    @translated
+    def model_fingerprint(self) -> str | None:
+        return self.get_meta("model_fingerprint")
+
+    @property
+    @translated
+    def vector_dim(self) -> int | None:
+        value = self.get_meta("vector_dim")
+        return int(value) if value else None
+
+    @translated
+    def prepare_for_model(self, fingerprint: str, model_name: str, dim: int) -> bool:
+        """Make the vector tables belong to this model. Returns True when old vectors were dropped.
+
+        A different model's vectors are useless for this one's queries, so they are dropped
+        together with the video rows that pointed at them: the next index re-embeds everything.
+        """
+        if self.model_fingerprint == fingerprint and self._has_vector_tables():
+            return False
+        with self._writing():
+            replaced = self.model_fingerprint is not None
+            if replaced:
+                log.info("model changed to %s: dropping vectors of the previous model", model_name)
+            self.conn.execute(
+                "DROP TABLE IF EXISTS frame_vec;"
+                "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frames; DELETE FROM videos;"
+            )
+            self.conn.execute(
+                f"CREATE VIRTUAL TABLE frame_vec USING vec0(embedding float[{int(dim)}] "
+                "distance_metric=cosine)"
+            )
+            self._set_meta("model_fingerprint", fingerprint)
+            self._set_meta("model_name", model_name)
+            self._set_meta("vector_dim", str(int(dim)))
+        return replaced
+
+    def _has_vector_tables(self) -> bool:
+        row = self.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'frame_vec'"
+        ).fetchone()
+        return row[0] == 1
+
+    # --- videos -----------------------------------------------------------------------------
+
+    @translated
+    def videos_under(self, roots: Iterable[Path]) -> dict[str, VideoRecord]:
+        """Every stored video whose path lies under one of `roots` (or is one of them)."""
+        found: dict[str, VideoRecord] = {}
+        for root in roots:
+            root_text = str(root)
+            # Compared as bytes: names that are not UTF-8 are stored as BLOBs (see
+            # records.db_path).
+            prefix = os.fsencode(scan.folder_prefix(root_text))
+            rows = self.conn.execute(
+                "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
+                "WHERE path = ? OR substr(CAST(path AS BLOB), 1, ?) = ?",
+                (records.db_path(root_text), len(prefix), prefix),
+            )
+            for row in rows:
+                record = records.record(row)
+                found[record.path] = record
+        return found
+
+    @translated
+    def has_videos(self) -> bool:
+        return self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM videos WHERE status = 'ok')").fetchone()[0] == 1
+
+    @translated
+    def get_video(self, path: str) -> VideoRecord | None:
+        row = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
+            "WHERE path = ?",
+            (records.db_path(path),),
+        ).fetchone()
+        return records.record(row) if row else None
+
+    @translated
+    def find_by_content(self, content_hash: str, size: int) -> VideoRecord | None:
+        """An indexed video with the same content (for recognising a renamed file)."""
+        row = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, error FROM videos "
+            "WHERE content_hash = ? AND size = ? AND status = 'ok' LIMIT 1",
+            (content_hash, size),
+        ).fetchone()
+        return records.record(row) if row else None
+
+    @translated
+    def video_details(self, video_id: int) -> dict | None:
+        row = self.conn.execute(
+            "SELECT path, duration, fps, width, height, indexed_at FROM videos WHERE id = ?",
+            (video_id,),
+        ).fetchone()
+        if not row:
+            return None
+        keys = ("path", "duration", "fps", "width", "height", "indexed_at")
+        return dict(zip(keys, (records.path_from_db(row[0]), *row[1:])))
+
+    @translated
+    def write_video(
+        self,
+        path: str,
+        *,
+        size: int,
+        mtime_ns: int,
+        content_hash: str | None,
+        meta: VideoMeta,
+        frame_times: np.ndarray,
+        frame_vectors: np.ndarray,
+        clip_spans: list[tuple[float, float]],
+        clip_vectors: np.ndarray,
+    ) -> int:
+        """Replace everything stored for `path` in one transaction: all of it lands or none."""
+        if len(frame_times) != len(frame_vectors) or len(clip_spans) != len(clip_vectors):
+            raise ValueError("times/spans and vectors differ in length")
+        frame_vectors = np.ascontiguousarray(frame_vectors, dtype=np.float32)
+        clip_vectors = np.ascontiguousarray(clip_vectors, dtype=np.float32)
+        with self._writing():
+            self._delete_paths([path])
+            self.conn.execute(
+                "INSERT INTO videos(path, size, mtime_ns, content_hash, duration, fps, width, "
+                "height, decode_strategy, status, error, indexed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
+                (
+                    records.db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
+                    meta.width, meta.height, meta.decode_strategy, time.time(),
+                ),
+            )
+            video_id = self.conn.last_insert_rowid()
+            for t, vector in zip(frame_times, frame_vectors):
+                self.conn.execute("INSERT INTO frames(video_id, t) VALUES (?, ?)", (video_id, float(t)))
+                self.conn.execute(
+                    "INSERT INTO frame_vec(rowid, embedding) VALUES (?, ?)",
+                    (self.conn.last_insert_rowid(), vector.tobytes()),
+                )
+            clip_ids = []
+            for (start, end), vector in zip(clip_spans, clip_vectors):
+                if vector.shape[0] != self.vector_dim:
+                    raise ValueError(f"clip vector of size {vector.shape[0]}, the library holds "
+                                     f"{self.vector_dim}")
+                self.conn.execute(
+                    "INSERT INTO clips(video_id, start, end, embedding) VALUES (?, ?, ?, ?)",
+                    (video_id, float(start), float(end), vector.tobytes()),
+                )
+                clip_ids.append(self.conn.last_insert_rowid())
+            if clip_ids:
+                self.conn.execute(
+                    "INSERT INTO clip_bits(video_id, clip_ids, bits) VALUES (?, ?, ?)",
+                    (video_id, np.array(clip_ids, dtype=np.int64).tobytes(),
+                     vec.pack_sign_bits(clip_vectors).tobytes()),
+                )
+        return video_id
+
+    @translated
+    def record_failure(
+        self, path: str, *, size: int, mtime_ns: int, error: str, content_hash: str | None = None
+    ) -> None:
+        """Mark a file as failed with its reason; a later run retries it only if it changes."""
+        with self._writing():
+            self._delete_paths([path])
+            self.conn.execute(
+                "INSERT INTO videos(path, size, mtime_ns, content_hash, status, error, indexed_at) "
+                "VALUES (?, ?, ?, ?, 'error', ?, ?)",
+                (records.db_path(path), size, mtime_ns, content_hash, error, time.time()),
+            )
+
+    @translated
+    def remove_videos(self, paths: Iterable[str]) -> int:
+        paths = list(paths)
+        if not paths:
+            return 0
+        with self._writing():
+            return self._delete_paths(paths)
+
+    @translated
+    def move_video(self, old_path: str, new_path: str, *, mtime_ns: int | None = None) -> bool:
+        """Point a stored video at its new path, keeping its vectors. False if `old_path` is unknown."""
+        with self._writing():
+            if self.get_video(old_path) is None:
+                return False
+            self._delete_paths([new_path])
+            self.conn.execute(
+                "UPDATE videos SET path = ?, mtime_ns = coalesce(?, mtime_ns) WHERE path = ?",
+                (records.db_path(new_path), mtime_ns, records.db_path(old_path)),
+            )
+        return True
+
+    @translated
+    def move_folder(self, old: str, new: str) -> list[tuple[str, str]]:
+        """Every stored video under folder `old` follows it to `new`, keeping its vectors, in
+        one transaction: the folder moves as a whole or not at all. Returns the moves made."""
+        moves = [(path, scan.rebase(path, old, new))
+                 for path in sorted(self.videos_under([Path(old)]))]
+        with self._writing():
+            for old_path, new_path in moves:
+                self.move_video(old_path, new_path)
+        return moves
+
+    def _delete_paths(self, paths: list[str]) -> int:
+        removed = 0
+        vectors = self._has_vector_tables()
+        for path in paths:
+            row = self.conn.execute("SELECT id FROM videos WHERE path = ?",
+                                    (records.db_path(path),)).fetchone()
+            if not row:
+                continue
+            video_id = row[0]
+            if vectors:
+                self.conn.execute(
+                    "DELETE FROM frame_vec WHERE rowid IN (SELECT id FROM frames WHERE video_id = ?)",
+                    (video_id,),
+                )
+            self.conn.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
+            self.conn.execute("DELETE FROM clips WHERE video_id = ?", (video_id,))
+            self.conn.execute("DELETE FROM clip_bits WHERE video_id = ?", (video_id,))
+            self.conn.execute("DELETE FROM videos WHERE id = ?", (video_id,))
+            removed += 1
+        return removed
+
+    # --- search -----------------------------------------------------------------------------
+
+    @translated
+    def nearest_clips(self, query: np.ndarray, k: int) -> list[ClipMatch]:
+        """The k clips closest to `query` by cosine, best first (score = cosine similarity).
+
+        Shortlist by Hamming distance over sign bits held in memory, then exact cosine on the
+        shortlist's float vectors; libraries smaller than the shortlist are searched exactly.
+        """
+        if not self._has_vector_tables() or k <= 0:
+            return []
+        clip_ids, bits = self._load_bit_index()
+        if clip_ids.size == 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        shortlist = vec.shortlist(clip_ids, bits, query, k)
+        rows = self.conn.execute(
+            "SELECT c.id, c.video_id, v.path, c.start, c.end, c.embedding FROM clips c "
+            "JOIN videos v ON v.id = c.video_id "
+            f"WHERE c.id IN ({','.join('?' * len(shortlist))})",
+            [int(i) for i in shortlist],
+        ).fetchall()
+        vectors = np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
+        scores = vec.cosine(vectors, query)
+        return [ClipMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
+                          *rows[i][3:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
+
+    def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """All clip ids and sign bits, cached until this or another connection writes."""
+        return self._bits.get(self.conn, self._state(), self.vector_dim or 1)
+
+    @translated
+    def nearest_frames(self, query: np.ndarray, k: int) -> list[FrameMatch]:
+        if not self._has_vector_tables() or k <= 0:
+            return []
+        rows = self.conn.execute(
+            "SELECT f.id, f.video_id, v.path, f.t, m.distance FROM "
+            "(SELECT rowid, distance FROM frame_vec WHERE embedding MATCH ? AND k = ?) AS m "
+            "JOIN frames f ON f.id = m.rowid JOIN videos v ON v.id = f.video_id "
+            "ORDER BY m.distance",
+            (vec.vector_bytes(query), int(k)),
+        )
+        return [FrameMatch(r[0], r[1], records.path_from_db(r[2]), r[3], 1.0 - r[4])
+                for r in rows]
+
+    @translated
+    def frame_vectors(
+        self, video_id: int, start: float | None = None, end: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Timestamps and stored (raw) frame vectors of one video, optionally within [start, end]."""
+        lo = float("-inf") if start is None else start
+        hi = float("inf") if end is None else end
+        rows = self.conn.execute(
+            "SELECT f.t, fv.embedding FROM frames f JOIN frame_vec fv ON fv.rowid = f.id "
+            "WHERE f.video_id = ? AND f.t >= ? AND f.t <= ? ORDER BY f.t",
+            (video_id, lo, hi),
+        ).fetchall()
+        dim = self.vector_dim or 0
+        if not rows:
+            return np.zeros(0), np.zeros((0, dim), np.float32)
+        times = np.array([r[0] for r in rows], dtype=np.float64)
+        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        return times, vectors
+
+    @translated
+    def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:
+        return [
+            tuple(r)
+            for r in self.conn.execute(
+                "SELECT id, start, end FROM clips WHERE video_id = ? ORDER BY start", (video_id,)
+            )
+        ]
+
+    # --- reporting --------------------------------------------------------------------------
+
+    @translated
+    def stats(self) -> LibraryStats:
+        videos, hours, last = self.conn.execute(
+            "SELECT count(*), coalesce(sum(duration), 0) / 3600.0, max(indexed_at) "
+            "FROM videos WHERE status = 'ok'"
+        ).fetchone()
+        failures = [
+            (records.path_from_db(r[0]), r[1] or "")
+            for r in self.conn.execute(
+                "SELECT path, error FROM videos WHERE status = 'error' ORDER BY path"
+            )
+        ]
+        clips = self.conn.execute("SELECT count(*) FROM clips").fetchone()[0]
+        frames = self.conn.execute("SELECT count(*) FROM frames").fetchone()[0]
+        return LibraryStats(
+            videos=videos,
+            failed=len(failures),
+            hours=float(hours),
+            clips=clips,
+            frames=frames,
+            last_indexed=last,
+            model_fingerprint=self.model_fingerprint,
+            model_name=self.get_meta("model_name"),
+            failures=failures,
+        )
+
+    @translated
+    def check_integrity(self) -> list[str]:
+        """Problems found: SQLite's own check plus the invariants vidsearch relies on."""
+        return integrity.problems(self.conn, with_frame_vectors=self._has_vector_tables())
+
+
+def open_store(path: Path, *, create: bool = True) -> Store:
+    """Open (and create or migrate) the library at `path`.
+
+    A file that is not a vidsearch database is never overwritten: the error names it instead.
+    """
+    apsw, sqlite_vec = _load_apsw()
+    path = Path(path)
+    if not path.exists() and not create:
+        raise CannotRunError(
+            f"{path}: no library here yet", "run `vidsearch index FOLDER` first, or pass --db"
+        )
+    with translating(path, opening=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
+        conn = apsw.Connection(str(path), flags=flags)
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        conn.enable_load_extension(True)
+        conn.load_extension(sqlite_vec.loadable_path())
+        conn.enable_load_extension(False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+    return Store(conn, path)
