@@ -101,10 +101,11 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_finishes_the_same_model(tiny, da
 
     real_epoch = loop._train_one_epoch
 
-    def stop_after_two(run, epoch):
-        real_epoch(run, epoch)
+    def stop_after_two(run, standing, epoch):
+        result = real_epoch(run, standing, epoch)
         if epoch == 2:
             raise KeyboardInterrupt
+        return result
 
     monkeypatch.setattr(loop, "_train_one_epoch", stop_after_two)
     code, out, _ = cli(capsys, *args, "--name", "halted")

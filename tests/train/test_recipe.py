@@ -9,8 +9,9 @@ from tests.fixtures.tiny_model import build_tiny_module
 from vidsearch.errors import UsageError
 from vidsearch.model.clip4clip import symmetric_loss
 from vidsearch.train import checkpoint
-from vidsearch.train.loop import (FinetuneSettings, build_param_groups, contrastive_loss,
-                                  default_batch_size, freeze, prepare_module, schedule)
+from vidsearch.train.recipe import (build_param_groups, contrastive_loss, default_batch_size,
+                                    freeze, prepare_module, schedule)
+from vidsearch.train.settings import FinetuneSettings
 
 
 def test_schedule_warms_up_then_decays_to_zero():
