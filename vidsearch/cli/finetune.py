@@ -35,6 +35,11 @@ labels.csv (UTF-8, header required; start/end in seconds or [H:]MM:SS[.ms]):
 
 
 HELP_HINT = "see `vidsearch finetune --help`"
+# Where the library's advice about a setting is better given as flags.
+FLAG_HINTS = {
+    "freeze_backbone": "pick --header seqTransf, seqLSTM or tightTransf, or drop "
+                       "--freeze-backbone",
+}
 
 
 def show_number(value: float) -> str:
@@ -118,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
 def flag_error(exc: SettingError) -> UsageError:
     """The library's error about a setting, with the flag that sets it named."""
-    return UsageError(f"--{exc.setting.replace('_', '-')} {exc.reason}", exc.hint or HELP_HINT)
+    hint = FLAG_HINTS.get(exc.setting) or exc.hint or HELP_HINT
+    return UsageError(f"--{exc.setting.replace('_', '-')} {exc.reason}", hint)
 
 
 def _run(args: argparse.Namespace) -> int:

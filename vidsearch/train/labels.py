@@ -1,7 +1,8 @@
 """labels.csv: read it, check its videos, group rows into labelled clips, split by video.
 
-The text itself (header, cells, times) is parsed in `labels_csv`. Every problem in the file is collected before anything is reported, so one run lists them all
-(`LabelsError.problems`, each naming file:line). No torch here: `--check` stays fast.
+The text itself (header, cells, times) is parsed in `labels_csv`. Every problem in the file is
+collected before anything is reported, so one run lists them all (`LabelsError.problems`, each
+naming file:line). No torch here: `--check` stays fast.
 
     video,caption,start,end
     birthday.mp4,grandma blowing out candles,1:02,1:09
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidsearch.errors import DecodeError, UsageError
+from vidsearch.train.settings import SettingError
 # Re-exported: callers read labels through this module.
 from vidsearch.train.labels_csv import (LabelProblem, LabelRow, format_seconds, parse_labels,
                                         parse_time)
@@ -209,7 +211,7 @@ def split_by_video(labels: Labels, fraction: float, seed: int) -> tuple[Labels, 
     """(train, validation): whole videos go to one side, about `fraction` of the clips to
     validation, at least one video on each side."""
     if not 0 < fraction < 1:
-        raise UsageError(f"--val-fraction {fraction:g} must be between 0 and 1")
+        raise SettingError("val_fraction", f"{fraction:g} must be between 0 and 1")
     videos = sorted(labels.videos)
     if len(videos) < 2:
         raise UsageError(

@@ -32,7 +32,7 @@ from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastiv
                                     prepare_module, schedule, score_key)
 from vidsearch.train.results import (Best, EpochRecord, EpochResult, FinetuneResult, Standing,
                                      history_columns)
-from vidsearch.train.settings import FinetuneSettings
+from vidsearch.train.settings import FinetuneSettings, SettingError
 from vidsearch.train.target import check_target, clear_target
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ class _Run:
         self.module = prepare_module(model.module, header, patch, shortlist).to(self.device)
         self.module.train()
         if settings.freeze_backbone and not self._has_header_weights():
-            raise UsageError(f"--freeze-backbone with header {header} leaves nothing to train",
-                             "pick --header seqTransf, seqLSTM or tightTransf, or drop "
-                             "--freeze-backbone")
+            raise SettingError("freeze_backbone", f"with header {header} leaves nothing to train",
+                               "pick a header with weights of its own (seqTransf, seqLSTM or "
+                               "tightTransf), or train the backbone too")
         freeze(self.module, settings.freeze_backbone)
         dtype, needs_scaler = pick_training_autocast(self.device)
         self.inputs = inputs_for(model, autocast_dtype=dtype)
