@@ -101,10 +101,11 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_finishes_the_same_model(tiny, da
 
     real_epoch = loop._train_one_epoch
 
-    def stop_after_two(run, epoch):
-        real_epoch(run, epoch)
+    def stop_after_two(run, standing, epoch):
+        result = real_epoch(run, standing, epoch)
         if epoch == 2:
             raise KeyboardInterrupt
+        return result
 
     monkeypatch.setattr(loop, "_train_one_epoch", stop_after_two)
     code, out, _ = cli(capsys, *args, "--name", "halted")
@@ -132,7 +133,8 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_finishes_the_same_model(tiny, da
 def test_refusals_are_usage_errors(tiny, dataset, capsys):
     base = [str(dataset.train_csv), "--base", tiny, "--epochs", "1", "--device", "cpu"]
     code, _, err = cli(capsys, "finetune", *base, "--freeze-backbone")
-    assert code == 2 and "leaves nothing to train" in err
+    assert code == 2 and "--freeze-backbone with header" in err and "leaves nothing to train" in err
+    assert "drop --freeze-backbone" in err  # the CLI's advice, in flags
     code, _, err = cli(capsys, "finetune", *base, "--name", "clip4clip-webvid150k")
     assert code == 2 and "built-in model" in err
     code, _, err = cli(capsys, "finetune", *base, "--name", "fresh", "--resume")

@@ -9,8 +9,9 @@ from tests.fixtures.tiny_model import build_tiny_module
 from vidsearch.errors import UsageError
 from vidsearch.model.clip4clip import symmetric_loss
 from vidsearch.train import checkpoint
-from vidsearch.train.loop import (FinetuneSettings, build_param_groups, contrastive_loss,
-                                  default_batch_size, freeze, prepare_module, schedule)
+from vidsearch.train.recipe import (build_param_groups, contrastive_loss, default_batch_size,
+                                    freeze, prepare_module, schedule)
+from vidsearch.train.settings import FinetuneSettings
 
 
 def test_schedule_warms_up_then_decays_to_zero():
@@ -98,12 +99,17 @@ def test_a_new_header_shares_the_backbone():
     assert again.patch == "3d" and again.patch_embed is inflated.patch_embed
 
 
+def _step(module, optimizer) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    module.aggregate(torch.randn(2, 3, 64), torch.ones(2, 3, dtype=torch.bool)).sum().backward()
+    optimizer.step()
+
+
 def test_optimizer_state_survives_safetensors(tmp_path):
     module = build_tiny_module(header="seqTransf")
     freeze(module, backbone=True)
     optimizer = torch.optim.AdamW(build_param_groups(module, 1e-3, 0, 0.2))
-    module.aggregate(torch.randn(2, 3, 64), torch.ones(2, 3, dtype=torch.bool)).sum().backward()
-    optimizer.step()
+    _step(module, optimizer)
     state = checkpoint.ResumeState(settings={"seed": 1}, data_fingerprint="abc", epochs_done=1)
     last = checkpoint.trainable_state(module)
     checkpoint.save_resume(tmp_path / "m", last, last, optimizer, state)
@@ -115,9 +121,29 @@ def test_optimizer_state_survives_safetensors(tmp_path):
     for parameter in module.header.parameters():
         torch.testing.assert_close(optimizer.state[parameter]["exp_avg"],
                                    fresh.state[parameter]["exp_avg"])
-    # A later epoch without a new best keeps the best tensors already saved.
-    checkpoint.save_resume(tmp_path / "m", last, None, optimizer, state)
-    assert checkpoint.load_resume(tmp_path / "m")[2] is not None
+
+
+def test_best_tensors_already_saved_are_kept(tmp_path):
+    module = build_tiny_module(header="seqTransf")
+    freeze(module, backbone=True)
+    optimizer = torch.optim.AdamW(build_param_groups(module, 1e-2, 0, 0.2))
+    folder = tmp_path / "m"
+    _step(module, optimizer)
+    best = checkpoint.trainable_state(module)  # epoch 1, the best
+    checkpoint.save_resume(folder, best, best, optimizer,
+                           checkpoint.ResumeState(settings={}, data_fingerprint="abc",
+                                                  epochs_done=1, best_epoch=1))
+    _step(module, optimizer)
+    last = checkpoint.trainable_state(module)  # epoch 2, no better
+    assert any(not torch.equal(best[name], last[name]) for name in best)
+    checkpoint.save_resume(folder, last, None, optimizer,
+                           checkpoint.ResumeState(settings={}, data_fingerprint="abc",
+                                                  epochs_done=2, best_epoch=1))
+    _, last_back, best_back, _ = checkpoint.load_resume(folder)
+    assert best_back is not None and set(best_back) == set(best)
+    for name in best:
+        torch.testing.assert_close(best_back[name], best[name], rtol=0, atol=0)
+        torch.testing.assert_close(last_back[name], last[name], rtol=0, atol=0)
 
 
 def test_settings_are_checked():

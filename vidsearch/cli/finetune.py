@@ -11,7 +11,9 @@ from pathlib import Path
 
 from vidsearch.cli import common
 from vidsearch.cli.progress import RichBar
+from vidsearch.errors import UsageError
 from vidsearch.model.cards import HEADER_NAMES, PATCHES
+from vidsearch.train.settings import DEFAULTS, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,30 @@ labels.csv (UTF-8, header required; start/end in seconds or [H:]MM:SS[.ms]):
 """
 
 
+HELP_HINT = "see `vidsearch finetune --help`"
+# Where the library's advice about a setting is better given as flags.
+FLAG_HINTS = {
+    "freeze_backbone": "pick --header seqTransf, seqLSTM or tightTransf, or drop "
+                       "--freeze-backbone",
+}
+
+
+def show_number(value: float) -> str:
+    """1e-07 -> '1e-7', 0.0001 -> '1e-4', 0.2 -> '0.2': how the paper writes its rates."""
+    text = f"{value:g}"
+    if value and abs(value) < 1e-3 or "e" in text:
+        text = re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{value:.0e}")
+    return text
+
+
+def recipe_summary() -> str:
+    d = DEFAULTS
+    return (f"model. The recipe follows CLIP4Clip: CLIP weights at {show_number(d.clip_lr)}, "
+            f"new header weights at\n{show_number(d.lr)}, weight decay "
+            f"{show_number(d.weight_decay)}, {d.warmup:.0%} warm-up then cosine, up to 12 "
+            "frames per clip at 1 fps.")
+
+
 def register(subparsers, shared) -> None:
     parser = common.add_command(
         subparsers, "finetune",
@@ -39,8 +65,7 @@ def register(subparsers, shared) -> None:
         description=(
             "Train a model on labels.csv (video, caption, optional start/end), evaluate it on\n"
             "held-out videos before and after each epoch, and save the best epoch as a new\n"
-            "model. The recipe follows CLIP4Clip: CLIP weights at 1e-7, new header weights at\n"
-            "1e-4, weight decay 0.2, 10% warm-up then cosine, up to 12 frames per clip at 1 fps."
+            + recipe_summary()
         ),
         examples=EXAMPLES,
         parents=[shared],
@@ -55,24 +80,29 @@ def register(subparsers, shared) -> None:
                         help="similarity header (default: the base model's)")
     parser.add_argument("--patch", choices=PATCHES, default=None,
                         help="2d or 3d patch embedding (default: the base model's)")
-    parser.add_argument("--epochs", type=int, default=5, help="passes over the labels (5)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
+                        help="passes over the labels (%(default)s)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="pairs per step (default: 128 on CUDA, halved until it fits; "
-                             "32 on a CPU; 256 with --freeze-backbone)")
-    parser.add_argument("--lr", type=float, default=1e-4,
-                        help="learning rate of the header's new weights (1e-4)")
-    parser.add_argument("--clip-lr", type=float, default=1e-7,
-                        help="learning rate of the CLIP weights (1e-7; larger ones erase "
-                             "what CLIP knows)")
+                        help=f"pairs per step (default: {DEFAULTS.cuda_batch} on CUDA, halved "
+                             f"until it fits; {DEFAULTS.cpu_batch} on a CPU; "
+                             f"{DEFAULTS.frozen_batch} with --freeze-backbone)")
+    parser.add_argument("--lr", type=float, default=DEFAULTS.lr,
+                        help="learning rate of the header's new weights "
+                             f"({show_number(DEFAULTS.lr)})")
+    parser.add_argument("--clip-lr", type=float, default=DEFAULTS.clip_lr,
+                        help=f"learning rate of the CLIP weights ({show_number(DEFAULTS.clip_lr)}; "
+                             "larger ones erase what CLIP knows)")
     val = parser.add_mutually_exclusive_group()
     val.add_argument("--val", type=Path, default=None, metavar="FILE",
                      help="held-out labels to evaluate on (no video may be in both files)")
-    val.add_argument("--val-fraction", type=float, default=0.1,
+    val.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction,
                      help="else hold out about this share of the clips, whole videos at a "
-                          "time (0.1; 0 trains without evaluating)")
+                          f"time ({show_number(DEFAULTS.val_fraction)}; 0 trains without "
+                          "evaluating)")
     parser.add_argument("--freeze-backbone", action="store_true",
                         help="train only the header, on cached frame vectors (fast on a CPU)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                        help="random seed (%(default)s)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where to train (auto: CUDA when available)")
     parser.add_argument("--check", action="store_true",
@@ -85,9 +115,24 @@ def register(subparsers, shared) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except SettingError as exc:
+        raise flag_error(exc) from exc
+
+
+def flag_error(exc: SettingError) -> UsageError:
+    """The library's error about a setting, with the flag that sets it named."""
+    hint = FLAG_HINTS.get(exc.setting) or exc.hint or HELP_HINT
+    return UsageError(f"--{exc.setting.replace('_', '-')} {exc.reason}", hint)
+
+
+def _run(args: argparse.Namespace) -> int:
     from vidsearch import config
     from vidsearch.train.labels import LabelsError, load_split
-    from vidsearch.train.loop import FinetuneSettings, finetune, resumed_settings
+    from vidsearch.train.loop import finetune
+    from vidsearch.train.settings import FinetuneSettings
+    from vidsearch.train.target import resumed_settings
 
     base = args.base or config.load_settings().active_model
     name = args.name or default_name(base, args.labels)
