@@ -65,15 +65,7 @@ def load_text_only_model(name: str | None = None, *, device: str = "auto",
         return None
     from vidsearch.model.text_query import load_text_query_model
 
-    model = load_text_query_model(name, weights=weights)
-    if model is not None:
-        import torch
-
-        # A query is a handful of small matrix products: a second thread costs more in
-        # start-up and contention than it saves (measured 43 ms vs 276 ms on a busy
-        # 2-core machine). The setting is process-wide: a TUI's image searches get one too.
-        torch.set_num_threads(1)
-    return model
+    return load_text_query_model(name, weights=weights)
 
 
 def search_text(store: Store, model, query: str, k: int = 10, rerank: int = 0) -> list[Hit]:

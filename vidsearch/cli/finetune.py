@@ -87,6 +87,7 @@ def register(subparsers, shared) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidsearch import config
     from vidsearch.train.labels import LabelsError, load_split
+    from vidsearch.model.threads import use_threads_for
     from vidsearch.train.loop import FinetuneSettings, finetune, resumed_settings
 
     base = args.base or config.load_settings().active_model
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return 0
     with make_progress() as progress:
+        use_threads_for("train")
         result = finetune(settings, train, val, progress=progress, resume=args.resume,
                           overwrite=args.overwrite)
     return report(result)

@@ -373,7 +373,7 @@ def read_preprocess(clip: nn.Module) -> dict[str, Any]:
 
 
 def pick_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU with one thread per core."""
+    """'auto' -> CUDA when available, else CPU (threads: see `vidsearch.model.threads`)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
@@ -382,8 +382,6 @@ def pick_device(device: str) -> torch.device:
                                  "use --device cpu or --device auto")
     elif device != "cpu":
         raise UsageError(f"unknown device '{device}'", "use auto, cpu or cuda")
-    if device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
     return torch.device(device)
 
 

@@ -112,6 +112,7 @@ class LibraryBackend:
             if self._full_model is None:
                 from vidsearch.model import load_model
 
+                self._use_query_threads()
                 self._full_model = load_model(self._model_name, device=self._device,
                                               weights=self._weights, precision=self._precision)
             return self._full_model
@@ -121,10 +122,19 @@ class LibraryBackend:
             if self._text_model is None:
                 from vidsearch.search import load_text_only_model
 
+                self._use_query_threads()
                 self._text_model = (load_text_only_model(self._model_name, device=self._device,
                                                          weights=self._weights)
                                     or self._loaded_full_model())
             return self._text_model
+
+    @staticmethod
+    def _use_query_threads() -> None:
+        # The TUI is a query process for all its searches, text or image: one policy, set
+        # before the first model (importing torch here, not at start-up, keeps the screen fast).
+        from vidsearch.model.threads import use_threads_for
+
+        use_threads_for("query")
 
     def _open(self):
         from vidsearch.store import open_store
