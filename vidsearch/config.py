@@ -98,24 +98,10 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def save_setting(key: str, value: str, path: Path | None = None) -> None:
-    """Set one top-level string setting, keeping the others."""
+    """Set one top-level setting, keeping the rest of the file as it was (comments too)."""
+    from vidsearch import tomlfile
+
     path = path or settings_path()
-    raw: dict = {}
-    if path.exists():
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    raw[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name, val in raw.items():
-        if isinstance(val, str):
-            lines.append(f"{name} = {_toml_string(val)}")
-        elif isinstance(val, list):
-            lines.append(f"{name} = [{', '.join(_toml_string(str(v)) for v in val)}]")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    document = tomlfile.read_document(path)
+    document[key] = value
+    tomlfile.write_document(path, document)
