@@ -2,7 +2,8 @@
 
 Every path has an environment override so tests (and users with unusual setups) never touch the
 real home: `VIDSEARCH_HOME` moves data, cache and settings under one folder; `VIDSEARCH_DB` and
-`VIDSEARCH_MODEL` override the database and the default model alone.
+`VIDSEARCH_MODEL` override the database and the default model alone. `RunSettings` holds the
+other environment variables (precision, offline mode), read in this module only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vidsearch.errors import UsageError
 
 APP_NAME = "vidsearch"
 DEFAULT_MODEL = "clip4clip-webvid150k"
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def _home_override() -> Path | None:
@@ -78,6 +80,31 @@ class Settings:
     @property
     def active_model(self) -> str:
         return os.environ.get("VIDSEARCH_MODEL") or self.model
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How models run, from the environment: read once by the command or the TUI and passed
+    down, so library code takes them as arguments and never reads the environment itself."""
+
+    precision: str = "auto"  # VIDSEARCH_PRECISION: auto, fp32, fp16, bf16
+    offline: bool = False  # VIDSEARCH_OFFLINE or HF_HUB_OFFLINE: never download weights
+
+
+def read_run_settings() -> RunSettings:
+    return RunSettings(precision=os.environ.get("VIDSEARCH_PRECISION") or "auto",
+                       offline=_offline())
+
+
+def _offline() -> bool:
+    if any(os.environ.get(name, "").lower() in _TRUE
+           for name in ("VIDSEARCH_OFFLINE", "HF_HUB_OFFLINE")):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def load_settings(path: Path | None = None) -> Settings:

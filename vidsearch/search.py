@@ -56,7 +56,7 @@ def check_compatible(store: Store, model) -> None:
 
 
 def load_text_only_model(name: str | None = None, *, device: str = "auto",
-                         weights: Path | str | None = None):
+                         weights: Path | str | None = None, offline: bool | None = None):
     """The model's text tower alone, for plain text queries: a new process answers in a couple
     of seconds instead of waiting for open_clip and a vision tower. None where the full model
     must serve (asked for CUDA, or a text tower the fast path does not reproduce): callers
@@ -65,7 +65,7 @@ def load_text_only_model(name: str | None = None, *, device: str = "auto",
         return None
     from vidsearch.model.text_query import load_text_query_model
 
-    return load_text_query_model(name, weights=weights)
+    return load_text_query_model(name, weights=weights, offline=offline)
 
 
 def search_text(store: Store, model, query: str, k: int = 10, rerank: int = 0) -> list[Hit]:

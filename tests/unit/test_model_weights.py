@@ -56,14 +56,13 @@ def test_missing_weights_offline_names_the_model_and_both_fixes(name):
 
 def test_a_failed_download_is_a_cannot_run_error(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(weights, "_offline", lambda: False)
 
     def refuse(*args, **kwargs):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", refuse)
     with pytest.raises(CannotRunError, match="network is unreachable") as caught:
-        resolve_weights(load_card("clip4clip-webvid150k"))
+        resolve_weights(load_card("clip4clip-webvid150k"), offline=False)
     assert "huggingface.co/Searchium-ai/clip4clip-webvid150k" in str(caught.value)
     # No half-downloaded leftovers: the staging folder is gone.
     folder = config.weights_cache_dir() / "clip4clip-webvid150k"
@@ -73,7 +72,6 @@ def test_a_failed_download_is_a_cannot_run_error(monkeypatch):
 def test_download_falls_back_to_the_bin_file_and_moves_it_into_the_cache(monkeypatch, tmp_path):
     from huggingface_hub.errors import EntryNotFoundError
 
-    monkeypatch.setattr(weights, "_offline", lambda: False)
     asked = []
 
     def fake_download(repo, filename, cache_dir):
@@ -86,7 +84,7 @@ def test_download_falls_back_to_the_bin_file_and_moves_it_into_the_cache(monkeyp
         return str(path)
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
-    path = resolve_weights(load_card("clip4clip-webvid150k"))
+    path = resolve_weights(load_card("clip4clip-webvid150k"), offline=False)
     assert asked == ["model.safetensors", "pytorch_model.bin"]
     assert path == config.weights_cache_dir() / "clip4clip-webvid150k" / "pytorch_model.bin"
     assert sorted(p.name for p in path.parent.iterdir()) == ["pytorch_model.bin"]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidsearch.config import weights_cache_dir
+from vidsearch.config import read_run_settings, weights_cache_dir
 from vidsearch.errors import CannotRunError, UsageError
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card
 
@@ -34,15 +34,16 @@ log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 HF_FALLBACK_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 FINGERPRINTS_FILENAME = "fingerprints.json"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def describe_fixes(name: str) -> str:
     return f"pass --weights FILE, or run `vidsearch models import {name} FILE`"
 
 
-def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path:
-    """The weights file for `card`, downloading it into the cache when it is not there yet."""
+def resolve_weights(card: ModelCard, override: Path | str | None = None, *,
+                    offline: bool | None = None) -> Path:
+    """The weights file for `card`, downloading it into the cache when it is not there yet
+    (never when `offline`; None: as `config.read_run_settings()` says)."""
     if override is not None:
         path = Path(override).expanduser()
         if not path.is_file():
@@ -60,7 +61,7 @@ def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path
         raise CannotRunError(
             f"no weights for model '{card.name}': {where} is missing and "
             f"{weights_cache_dir() / card.name} holds none", describe_fixes(card.name))
-    return download_weights(card)
+    return download_weights(card, offline=offline)
 
 
 def cached_weights(name: str) -> Path | None:
@@ -103,10 +104,12 @@ def import_weights(name: str, file: Path | str) -> Path:
     return target
 
 
-def download_weights(card: ModelCard) -> Path:
+def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
     folder = weights_cache_dir() / card.name
     source = _describe_source(card)
-    if _offline():
+    if offline is None:
+        offline = read_run_settings().offline
+    if offline:
         raise CannotRunError(
             f"no weights for model '{card.name}': none in {folder} and offline mode forbids "
             f"downloading {source}", describe_fixes(card.name))
@@ -132,18 +135,6 @@ def _describe_source(card: ModelCard) -> str:
     if card.weights_source == "hf":
         return f"huggingface.co/{card.hf_repo}"
     return f"open_clip '{card.arch}' pretrained '{card.pretrained}'"
-
-
-def _offline() -> bool:
-    if os.environ.get("VIDSEARCH_OFFLINE", "").lower() in _TRUE:
-        return True
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE:
-        return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
-    return bool(constants.HF_HUB_OFFLINE)
 
 
 @contextlib.contextmanager
@@ -304,6 +295,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --- layouts ---
+
+
+def backbone_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The CLIP backbone's tensors of a full CLIP4Clip state, in open_clip layout."""
+    return {key[len("clip."):]: value for key, value in state.items() if key.startswith("clip.")}
 
 
 def detect_layout(state: dict[str, Any]) -> str:

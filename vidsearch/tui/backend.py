@@ -80,14 +80,15 @@ class LibraryBackend:
     def __init__(self, db_path: Path, *, model: str | None = None, device: str = "auto",
                  weights: Path | None = None, precision: str | None = None,
                  thumbnails=None) -> None:
-        from vidsearch.config import load_settings
+        from vidsearch.config import load_settings, read_run_settings
         from vidsearch.thumbnails import ThumbnailCache
 
         self.db_path = Path(db_path)
         self._model_name = model or load_settings().active_model
         self._device = device
         self._weights = weights
-        self._precision = precision
+        self._run = read_run_settings()  # the environment, read once for this TUI
+        self._precision = precision or self._run.precision
         self._text_model = None
         self._full_model = None
         self._model_lock = threading.RLock()  # the text loader may fall back to the full one
@@ -114,7 +115,8 @@ class LibraryBackend:
 
                 self._use_query_threads()
                 self._full_model = load_model(self._model_name, device=self._device,
-                                              weights=self._weights, precision=self._precision)
+                                              weights=self._weights, precision=self._precision,
+                                              offline=self._run.offline)
             return self._full_model
 
     def _loaded_text_model(self):
@@ -124,7 +126,8 @@ class LibraryBackend:
 
                 self._use_query_threads()
                 self._text_model = (load_text_only_model(self._model_name, device=self._device,
-                                                         weights=self._weights)
+                                                         weights=self._weights,
+                                                         offline=self._run.offline)
                                     or self._loaded_full_model())
             return self._text_model
 
