@@ -15,13 +15,16 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.store import writer_is_active
+
+if TYPE_CHECKING:
+    from vidsearch.model.protocols import QueryModel, TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +92,8 @@ class LibraryBackend:
         self._weights = weights
         self._run = read_run_settings()  # the environment, read once for this TUI
         self._precision = precision or self._run.precision
-        self._text_model = None
-        self._full_model = None
+        self._text_model: TextEncoder | None = None
+        self._full_model: QueryModel | None = None
         self._model_lock = threading.RLock()  # the text loader may fall back to the full one
         self._thumbnails = thumbnails or ThumbnailCache()
         self._status: LibraryStatus | None = None
@@ -108,7 +111,7 @@ class LibraryBackend:
     # vision tower) costs several times the text tower: text searches wait for it only where
     # the text tower alone cannot serve.
 
-    def _loaded_full_model(self):
+    def _loaded_full_model(self) -> QueryModel:
         with self._model_lock:
             if self._full_model is None:
                 from vidsearch.model import load_model
@@ -119,7 +122,7 @@ class LibraryBackend:
                                               offline=self._run.offline)
             return self._full_model
 
-    def _loaded_text_model(self):
+    def _loaded_text_model(self) -> TextEncoder:
         with self._model_lock:
             if self._text_model is None:
                 from vidsearch.search import load_text_only_model
