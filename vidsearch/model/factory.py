@@ -322,20 +322,33 @@ def _quiet_open_clip() -> Iterator[None]:
 
 
 def load_backbone_state(clip: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load an open_clip-layout state dict, fixing the few known naming/shape variants."""
+    """Load an open_clip-layout state dict, fixed up the way open_clip's `load_checkpoint` does
+    it (which only takes a file path, and loads without `assign`): its own helpers where it
+    has them, so the two cannot drift; its few inline fix-ups copied below."""
     from open_clip.convert import convert_state_dict
-    from open_clip.model import convert_to_custom_text_state_dict
+    from open_clip.model import (convert_to_custom_text_state_dict, resize_pos_embed,
+                                 resize_text_pos_embed)
 
     state = convert_state_dict(clip, dict(state))
     if "positional_embedding" in state and not hasattr(clip, "positional_embedding"):
         state = convert_to_custom_text_state_dict(state)
-    scale = state.get("logit_scale")
-    if scale is not None and scale.ndim != clip.logit_scale.ndim:
-        state["logit_scale"] = scale.reshape(clip.logit_scale.shape)
+    for name in ("logit_scale", "logit_bias"):
+        value, target = state.get(name), getattr(clip, name, None)
+        if value is not None and target is not None and value.ndim != target.ndim:
+            state[name] = value.reshape(target.shape)
     if getattr(clip, "logit_bias", None) is not None and "logit_bias" not in state:
         state["logit_bias"] = torch.zeros(clip.logit_bias.shape)
     state.pop("text.transformer.embeddings.position_ids", None)
+    resize_pos_embed(state, clip)  # weights trained at another image size
+    if _text_positions(clip) is not None:  # not where the text tower was left out
+        resize_text_pos_embed(state, clip)
     _load_exactly(clip, state)
+
+
+def _text_positions(clip: nn.Module) -> torch.Tensor | None:
+    positions = getattr(clip, "positional_embedding", None)
+    text = getattr(clip, "text", None)
+    return positions if positions is not None else getattr(text, "positional_embedding", None)
 
 
 def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
