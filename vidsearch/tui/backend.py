@@ -116,7 +116,6 @@ class LibraryBackend:
             if self._full_model is None:
                 from vidsearch.model import load_model
 
-                self._use_query_threads()
                 self._full_model = load_model(self._model_name, device=self._device,
                                               weights=self._weights, precision=self._precision,
                                               offline=self._run.offline)
@@ -127,7 +126,6 @@ class LibraryBackend:
             if self._text_model is None:
                 from vidsearch.search import load_text_only_model
 
-                self._use_query_threads()
                 self._text_model = (load_text_only_model(self._model_name, device=self._device,
                                                          weights=self._weights,
                                                          offline=self._run.offline)
@@ -136,8 +134,10 @@ class LibraryBackend:
 
     @staticmethod
     def _use_query_threads() -> None:
-        # The TUI is a query process for all its searches, text or image: one policy, set
-        # before the first model (importing torch here, not at start-up, keeps the screen fast).
+        # The TUI is a query process for all its searches, text or image: one policy. Set in
+        # the worker that searches, because torch's (OpenMP's) thread count is per thread: a
+        # count set in one worker is not seen by the next. Not at start-up: importing torch
+        # there would hold the screen back.
         from vidsearch.model.threads import use_threads_for
 
         use_threads_for("query")
@@ -169,6 +169,7 @@ class LibraryBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
 
+        self._use_query_threads()
         with self._open() as store:
             return search.search_text(store, self._loaded_text_model(), query, k=k)
 
@@ -176,6 +177,7 @@ class LibraryBackend:
         from vidsearch import search, video
 
         image = video.load_image(image_path)
+        self._use_query_threads()
         with self._open() as store:
             return search.search_image(store, self._loaded_full_model(), image, k=k)
 
