@@ -2,7 +2,8 @@
 
 Every path has an environment override so tests (and users with unusual setups) never touch the
 real home: `VIDSEARCH_HOME` moves data, cache and settings under one folder; `VIDSEARCH_DB` and
-`VIDSEARCH_MODEL` override the database and the default model alone.
+`VIDSEARCH_MODEL` override the database and the default model alone. `RunSettings` holds the
+other environment variables (precision, offline mode), read in this module only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vidsearch.errors import UsageError
 
 APP_NAME = "vidsearch"
 DEFAULT_MODEL = "clip4clip-webvid150k"
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def _home_override() -> Path | None:
@@ -80,6 +82,31 @@ class Settings:
         return os.environ.get("VIDSEARCH_MODEL") or self.model
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How models run, from the environment: read once by the command or the TUI and passed
+    down, so library code takes them as arguments and never reads the environment itself."""
+
+    precision: str = "auto"  # VIDSEARCH_PRECISION: auto, fp32, fp16, bf16
+    offline: bool = False  # VIDSEARCH_OFFLINE or HF_HUB_OFFLINE: never download weights
+
+
+def read_run_settings() -> RunSettings:
+    return RunSettings(precision=os.environ.get("VIDSEARCH_PRECISION") or "auto",
+                       offline=_offline())
+
+
+def _offline() -> bool:
+    if any(os.environ.get(name, "").lower() in _TRUE
+           for name in ("VIDSEARCH_OFFLINE", "HF_HUB_OFFLINE")):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def load_settings(path: Path | None = None) -> Settings:
     path = path or settings_path()
     if not path.exists():
@@ -98,24 +125,10 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def save_setting(key: str, value: str, path: Path | None = None) -> None:
-    """Set one top-level string setting, keeping the others."""
+    """Set one top-level setting, keeping the rest of the file as it was (comments too)."""
+    from vidsearch import tomlfile
+
     path = path or settings_path()
-    raw: dict = {}
-    if path.exists():
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    raw[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name, val in raw.items():
-        if isinstance(val, str):
-            lines.append(f"{name} = {_toml_string(val)}")
-        elif isinstance(val, list):
-            lines.append(f"{name} = [{', '.join(_toml_string(str(v)) for v in val)}]")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    document = tomlfile.read_document(path)
+    document[key] = value
+    tomlfile.write_document(path, document)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from vidsearch import video
 from vidsearch.errors import DecodeError
 from vidsearch.store import Store, VideoMeta
 from vidsearch.windows import plan_windows
+
+if TYPE_CHECKING:
+    from vidsearch.model.protocols import FrameEncoder
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +131,9 @@ class _Failed:
 
 
 class Indexer:
-    """Indexes files into `store` with `model` (a `VideoTextModel`)."""
+    """Indexes files into `store` with `model` (a `VideoTextModel` or `ModelOnDemand`)."""
 
-    def __init__(self, store: Store, model, options: IndexOptions | None = None,
+    def __init__(self, store: Store, model: FrameEncoder, options: IndexOptions | None = None,
                  progress: Progress | None = None) -> None:
         self.store = store
         self.model = model

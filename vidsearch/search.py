@@ -8,12 +8,16 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vidsearch.errors import CannotRunError, UsageError
 from vidsearch.store import Store
 from vidsearch.windows import Span, merge_overlapping
+
+if TYPE_CHECKING:
+    from vidsearch.model.protocols import IdentifiedModel, QueryModel, TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class Hit:
         return data
 
 
-def check_compatible(store: Store, model) -> None:
+def check_compatible(store: Store, model: IdentifiedModel) -> None:
     """Refuse to compare a query with vectors another model made."""
     stored = store.model_fingerprint
     if stored is None or not store.has_videos():
@@ -56,7 +60,8 @@ def check_compatible(store: Store, model) -> None:
 
 
 def load_text_only_model(name: str | None = None, *, device: str = "auto",
-                         weights: Path | str | None = None):
+                         weights: Path | str | None = None, offline: bool | None = None
+                         ) -> TextEncoder | None:
     """The model's text tower alone, for plain text queries: a new process answers in a couple
     of seconds instead of waiting for open_clip and a vision tower. None where the full model
     must serve (asked for CUDA, or a text tower the fast path does not reproduce): callers
@@ -65,18 +70,10 @@ def load_text_only_model(name: str | None = None, *, device: str = "auto",
         return None
     from vidsearch.model.text_query import load_text_query_model
 
-    model = load_text_query_model(name, weights=weights)
-    if model is not None:
-        import torch
-
-        # A query is a handful of small matrix products: a second thread costs more in
-        # start-up and contention than it saves (measured 43 ms vs 276 ms on a busy
-        # 2-core machine). The setting is process-wide: a TUI's image searches get one too.
-        torch.set_num_threads(1)
-    return model
+    return load_text_query_model(name, weights=weights, offline=offline)
 
 
-def search_text(store: Store, model, query: str, k: int = 10, rerank: int = 0) -> list[Hit]:
+def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: int = 10, rerank: int = 0) -> list[Hit]:
     query = query.strip()
     if not query:
         raise UsageError("the query is empty", 'say what to look for, e.g. vidsearch find "a dog"')
@@ -93,7 +90,7 @@ def search_text(store: Store, model, query: str, k: int = 10, rerank: int = 0) -
     return hits[:k]
 
 
-def search_image(store: Store, model, image: np.ndarray, k: int = 10) -> list[Hit]:
+def search_image(store: Store, model: QueryModel, image: np.ndarray, k: int = 10) -> list[Hit]:
     """Frames most like the image first, then the clip around each frame."""
     if k <= 0:
         raise UsageError("-k must be at least 1")
@@ -139,7 +136,7 @@ def _window_around(store: Store, video_id: int, t: float) -> tuple[float, float]
     return min(containing, key=lambda span: abs((span[0] + span[1]) / 2 - t))
 
 
-def _rerank(store: Store, model, query: str, hits: list[Hit]) -> list[Hit]:
+def _rerank(store: Store, model: QueryModel, query: str, hits: list[Hit]) -> list[Hit]:
     """Re-score a shortlist with a cross-encoder (tight) header, from the stored frame vectors."""
     if not hits:
         return hits

@@ -265,8 +265,8 @@ def test_an_unchanged_library_is_checked_without_loading_the_model(tiny_model, l
     from vidsearch.model import on_demand
 
     loads = []
-    real = on_demand.load_model
-    monkeypatch.setattr(on_demand, "load_model",
+    real = on_demand.load_located
+    monkeypatch.setattr(on_demand, "load_located",
                         lambda *args, **kwargs: loads.append(args) or real(*args, **kwargs))
     assert cli(capsys, "index", str(library))[0] == 0
     assert len(loads) == 1  # decoder threads asked for it together: still one load

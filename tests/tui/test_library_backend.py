@@ -12,6 +12,7 @@ import pytest
 from tests.tui.conftest import SIZE, only_mpv, search, settle
 from tests.tui.screen_text import screen_text
 from vidsearch import config, search as search_api
+from vidsearch.model.threads import use_threads_for
 from vidsearch.store import open_store, writer_lock
 from vidsearch.tui.app import create_app
 from vidsearch.store import writer_is_active
@@ -53,6 +54,7 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
         table = app.screen.query_one(ResultsTable)
         # The same hits `find` gives: the TUI has no search logic of its own.
         with open_store(indexed_db, create=False) as store:
+            use_threads_for("query")  # as `find` does (it sets the same policy as the TUI)
             model = search_api.load_text_only_model(tiny_model, device="cpu")
             expected = search_api.search_text(store, model, "a red square", k=5)
         assert table.hits == expected and table.row_count == len(expected) > 0

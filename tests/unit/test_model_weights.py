@@ -56,37 +56,62 @@ def test_missing_weights_offline_names_the_model_and_both_fixes(name):
 
 def test_a_failed_download_is_a_cannot_run_error(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(weights, "_offline", lambda: False)
 
     def refuse(*args, **kwargs):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", refuse)
     with pytest.raises(CannotRunError, match="network is unreachable") as caught:
-        resolve_weights(load_card("clip4clip-webvid150k"))
+        resolve_weights(load_card("clip4clip-webvid150k"), offline=False)
     assert "huggingface.co/Searchium-ai/clip4clip-webvid150k" in str(caught.value)
-    # No half-downloaded leftovers: the staging folder is gone.
+    # Nothing under a weights name: only the staging folder, kept for the next try to resume.
     folder = config.weights_cache_dir() / "clip4clip-webvid150k"
-    assert not any(folder.iterdir())
+    assert not [p for p in folder.iterdir() if p.name != weights.STAGING_DIRNAME]
+    assert weights.cached_weights("clip4clip-webvid150k") is None
+
+
+def test_an_interrupted_download_resumes_in_the_same_staging_folder(monkeypatch):
+    # huggingface_hub resumes a partial file it finds in `local_dir`; what vidsearch must do
+    # is give it the same folder again and keep that folder after a failure.
+    folders = []
+
+    def flaky_download(repo, filename, local_dir):
+        folders.append(local_dir)
+        partial = Path(local_dir) / ".cache" / f"{filename}.incomplete"
+        if not partial.exists():
+            partial.parent.mkdir(parents=True)
+            partial.write_bytes(b"first half")
+            raise OSError("connection reset")
+        done = Path(local_dir) / filename
+        done.write_bytes(partial.read_bytes() + b", second half")
+        return str(done)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", flaky_download)
+    card = load_card("clip4clip-webvid150k")
+    with pytest.raises(CannotRunError, match="connection reset"):
+        resolve_weights(card, offline=False)
+    path = resolve_weights(card, offline=False)
+    assert folders[0] == folders[1]
+    assert path.read_bytes() == b"first half, second half"
+    assert [p.name for p in path.parent.iterdir()] == ["model.safetensors"]  # staging gone
 
 
 def test_download_falls_back_to_the_bin_file_and_moves_it_into_the_cache(monkeypatch, tmp_path):
     from huggingface_hub.errors import EntryNotFoundError
 
-    monkeypatch.setattr(weights, "_offline", lambda: False)
     asked = []
 
-    def fake_download(repo, filename, cache_dir):
+    def fake_download(repo, filename, local_dir):
         asked.append(filename)
         if filename.endswith(".safetensors"):
             raise EntryNotFoundError(f"{filename} not in {repo}")
-        path = Path(cache_dir) / "snap" / filename
+        path = Path(local_dir) / "snap" / filename
         path.parent.mkdir(parents=True)
         torch.save({"w": torch.ones(2)}, path)
         return str(path)
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
-    path = resolve_weights(load_card("clip4clip-webvid150k"))
+    path = resolve_weights(load_card("clip4clip-webvid150k"), offline=False)
     assert asked == ["model.safetensors", "pytorch_model.bin"]
     assert path == config.weights_cache_dir() / "clip4clip-webvid150k" / "pytorch_model.bin"
     assert sorted(p.name for p in path.parent.iterdir()) == ["pytorch_model.bin"]

@@ -122,26 +122,39 @@ def db_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if args.db else config.default_db_path()
 
 
+def run_settings(args: argparse.Namespace):
+    """The environment's settings (read here, once per command), a --precision flag winning."""
+    from dataclasses import replace
+
+    from vidsearch.config import read_run_settings
+
+    settings = read_run_settings()
+    return replace(settings, precision=args.precision) if args.precision else settings
+
+
 def load_model(args: argparse.Namespace, model_name: str | None = None, *, text: bool = True):
     from vidsearch.model import load_model as load
 
+    run = run_settings(args)
     return load(model_name or args.model, device=args.device, weights=args.weights,
-                precision=args.precision, text=text)
+                precision=run.precision, offline=run.offline, text=text)
 
 
 def model_on_demand(args: argparse.Namespace):
     """For indexing: checked at once, its weights loaded only if a video needs encoding."""
     from vidsearch.model.on_demand import ModelOnDemand
 
+    run = run_settings(args)
     return ModelOnDemand(args.model, device=args.device, weights=args.weights,
-                         precision=args.precision, text=False)
+                         precision=run.precision, offline=run.offline, text=False)
 
 
 def load_query_model(args: argparse.Namespace):
     """For text queries: the text tower alone when the model allows it (a fast cold start)."""
     from vidsearch.search import load_text_only_model
 
-    return (load_text_only_model(args.model, device=args.device, weights=args.weights)
+    return (load_text_only_model(args.model, device=args.device, weights=args.weights,
+                                 offline=run_settings(args).offline)
             or load_model(args))
 
 

@@ -32,6 +32,7 @@ def register(subparsers, shared) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidsearch.cli.finetune import metric_cells, print_problems
     from vidsearch.train.evaluate import evaluate_labels
+    from vidsearch.model.threads import use_threads_for
     from vidsearch.train.labels import LabelsError, load_labels
 
     try:
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except LabelsError as exc:
         print_problems(exc)
         raise
+    use_threads_for("index")  # evaluation encodes every labelled video
     model = common.load_model(args)
     metrics = evaluate_labels(model, labels)
     if args.json:

@@ -30,12 +30,14 @@ def register(subparsers, shared) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidsearch import search
     from vidsearch.errors import UsageError
+    from vidsearch.model.threads import use_threads_for
     from vidsearch.store import open_store
 
     if (args.query is None) == (args.image is None):
         raise UsageError("give either a QUERY or --image FILE", 'e.g. vidsearch find "a dog"')
     db = common.db_path(args)
     with open_store(db, create=False) as store:
+        use_threads_for("query")
         if args.image is not None:
             from vidsearch import video
 

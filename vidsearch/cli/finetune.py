@@ -133,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     from vidsearch.train.loop import finetune
     from vidsearch.train.settings import FinetuneSettings
     from vidsearch.train.target import resumed_settings
+    from vidsearch.model.threads import use_threads_for
 
     base = args.base or config.load_settings().active_model
     name = args.name or default_name(base, args.labels)
@@ -158,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.check:
         return 0
     with make_progress() as progress:
+        use_threads_for("train")
         result = finetune(settings, train, val, progress=progress, resume=args.resume,
                           overwrite=args.overwrite)
     return report(result)

@@ -32,6 +32,7 @@ def register(subparsers, shared) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidsearch.errors import UsageError
     from vidsearch.indexer import Indexer
+    from vidsearch.model.threads import use_threads_for
     from vidsearch.store import open_store, writer_lock
 
     missing = [str(p) for p in args.paths if not p.exists()]
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     db = common.db_path(args)
     # The lock first: a second writer is refused at once, before it spends time on a model.
     with writer_lock(db):
+        use_threads_for("index")
         model = common.model_on_demand(args)
         with open_store(db) as store, make_progress() as progress:
             report = Indexer(store, model, options, progress).sync(args.paths)

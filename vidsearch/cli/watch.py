@@ -73,9 +73,11 @@ def check_arguments(args: argparse.Namespace) -> None:
 def watch(args: argparse.Namespace, db: Path, options):
     from vidsearch.cli.index import make_progress
     from vidsearch.indexer import Indexer, SilentProgress
+    from vidsearch.model.threads import use_threads_for
     from vidsearch.store import open_store
     from vidsearch.watcher import Watcher
 
+    use_threads_for("index")
     model = common.load_model(args, text=False)
     stop = threading.Event()
     with open_store(db) as store:

@@ -7,9 +7,7 @@ same name. This module must not import torch: `vidsearch models list` and `--hel
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -127,8 +125,9 @@ def card_from_dict(raw: dict[str, Any], source: str | Path = "<card>") -> ModelC
 
 def card_to_toml(card: ModelCard) -> str:
     """Write a card as TOML that `card_from_toml` reads back to an equal card."""
-    data = {name: getattr(card, name) for name in _SERIALISED}
-    return _dump_table(data, prefix=())
+    from vidsearch import tomlfile
+
+    return tomlfile.dumps({name: getattr(card, name) for name in _SERIALISED})
 
 
 def load_card(name: str) -> ModelCard:
@@ -159,11 +158,10 @@ def list_cards() -> list[ModelCard]:
 
 def write_card(card: ModelCard, folder: Path) -> Path:
     """Write `folder/card.toml` atomically and point `card.path` at it."""
-    folder.mkdir(parents=True, exist_ok=True)
+    from vidsearch import tomlfile
+
     path = folder / CARD_FILENAME
-    tmp = path.with_name(f".{CARD_FILENAME}.tmp")
-    tmp.write_text(card_to_toml(card), encoding="utf-8")
-    tmp.replace(path)
+    tomlfile.write_document(path, {name: getattr(card, name) for name in _SERIALISED})
     card.path = path
     return path
 
@@ -197,52 +195,3 @@ def _builtin_cards_dir() -> Path:
     except (ModuleNotFoundError, TypeError):
         # A source checkout without an install: the cards sit in the repo's models/ folder.
         return Path(__file__).resolve().parents[2] / "models"
-
-
-# --- a minimal TOML writer: cards hold strings, numbers, booleans, lists and nested tables ---
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _dump_table(data: dict[str, Any], prefix: tuple[str, ...]) -> str:
-    scalars: list[str] = []
-    tables: list[str] = []
-    for key, value in data.items():
-        if value is None:
-            continue  # TOML has no null; absent means the dataclass default (None)
-        if isinstance(value, dict):
-            path = prefix + (key,)
-            body = _dump_table(value, path)
-            header = "[" + ".".join(_toml_key(part) for part in path) + "]"
-            tables.append(f"{header}\n{body}" if body else header + "\n")
-        else:
-            scalars.append(f"{_toml_key(key)} = {_toml_value(value)}\n")
-    out = "".join(scalars)
-    for table in tables:
-        out += ("\n" if out else "") + table
-    return out
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        # JSON string escapes are a subset of TOML basic-string escapes; TOML also bans raw DEL.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        if any(isinstance(item, dict) for item in value):
-            raise ValueError("model cards cannot hold lists of tables")
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise ValueError(f"cannot write {type(value).__name__} into a model card")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,18 +20,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidsearch.config import load_settings
+from vidsearch.config import read_run_settings
 from vidsearch.errors import CannotRunError, UsageError
-from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card, write_card
+from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
+from vidsearch.model.locate import LocatedModel, compute_fingerprint, locate_model
 from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import (
     convert_hf_clip_to_open_clip,
     detect_layout,
     describe_fixes,
+    backbone_state,
     load_state_file,
-    resolve_weights,
     save_state_file,
     weights_fingerprint,
 )
@@ -46,19 +45,28 @@ _registered_configs: dict[str, dict[str, Any]] = {}
 
 
 def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
-               precision: str | None = None, text: bool = True) -> VideoTextModel:
+               precision: str | None = None, offline: bool | None = None,
+               text: bool = True) -> VideoTextModel:
     """The model the app uses: `name` (default: the active model setting) on `device`.
 
-    `precision` None: VIDSEARCH_PRECISION, else "auto". `text=False` leaves the text tower out
-    (indexing never uses it: a quarter of ViT-B/32's memory).
+    `precision` and `offline` None: as `config.read_run_settings()` says. `text=False` leaves
+    the text tower out (indexing never uses it: a quarter of ViT-B/32's memory).
     """
-    precision = precision or os.environ.get("VIDSEARCH_PRECISION", "auto")
-    card = load_card(name or load_settings().active_model)
+    precision = precision or read_run_settings().precision
     torch_device = pick_device(device)
+    pick_autocast(precision, torch_device)  # an unknown precision fails before any download
+    return load_located(locate_model(name, weights=weights, offline=offline), device=torch_device,
+                        precision=precision, text=text)
+
+
+def load_located(located: LocatedModel, *, device: torch.device, precision: str,
+                 text: bool = True) -> VideoTextModel:
+    """The last steps of `load_model`, for a model already located (see `ModelOnDemand`)."""
+    card, path, torch_device = located.card, located.weights, device
     autocast_dtype = pick_autocast(precision, torch_device)
-    path = resolve_weights(card, weights)
     module = build_module(card, Path(path), text=text)
     module.to(torch_device).eval()
+    # Hashed again (a cache hit unless the file changed since it was located).
     fingerprint = compute_fingerprint(card, weights_fingerprint(path))
     log.info("loaded model %s from %s on %s (%s)", card.name, path, torch_device, fingerprint)
     model = VideoTextModel(card=card, module=module, tokenizer=make_tokenizer(card),
@@ -126,7 +134,7 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
     if layout is not None and layout != card.weights_layout:
         log.info("%s is in %s layout (card says %s)", source, layout, card.weights_layout)
     if layout == "clip4clip" and backbone_only:
-        state = {key[len("clip."):]: value for key, value in state.items() if key.startswith("clip.")}
+        state = backbone_state(state)
         layout = "open_clip"
     text_left_out = layout is not None and not text_needed(layout)
     try:
@@ -314,20 +322,33 @@ def _quiet_open_clip() -> Iterator[None]:
 
 
 def load_backbone_state(clip: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load an open_clip-layout state dict, fixing the few known naming/shape variants."""
+    """Load an open_clip-layout state dict, fixed up the way open_clip's `load_checkpoint` does
+    it (which only takes a file path, and loads without `assign`): its own helpers where it
+    has them, so the two cannot drift; its few inline fix-ups copied below."""
     from open_clip.convert import convert_state_dict
-    from open_clip.model import convert_to_custom_text_state_dict
+    from open_clip.model import (convert_to_custom_text_state_dict, resize_pos_embed,
+                                 resize_text_pos_embed)
 
     state = convert_state_dict(clip, dict(state))
     if "positional_embedding" in state and not hasattr(clip, "positional_embedding"):
         state = convert_to_custom_text_state_dict(state)
-    scale = state.get("logit_scale")
-    if scale is not None and scale.ndim != clip.logit_scale.ndim:
-        state["logit_scale"] = scale.reshape(clip.logit_scale.shape)
+    for name in ("logit_scale", "logit_bias"):
+        value, target = state.get(name), getattr(clip, name, None)
+        if value is not None and target is not None and value.ndim != target.ndim:
+            state[name] = value.reshape(target.shape)
     if getattr(clip, "logit_bias", None) is not None and "logit_bias" not in state:
         state["logit_bias"] = torch.zeros(clip.logit_bias.shape)
     state.pop("text.transformer.embeddings.position_ids", None)
+    resize_pos_embed(state, clip)  # weights trained at another image size
+    if _text_positions(clip) is not None:  # not where the text tower was left out
+        resize_text_pos_embed(state, clip)
     _load_exactly(clip, state)
+
+
+def _text_positions(clip: nn.Module) -> torch.Tensor | None:
+    positions = getattr(clip, "positional_embedding", None)
+    text = getattr(clip, "text", None)
+    return positions if positions is not None else getattr(text, "positional_embedding", None)
 
 
 def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -373,7 +394,7 @@ def read_preprocess(clip: nn.Module) -> dict[str, Any]:
 
 
 def pick_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU with one thread per core."""
+    """'auto' -> CUDA when available, else CPU (threads: see `vidsearch.model.threads`)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
@@ -382,8 +403,6 @@ def pick_device(device: str) -> torch.device:
                                  "use --device cpu or --device auto")
     elif device != "cpu":
         raise UsageError(f"unknown device '{device}'", "use auto, cpu or cuda")
-    if device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
     return torch.device(device)
 
 
@@ -403,11 +422,3 @@ def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16":
         return torch.bfloat16 if device.type == "cuda" else None
     return None
-
-
-def compute_fingerprint(card: ModelCard, weights_sha256: str) -> str:
-    """What clip vectors depend on: name, headers, patch, frames per clip, and the weights."""
-    parts = [card.name, card.header, card.index_header, card.patch, str(card.frames_per_clip),
-             weights_sha256]
-    digest = hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
-    return f"{card.name}-{digest}"

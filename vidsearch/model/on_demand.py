@@ -9,42 +9,43 @@ building the model; the weights load on the first frame to encode.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from vidsearch.config import load_settings
+from vidsearch.config import read_run_settings
 from vidsearch.errors import CannotRunError
-from vidsearch.model.cards import load_card
-from vidsearch.model.factory import compute_fingerprint, load_model, pick_autocast, pick_device
+from vidsearch.model.factory import load_located, pick_autocast, pick_device
+from vidsearch.model.locate import locate_model
 from vidsearch.model.video_text import VideoTextModel
-from vidsearch.model.weights import load_state_file, resolve_weights, weights_fingerprint
+from vidsearch.model.weights import load_state_file
 
 log = logging.getLogger(__name__)
 
 
 class ModelOnDemand:
-    """Stands in for a `VideoTextModel` where an `Indexer` uses it.
+    """Stands in for a `VideoTextModel` where an `Indexer` uses it (a `FrameEncoder`).
 
     Problems that would stop the load (unknown model, missing weights, no CUDA, an unknown
-    precision) are raised here, at once, as `load_model` would raise them.
+    precision) are raised here, at once, as `load_model` would raise them: both take the same
+    steps, this one stops before building the model.
     """
 
     def __init__(self, name: str | None = None, *, device: str = "auto",
                  weights: Path | str | None = None, precision: str | None = None,
-                 text: bool = True) -> None:
-        self.card = load_card(name or load_settings().active_model)
+                 offline: bool | None = None, text: bool = True) -> None:
+        precision = precision or read_run_settings().precision
         torch_device = pick_device(device)
-        pick_autocast(precision or os.environ.get("VIDSEARCH_PRECISION", "auto"), torch_device)
-        path = resolve_weights(self.card, weights)
-        load_state_file(path, mapped=True)  # refuses what the load would refuse, reading little
-        self.fingerprint = compute_fingerprint(self.card, weights_fingerprint(path))
+        pick_autocast(precision, torch_device)
+        located = locate_model(name, weights=weights, offline=offline)
+        load_state_file(located.weights, mapped=True)  # refuses what the load would, reading little
+        self.card = located.card
+        self.fingerprint = located.fingerprint
         self.device = torch_device.type
         self.embed_dim = self.card.embed_dim
-        self._load_options = {"device": device, "weights": path, "precision": precision,
-                              "text": text}
+        self._located = located
+        self._load_options = {"device": torch_device, "precision": precision, "text": text}
         self._model: VideoTextModel | None = None
         self._lock = threading.Lock()  # decoder threads may ask for image_size together
 
@@ -57,12 +58,11 @@ class ModelOnDemand:
         with self._lock:
             if self._model is None:
                 log.info("loading model %s", self.card.name)
-                self._model = load_model(self.card.name, **self._load_options)
+                self._model = load_located(self._located, **self._load_options)
                 if self._model.fingerprint != self.fingerprint:
-                    raise CannotRunError(f"{self._load_options['weights']}: the weights "
+                    raise CannotRunError(f"{self._located.weights}: the weights "
                                          "changed during the run", "run the command again")
             return self._model
-
     @property
     def image_size(self) -> int:
         return self.model.image_size

@@ -122,26 +122,25 @@ class TextQueryModel:
         return F.normalize(features.float(), dim=-1).numpy()
 
 
-def load_text_query_model(name: str | None = None, *, weights: Path | str | None = None
-                          ) -> TextQueryModel | None:
+def load_text_query_model(name: str | None = None, *, weights: Path | str | None = None,
+                          offline: bool | None = None) -> TextQueryModel | None:
     """The text tower of model `name` on the CPU, or None where only the full model will do."""
     from vidsearch.config import load_settings
-    from vidsearch.model.factory import compute_fingerprint
-    from vidsearch.model.weights import (convert_hf_clip_to_open_clip, detect_layout,
-                                         load_state_file, resolve_weights, weights_fingerprint)
+    from vidsearch.model.locate import locate_model
+    from vidsearch.model.weights import (backbone_state, convert_hf_clip_to_open_clip,
+                                         detect_layout, load_state_file)
 
     card = load_card(name or load_settings().active_model)
     config = _plain_text_config(card)
     if config is None:
         return None
-    path = resolve_weights(card, weights)
-    state = load_state_file(path, mapped=True)
+    located = locate_model(card.name, weights=weights, offline=offline)
+    state = load_state_file(located.weights, mapped=True)
     layout = detect_layout(state)
     if layout == "hf_clip":
         state = convert_hf_clip_to_open_clip(state)
     elif layout == "clip4clip":
-        state = {key[len("clip."):]: value for key, value in state.items()
-                 if key.startswith("clip.")}
+        state = backbone_state(state)
     text_cfg = config["text_cfg"]
     tower = TextTower(embed_dim=config["embed_dim"], quick_gelu=config["quick_gelu"],
                       device="meta", **{key: text_cfg[key] for key in _PLAIN_TEXT_KEYS})
@@ -154,8 +153,7 @@ def load_text_query_model(name: str | None = None, *, weights: Path | str | None
     tokenizer = _load_simple_tokenizer(text_cfg["context_length"])
     if tokenizer is None:
         return None
-    fingerprint = compute_fingerprint(card, weights_fingerprint(path))
-    return TextQueryModel(card, tower.eval(), tokenizer, fingerprint)
+    return TextQueryModel(card, tower.eval(), tokenizer, located.fingerprint)
 
 
 def _plain_text_config(card: ModelCard) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ torch is imported only by the functions that read or write tensors.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -17,11 +16,11 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidsearch.config import weights_cache_dir
+from vidsearch.config import read_run_settings, weights_cache_dir
 from vidsearch.errors import CannotRunError, UsageError
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card
 
@@ -34,15 +33,17 @@ log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 HF_FALLBACK_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 FINGERPRINTS_FILENAME = "fingerprints.json"
-_TRUE = {"1", "true", "yes", "on"}
+STAGING_DIRNAME = ".download"  # in a model's cache folder; a dot name is never taken for weights
 
 
 def describe_fixes(name: str) -> str:
     return f"pass --weights FILE, or run `vidsearch models import {name} FILE`"
 
 
-def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path:
-    """The weights file for `card`, downloading it into the cache when it is not there yet."""
+def resolve_weights(card: ModelCard, override: Path | str | None = None, *,
+                    offline: bool | None = None) -> Path:
+    """The weights file for `card`, downloading it into the cache when it is not there yet
+    (never when `offline`; None: as `config.read_run_settings()` says)."""
     if override is not None:
         path = Path(override).expanduser()
         if not path.is_file():
@@ -60,7 +61,7 @@ def resolve_weights(card: ModelCard, override: Path | str | None = None) -> Path
         raise CannotRunError(
             f"no weights for model '{card.name}': {where} is missing and "
             f"{weights_cache_dir() / card.name} holds none", describe_fixes(card.name))
-    return download_weights(card)
+    return download_weights(card, offline=offline)
 
 
 def cached_weights(name: str) -> Path | None:
@@ -103,10 +104,12 @@ def import_weights(name: str, file: Path | str) -> Path:
     return target
 
 
-def download_weights(card: ModelCard) -> Path:
+def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
     folder = weights_cache_dir() / card.name
     source = _describe_source(card)
-    if _offline():
+    if offline is None:
+        offline = read_run_settings().offline
+    if offline:
         raise CannotRunError(
             f"no weights for model '{card.name}': none in {folder} and offline mode forbids "
             f"downloading {source}", describe_fixes(card.name))
@@ -115,16 +118,19 @@ def download_weights(card: ModelCard) -> Path:
     except OSError as exc:
         raise _download_error(card, folder, source, exc) from exc
     log.info("downloading weights of %s from %s", card.name, source)
-    with _staging_dir(folder) as staging:
-        if card.weights_source == "open_clip":
-            downloaded = _download_open_clip(card, staging, folder, source)
-        elif card.weights_source == "hf":
-            downloaded = _download_hf(card, staging, folder, source)
-        else:
-            raise UsageError(f"model '{card.name}' has no download source", describe_fixes(card.name))
-        # Atomic: the cache never holds a half-written file under a weights name.
-        target = folder / downloaded.name
-        os.replace(downloaded.resolve(), target)
+    # One staging folder per model, kept when a download fails: huggingface_hub keeps the
+    # partial file there and the next run resumes it instead of starting over.
+    staging = folder / STAGING_DIRNAME
+    if card.weights_source == "open_clip":
+        downloaded = _download_open_clip(card, staging, folder, source)
+    elif card.weights_source == "hf":
+        downloaded = _download_hf(card, staging, folder, source)
+    else:
+        raise UsageError(f"model '{card.name}' has no download source", describe_fixes(card.name))
+    # Atomic: the cache never holds a half-written file under a weights name.
+    target = folder / downloaded.name
+    os.replace(downloaded.resolve(), target)
+    shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -132,27 +138,6 @@ def _describe_source(card: ModelCard) -> str:
     if card.weights_source == "hf":
         return f"huggingface.co/{card.hf_repo}"
     return f"open_clip '{card.arch}' pretrained '{card.pretrained}'"
-
-
-def _offline() -> bool:
-    if os.environ.get("VIDSEARCH_OFFLINE", "").lower() in _TRUE:
-        return True
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE:
-        return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-@contextlib.contextmanager
-def _staging_dir(folder: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _download_error(card: ModelCard, folder: Path, source: str, exc: BaseException) -> CannotRunError:
@@ -185,7 +170,7 @@ def _download_hf(card: ModelCard, staging: Path, folder: Path, source: str) -> P
     names = list(dict.fromkeys([n for n in (card.hf_filename, *HF_FALLBACK_FILENAMES) if n]))
     for name in names:
         try:
-            return Path(hf_hub_download(card.hf_repo, name, cache_dir=str(staging)))
+            return Path(hf_hub_download(card.hf_repo, name, local_dir=str(staging)))
         except LocalEntryNotFoundError as exc:  # offline, or the hub is unreachable
             raise _download_error(card, folder, source, exc) from exc
         except EntryNotFoundError:
@@ -306,6 +291,11 @@ def _first_line(exc: BaseException) -> str:
 # --- layouts ---
 
 
+def backbone_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The CLIP backbone's tensors of a full CLIP4Clip state, in open_clip layout."""
+    return {key[len("clip."):]: value for key, value in state.items() if key.startswith("clip.")}
+
+
 def detect_layout(state: dict[str, Any]) -> str:
     """'clip4clip' (our full module), 'hf_clip' (transformers CLIPModel) or 'open_clip'."""
     if any(key.startswith("clip.") for key in state) and any(
@@ -412,11 +402,8 @@ def weights_fingerprint(path: Path | str) -> str:
     if (isinstance(entry, dict) and entry.get("size") == stat.st_size
             and entry.get("mtime_ns") == stat.st_mtime_ns and isinstance(entry.get("sha256"), str)):
         return entry["sha256"]
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    sha = digest.hexdigest()
+        sha = hashlib.file_digest(handle, "sha256").hexdigest()
     cache[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
     _write_fingerprints(cache_file, cache)
     return sha

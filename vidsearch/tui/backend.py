@@ -15,13 +15,16 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.store import writer_is_active
+
+if TYPE_CHECKING:
+    from vidsearch.model.protocols import QueryModel, TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +83,17 @@ class LibraryBackend:
     def __init__(self, db_path: Path, *, model: str | None = None, device: str = "auto",
                  weights: Path | None = None, precision: str | None = None,
                  thumbnails=None) -> None:
-        from vidsearch.config import load_settings
+        from vidsearch.config import load_settings, read_run_settings
         from vidsearch.thumbnails import ThumbnailCache
 
         self.db_path = Path(db_path)
         self._model_name = model or load_settings().active_model
         self._device = device
         self._weights = weights
-        self._precision = precision
-        self._text_model = None
-        self._full_model = None
+        self._run = read_run_settings()  # the environment, read once for this TUI
+        self._precision = precision or self._run.precision
+        self._text_model: TextEncoder | None = None
+        self._full_model: QueryModel | None = None
         self._model_lock = threading.RLock()  # the text loader may fall back to the full one
         self._thumbnails = thumbnails or ThumbnailCache()
         self._status: LibraryStatus | None = None
@@ -107,24 +111,36 @@ class LibraryBackend:
     # vision tower) costs several times the text tower: text searches wait for it only where
     # the text tower alone cannot serve.
 
-    def _loaded_full_model(self):
+    def _loaded_full_model(self) -> QueryModel:
         with self._model_lock:
             if self._full_model is None:
                 from vidsearch.model import load_model
 
                 self._full_model = load_model(self._model_name, device=self._device,
-                                              weights=self._weights, precision=self._precision)
+                                              weights=self._weights, precision=self._precision,
+                                              offline=self._run.offline)
             return self._full_model
 
-    def _loaded_text_model(self):
+    def _loaded_text_model(self) -> TextEncoder:
         with self._model_lock:
             if self._text_model is None:
                 from vidsearch.search import load_text_only_model
 
                 self._text_model = (load_text_only_model(self._model_name, device=self._device,
-                                                         weights=self._weights)
+                                                         weights=self._weights,
+                                                         offline=self._run.offline)
                                     or self._loaded_full_model())
             return self._text_model
+
+    @staticmethod
+    def _use_query_threads() -> None:
+        # The TUI is a query process for all its searches, text or image: one policy. Set in
+        # the worker that searches, because torch's (OpenMP's) thread count is per thread: a
+        # count set in one worker is not seen by the next. Not at start-up: importing torch
+        # there would hold the screen back.
+        from vidsearch.model.threads import use_threads_for
+
+        use_threads_for("query")
 
     def _open(self):
         from vidsearch.store import open_store
@@ -153,6 +169,7 @@ class LibraryBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
 
+        self._use_query_threads()
         with self._open() as store:
             return search.search_text(store, self._loaded_text_model(), query, k=k)
 
@@ -160,6 +177,7 @@ class LibraryBackend:
         from vidsearch import search, video
 
         image = video.load_image(image_path)
+        self._use_query_threads()
         with self._open() as store:
             return search.search_image(store, self._loaded_full_model(), image, k=k)
 
