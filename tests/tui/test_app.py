@@ -294,7 +294,7 @@ def test_the_readme_section_lists_the_same_keys_as_the_help_screen():
     section = readme.split("## Terminal UI", 1)[1].split("\n## ", 1)[0]
     rows = [line.split("|")[1].strip() for line in section.splitlines()
             if line.startswith("| ") and not line.startswith(("| key", "| ---"))]
-    assert rows == [key for key, _meaning in KEYS]
+    assert rows == [key.keys for key in KEYS]
 
 
 async def test_an_unexpected_error_in_a_search_is_shown_not_a_crash(make_app, backend):

@@ -4,6 +4,7 @@ the thread-safe way home)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from PIL import Image
@@ -12,6 +13,15 @@ from textual.message import Message
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import LibraryStatus, VideoFacts
+
+
+class WorkerGroup(StrEnum):
+    """The main screen's workers. Each group runs one worker at a time (`exclusive`), and a
+    worker that crashes is reported according to its group."""
+
+    STATUS = "status"
+    SEARCH = "search"
+    PREVIEW = "preview"
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,16 @@ class FactsReady(Message):
 
 
 class ThumbnailReady(Message):
-    def __init__(self, hit: Hit, image: Image.Image | None, error: str | None = None) -> None:
+    def __init__(self, hit: Hit, image: Image.Image) -> None:
         super().__init__()
         self.hit = hit
         self.image = image
-        self.error = error
+
+
+class ThumbnailFailed(Message):
+    """The frame could not be decoded; `reason` goes under the empty picture."""
+
+    def __init__(self, hit: Hit, reason: str) -> None:
+        super().__init__()
+        self.hit = hit
+        self.reason = reason
