@@ -1,5 +1,5 @@
-"""Messages the main screen's workers send back to it (workers run in threads; messages are
-the thread-safe way home)."""
+"""What the main screen's workers are given (queries, their group) and the messages they send
+back (workers run in threads; messages are the thread-safe way home)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.message import Message
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
-from vidsearch.tui.backend import LibraryStatus, VideoFacts
+from vidsearch.tui.backend import Backend, LibraryStatus, VideoFacts
 
 
 class WorkerGroup(StrEnum):
@@ -25,14 +25,34 @@ class WorkerGroup(StrEnum):
 
 
 @dataclass(frozen=True)
-class Query:
-    """A text query or an example image; exactly one is set."""
+class TextQuery:
+    """A description of the moment wanted."""
 
-    text: str | None = None
-    image: Path | None = None
+    text: str
+    needs_vision = False  # whether the search waits for the vision tower to load
 
     def describe(self) -> str:
-        return f"“{self.text}”" if self.text is not None else f"image {self.image}"
+        return f"“{self.text}”"
+
+    def run(self, backend: Backend, k: int) -> list[Hit]:
+        return backend.search_text(self.text, k)
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """An example picture of the moment wanted."""
+
+    image: Path
+    needs_vision = True
+
+    def describe(self) -> str:
+        return f"image {self.image}"
+
+    def run(self, backend: Backend, k: int) -> list[Hit]:
+        return backend.search_image(self.image, k)
+
+
+Query = TextQuery | ImageQuery
 
 
 class ModelLoading(Message):

@@ -25,12 +25,14 @@ from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.messages import (
     FactsReady,
+    ImageQuery,
     ModelLoading,
     Query,
     SearchDone,
     SearchFailed,
     StatusReady,
     ThumbnailFailed,
+    TextQuery,
     ThumbnailReady,
     WorkerGroup,
 )
@@ -96,14 +98,11 @@ class MainScreen(Screen):
     @work(thread=True, exclusive=True, group=WorkerGroup.SEARCH, exit_on_error=False)
     def run_search(self, serial: int, query: Query) -> None:
         backend = self.app.backend
-        if not backend.model_loaded(image=query.image is not None):
+        if not backend.model_loaded(image=query.needs_vision):
             self.post_message(ModelLoading(backend.model_name))
         started = time.monotonic()
         try:
-            if query.image is not None:
-                hits = backend.search_image(query.image, self.app.k)
-            else:
-                hits = backend.search_text(query.text or "", self.app.k)
+            hits = query.run(backend, self.app.k)
         except VidsearchError as exc:
             self.post_message(SearchFailed(serial, query, exc))
             return
@@ -245,7 +244,7 @@ class MainScreen(Screen):
         if not text:
             self._notice("type what to look for first")
             return
-        self.start_search(Query(text=text))
+        self.start_search(TextQuery(text))
 
     def start_search(self, query: Query) -> None:
         self._serial += 1
@@ -278,7 +277,7 @@ class MainScreen(Screen):
 
     def _image_chosen(self, path: Path | None) -> None:
         if path is not None:
-            self.start_search(Query(image=path))
+            self.start_search(ImageQuery(path))
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
