@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-
 import pytest
 from textual_image._terminal import CellSize, get_cell_size
 from textual_image.widget import UnicodeImage
@@ -14,17 +11,6 @@ from vidsearch.tui.app import create_app
 from vidsearch.tui.widgets.preview import PreviewPane
 
 SIZE = (120, 36)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """Run `async def` tests in a fresh event loop: Textual's `run_test` needs one, and this
-    is all of pytest-asyncio the TUI tests use."""
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    asyncio.run(pyfuncitem.obj(**arguments))
-    return True
 
 
 def only_mpv(name: str) -> str | None:

@@ -7,17 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
+from tests.fixtures.videos import make_video
 from tests.tui.conftest import SIZE, only_mpv, search, settle
+from tests.tui.fakes import FakeBackend
 from tests.tui.screen_text import screen_text
 from vidsearch import config, search as search_api
 from vidsearch.model.threads import use_threads_for
+from vidsearch.search import Hit
 from vidsearch.store import open_store, writer_lock
+from vidsearch.thumbnails import DEFAULT_MAX_SIZE
 from vidsearch.tui.app import create_app
 from vidsearch.store import writer_is_active
 from vidsearch.tui.backend import LibraryBackend
 from vidsearch.tui.widgets.results import ResultsTable
+
+# Mean absolute difference (0-255) allowed between the preview and the frame decoded here:
+# the same decoder gives the same pixels, so this only absorbs resampling noise.
+SAME_FRAME = 2.0
 
 
 @pytest.fixture
@@ -63,12 +73,51 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
         assert all(name in text for name in names)
         best = expected[0]
         # The preview decoded the real frame at the best moment and read the video's facts.
-        assert app.screen.query_one("#thumbnail").image is not None
+        shown = app.screen.query_one("#thumbnail").image
+        assert pixel_distance(shown, frame_shown_at(best.path, best.best_moment)) < SAME_FRAME
         assert "resolution" in text and "duration" in text
         await pilot.press("enter")
         await pilot.pause()
         assert launched == [["mpv", f"--start={best.best_moment:g}", best.path]]
         assert best.path.startswith(str(library))
+
+
+def frame_shown_at(path: str, seconds: float) -> np.ndarray:
+    """The frame on screen at `seconds`, decoded here with PyAV alone (not through
+    vidsearch.thumbnails) and fitted into the preview's size the way the preview fits it."""
+    with av.open(path) as container:
+        shown = None
+        for frame in container.decode(video=0):
+            if frame.time > seconds + 1e-3:
+                break
+            shown = frame
+    image = shown.to_image()
+    image.thumbnail(DEFAULT_MAX_SIZE)
+    return np.asarray(image.convert("RGB"), dtype=float)
+
+
+def pixel_distance(image, expected: np.ndarray) -> float:
+    pixels = np.asarray(image.convert("RGB"), dtype=float)
+    assert pixels.shape == expected.shape
+    return float(np.abs(pixels - expected).mean())
+
+
+async def test_the_preview_shows_the_frame_at_the_best_moment_not_the_clip_start(tmp_path):
+    # Pattern "seconds" shows a different mosaic every second, so the clip start (2 s) and
+    # the best moment (7 s) look nothing alike; a keyframe every 25 frames makes the decoder
+    # seek and decode forward, as in real footage.
+    video = make_video(tmp_path / "moving.mp4", seconds=9, fps=10, size=(96, 64), seed=5,
+                       gop=25)
+    hit = Hit(str(video), 1, 2.0, 9.0, 7.0, 0.5)
+    backend = FakeBackend(hits=[hit])
+    backend.thumbnail = LibraryBackend(tmp_path / "library.db").thumbnail  # the real decode
+    app = create_app(backend=backend, player_template=[], run_player=list, which=only_mpv)
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        shown = app.screen.query_one("#thumbnail").image
+    assert pixel_distance(shown, frame_shown_at(hit.path, hit.best_moment)) < SAME_FRAME
+    assert pixel_distance(shown, frame_shown_at(hit.path, hit.start)) > 10 * SAME_FRAME
 
 
 @pytest.fixture

@@ -14,10 +14,6 @@ from vidsearch.errors import VidsearchError
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 def shared_options() -> argparse.ArgumentParser:
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument(
@@ -75,7 +71,7 @@ def add_command(subparsers, name: str, *, help: str, description: str, examples:
                 parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     return subparsers.add_parser(
         name, help=help, description=description, epilog=f"examples:\n{examples}",
-        formatter_class=HelpFormatter, parents=parents,
+        formatter_class=argparse.RawDescriptionHelpFormatter, parents=parents,
     )
 
 

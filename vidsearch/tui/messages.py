@@ -1,9 +1,10 @@
-"""Messages the main screen's workers send back to it (workers run in threads; messages are
-the thread-safe way home)."""
+"""What the main screen's workers are given (queries, their group) and the messages they send
+back (workers run in threads; messages are the thread-safe way home)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from PIL import Image
@@ -11,18 +12,47 @@ from textual.message import Message
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
-from vidsearch.tui.backend import LibraryStatus, VideoFacts
+from vidsearch.tui.backend import Backend, LibraryStatus, VideoFacts
+
+
+class WorkerGroup(StrEnum):
+    """The main screen's workers. Each group runs one worker at a time (`exclusive`), and a
+    worker that crashes is reported according to its group."""
+
+    STATUS = "status"
+    SEARCH = "search"
+    PREVIEW = "preview"
 
 
 @dataclass(frozen=True)
-class Query:
-    """A text query or an example image; exactly one is set."""
+class TextQuery:
+    """A description of the moment wanted."""
 
-    text: str | None = None
-    image: Path | None = None
+    text: str
+    needs_vision = False  # whether the search waits for the vision tower to load
 
     def describe(self) -> str:
-        return f"“{self.text}”" if self.text is not None else f"image {self.image}"
+        return f"“{self.text}”"
+
+    def run(self, backend: Backend, k: int) -> list[Hit]:
+        return backend.search_text(self.text, k)
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """An example picture of the moment wanted."""
+
+    image: Path
+    needs_vision = True
+
+    def describe(self) -> str:
+        return f"image {self.image}"
+
+    def run(self, backend: Backend, k: int) -> list[Hit]:
+        return backend.search_image(self.image, k)
+
+
+Query = TextQuery | ImageQuery
 
 
 class ModelLoading(Message):
@@ -63,8 +93,16 @@ class FactsReady(Message):
 
 
 class ThumbnailReady(Message):
-    def __init__(self, hit: Hit, image: Image.Image | None, error: str | None = None) -> None:
+    def __init__(self, hit: Hit, image: Image.Image) -> None:
         super().__init__()
         self.hit = hit
         self.image = image
-        self.error = error
+
+
+class ThumbnailFailed(Message):
+    """The frame could not be decoded; `reason` goes under the empty picture."""
+
+    def __init__(self, hit: Hit, reason: str) -> None:
+        super().__init__()
+        self.hit = hit
+        self.reason = reason

@@ -24,8 +24,8 @@ class HelpScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for key, meaning in KEYS:
-            table.add_row(key, meaning)
+        for key in KEYS:
+            table.add_row(key.keys, key.meaning)
         with Vertical(id="help"):
             yield Static("vidsearch: keys", id="help-title", markup=False)
             yield Static(table, id="help-keys")

@@ -25,17 +25,21 @@ from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.messages import (
     FactsReady,
+    ImageQuery,
     ModelLoading,
     Query,
     SearchDone,
     SearchFailed,
     StatusReady,
+    ThumbnailFailed,
+    TextQuery,
     ThumbnailReady,
+    WorkerGroup,
 )
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
 from vidsearch.display import format_time, printable
-from vidsearch.tui.widgets.message import MessagePanel
+from vidsearch.tui.widgets.message import MessagePanel, PanelKind
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
 from vidsearch.tui.widgets.status import StatusBar
@@ -85,23 +89,20 @@ class MainScreen(Screen):
 
     # --- workers ----------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    @work(thread=True, exclusive=True, group=WorkerGroup.STATUS, exit_on_error=False)
     def refresh_status(self) -> None:
         status = self.app.backend.status()
         if not get_current_worker().is_cancelled:
             self.post_message(StatusReady(status))
 
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    @work(thread=True, exclusive=True, group=WorkerGroup.SEARCH, exit_on_error=False)
     def run_search(self, serial: int, query: Query) -> None:
         backend = self.app.backend
-        if not backend.model_loaded(image=query.image is not None):
+        if not backend.model_loaded(image=query.needs_vision):
             self.post_message(ModelLoading(backend.model_name))
         started = time.monotonic()
         try:
-            if query.image is not None:
-                hits = backend.search_image(query.image, self.app.k)
-            else:
-                hits = backend.search_text(query.text or "", self.app.k)
+            hits = query.run(backend, self.app.k)
         except VidsearchError as exc:
             self.post_message(SearchFailed(serial, query, exc))
             return
@@ -109,7 +110,7 @@ class MainScreen(Screen):
                  time.monotonic() - started)
         self.post_message(SearchDone(serial, query, hits))
 
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    @work(thread=True, exclusive=True, group=WorkerGroup.PREVIEW, exit_on_error=False)
     def load_preview(self, hit: Hit) -> None:
         backend = self.app.backend
         worker = get_current_worker()
@@ -127,11 +128,11 @@ class MainScreen(Screen):
             return  # the cursor moved on; decoding this frame would only delay the next
         self.post_message(FactsReady(hit, facts))
         try:
-            image, error = backend.thumbnail(hit), None
+            message = ThumbnailReady(hit, backend.thumbnail(hit))
         except VidsearchError as exc:
-            image, error = None, exc.message
+            message = ThumbnailFailed(hit, exc.message)
         if not worker.is_cancelled:
-            self.post_message(ThumbnailReady(hit, image, error))
+            self.post_message(message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Expected failures arrive as messages; this is for bugs and odd OS errors, which are
@@ -140,15 +141,16 @@ class MainScreen(Screen):
             return
         error = event.worker.error
         log.error("%s failed", event.worker.name, exc_info=error)
-        if event.worker.group == "search":
-            self._set_loading(False)
-            self._show_panel(f"The search failed: {type(error).__name__}", str(error),
-                             "the details are in tui.log in the vidsearch cache folder; "
-                             "please report it", kind="error")
-        elif event.worker.group == "status":
-            self._show_status_problem(VidsearchError(f"{type(error).__name__}: {error}"))
-        else:
-            self.query_one(PreviewPane).show_thumbnail_error(str(error))
+        match event.worker.group:
+            case WorkerGroup.SEARCH:
+                self._set_loading(False)
+                self._show_panel(f"The search failed: {type(error).__name__}", str(error),
+                                 "the details are in tui.log in the vidsearch cache folder; "
+                                 "please report it", kind=PanelKind.ERROR)
+            case WorkerGroup.STATUS:
+                self._show_status_problem(VidsearchError(f"{type(error).__name__}: {error}"))
+            case _:
+                self.query_one(PreviewPane).show_thumbnail_error(str(error))
 
     # --- worker results ---------------------------------------------------------------------
 
@@ -161,7 +163,7 @@ class MainScreen(Screen):
             if status.videos == 0:
                 self._show_panel("The library is empty",
                                  f"nothing is indexed in {status.db_path} yet",
-                                 EMPTY_HINT, kind="warning")
+                                 EMPTY_HINT, kind=PanelKind.WARNING)
             else:
                 self._show_panel(
                     "Type what happens in the clip you want, then Enter",
@@ -173,7 +175,7 @@ class MainScreen(Screen):
         if self._searched and self.query_one(ContentSwitcher).current == "results":
             return  # keep the results on screen; the status bar already says it
         self._show_panel("Cannot read the library", problem.message, problem.hint,
-                         kind="error")
+                         kind=PanelKind.ERROR)
 
     def on_model_loading(self, message: ModelLoading) -> None:
         self._notice(f"loading model {message.model} (once)…")
@@ -190,7 +192,7 @@ class MainScreen(Screen):
             preview.clear()
             self._notice(f"no matches for {message.query.describe()}")
             self._show_panel(f"No matches for {message.query.describe()}", "",
-                             "try other words, or index more videos", kind="warning")
+                             "try other words, or index more videos", kind=PanelKind.WARNING)
             return
         self._notice(f"{len(hits)} hit{'' if len(hits) == 1 else 's'} for "
                      f"{message.query.describe()}")
@@ -207,7 +209,8 @@ class MainScreen(Screen):
         self.query_one(PreviewPane).clear()
         self._notice(f"search for {message.query.describe()} failed")
         error = message.error
-        self._show_panel("The search could not run", error.message, error.hint, kind="error")
+        self._show_panel("The search could not run", error.message, error.hint,
+                         kind=PanelKind.ERROR)
 
     def on_results_table_hit_highlighted(self, message: ResultsTable.HitHighlighted) -> None:
         hit = message.hit
@@ -221,13 +224,12 @@ class MainScreen(Screen):
             self.query_one(PreviewPane).show_facts(message.hit, message.facts)
 
     def on_thumbnail_ready(self, message: ThumbnailReady) -> None:
-        if message.hit != self.query_one(ResultsTable).current_hit:
-            return
-        preview = self.query_one(PreviewPane)
-        if message.image is not None:
-            preview.show_thumbnail(message.image)
-        else:
-            preview.show_thumbnail_error(message.error or "cannot decode")
+        if message.hit == self.query_one(ResultsTable).current_hit:
+            self.query_one(PreviewPane).show_thumbnail(message.image)
+
+    def on_thumbnail_failed(self, message: ThumbnailFailed) -> None:
+        if message.hit == self.query_one(ResultsTable).current_hit:
+            self.query_one(PreviewPane).show_thumbnail_error(message.reason)
 
     def on_results_table_hit_chosen(self, message: ResultsTable.HitChosen) -> None:
         self.app.open_hit(message.hit)
@@ -242,7 +244,7 @@ class MainScreen(Screen):
         if not text:
             self._notice("type what to look for first")
             return
-        self.start_search(Query(text=text))
+        self.start_search(TextQuery(text))
 
     def start_search(self, query: Query) -> None:
         self._serial += 1
@@ -275,7 +277,7 @@ class MainScreen(Screen):
 
     def _image_chosen(self, path: Path | None) -> None:
         if path is not None:
-            self.start_search(Query(image=path))
+            self.start_search(ImageQuery(path))
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
@@ -286,10 +288,10 @@ class MainScreen(Screen):
         self.query_one("#notice", Static).update(Text(printable(text)))
 
     def _show_panel(self, title: str, message: str = "", hint: str | None = None,
-                    kind: str = "info") -> None:
+                    kind: PanelKind = PanelKind.INFO) -> None:
         self.query_one(MessagePanel).show(title, message, hint, kind=kind)
         self.query_one(ContentSwitcher).current = "message"
-        if kind != "info":
+        if kind is not PanelKind.INFO:
             self.query_one(PreviewPane).clear()
 
     def _set_loading(self, loading: bool) -> None:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import Enum
 
 from rich.text import Text
 from textual.widgets import Static
 
-from vidsearch.errors import VidsearchError
 from vidsearch.display import printable
 
-Kind = Literal["info", "warning", "error"]
+
+
+class PanelKind(Enum):
+    """How serious the panel's news is; the value names its CSS class (`-error`)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 class MessagePanel(Static):
     def show(self, title: str, message: str = "", hint: str | None = None,
-             kind: Kind = "info") -> None:
-        for name in ("info", "warning", "error"):
-            self.set_class(name == kind, f"-{name}")
+             kind: PanelKind = PanelKind.INFO) -> None:
+        for each in PanelKind:
+            self.set_class(each is kind, f"-{each.value}")
         text = Text(printable(title), style="bold")
         if message:
             text.append("\n\n")
@@ -26,6 +32,3 @@ class MessagePanel(Static):
             text.append("\n\n→ ", style="bold")
             text.append(printable(hint))
         self.update(text)
-
-    def show_error(self, error: VidsearchError, title: str) -> None:
-        self.show(title, error.message, error.hint, kind="error")
