@@ -32,10 +32,13 @@ def plan_windows(
     windows: list[Window] = []
     step = 0
     while True:
-        # From the step number, not by adding strides: repeated addition drifts.
-        start = step * stride
+        # From the step number, not by adding strides: repeated addition drifts. Rounded so
+        # that one window's end and the next one's start are the same number when the stride
+        # equals the window (90 * 1.1 is 99.00000000000001, 98.9 + 1.1 is 99.0: the frame at
+        # 99 s fell between them).
+        start = round(step * stride, 9)
         last = start + window >= duration - 1e-9
-        end = duration if last else start + window
+        end = duration if last else round(start + window, 9)
         upper = times <= end if last else times < end
         indices = np.flatnonzero((times >= start) & upper)
         if indices.size:

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from vidsearch.windows import Span, merge_overlapping, plan_windows
@@ -46,6 +46,7 @@ def test_bad_window_settings_are_refused(window, stride):
     window=st.floats(min_value=1, max_value=60),
     stride_fraction=st.floats(min_value=0.1, max_value=1.0),
 )
+@example(duration=146.2287, window=1.1, stride_fraction=1.0)  # a frame fell between windows
 def test_every_frame_lands_in_some_window(duration, window, stride_fraction):
     times = np.arange(0.0, duration, 1.0)
     windows = plan_windows(times, duration, window, window * stride_fraction)
