@@ -56,6 +56,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_a_bad_file_is_recorded_and_the_rest_indexed(tiny_model, videos, media, capsys, case):
     name, make, reason = BAD_INPUTS[case]

@@ -7,9 +7,12 @@ import json
 import os
 import time
 
+import pytest
+
 from tests.faults.conftest import assert_one_clean_line, cli, default_db, wait_for
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_and_readers_work_while_a_writer_writes(
         zygote, tiny_model, library, tmp_path, capsys):
     assert cli(capsys, "index", library)[0] == 0

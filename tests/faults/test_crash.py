@@ -7,6 +7,8 @@ import os
 import random
 import time
 
+import pytest
+
 from tests.faults.conftest import assert_consistent, assert_same_library, snapshot, wait_for
 
 TRIALS = 8
@@ -26,6 +28,7 @@ def check_whole(db, reference) -> None:
         assert video.clips == expected[path].clips, path
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_never_loses_the_library(zygote, tiny_model, library,
                                                           tmp_path):
     logs = tmp_path / "logs"

@@ -53,6 +53,7 @@ def check_kept(db, before) -> None:
         assert len(after[path].frame_times) == len(video.frame_times), path
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_indexing_cleanly_and_loses_nothing(tiny_model, library, small_disk,
                                                               capsys):
     db = small_disk / "library.db"
@@ -88,6 +89,7 @@ def test_a_disk_full_before_the_run_starts_is_a_clean_error(tiny_model, library,
     check_kept(db, before)
 
 
+@pytest.mark.slow
 def test_sqlite_full_from_a_page_limit_is_the_same_clean_error(tiny_model, library, media, capsys,
                                                               tmp_path):
     """Where no small disk can be mounted: SQLITE_FULL from a page limit on each connection."""

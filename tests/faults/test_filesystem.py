@@ -12,6 +12,7 @@ from tests.faults.conftest import cli, library_state
 from vidsearch import scan
 
 
+@pytest.mark.slow
 def test_unreadable_file_and_folder_are_reported_and_stored_videos_kept(
         zygote, tiny_model, videos, media, tmp_path, capsys):
     folder = videos / "private"
@@ -61,6 +62,7 @@ def test_symlink_loops_end_and_each_video_is_indexed_once(tiny_model, videos, ca
     assert problems == [] and stats.videos == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["before hashing", "before decoding"])
 def test_a_file_deleted_between_scan_and_decode(tiny_model, videos, media, capsys, when):
     doomed = videos / "doomed.mp4"
@@ -89,6 +91,7 @@ def test_a_file_deleted_between_scan_and_decode(tiny_model, videos, media, capsy
     assert library_state()[0].failed == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["long.mp4", "long-faststart.mp4"])
 def test_a_file_still_being_written_is_retried_once_it_changes(tiny_model, videos, media, capsys,
                                                                source):
@@ -110,6 +113,7 @@ def test_a_file_still_being_written_is_retried_once_it_changes(tiny_model, video
     assert stats.frames == 3 + 12
 
 
+@pytest.mark.slow
 def test_a_file_that_grows_between_scan_and_decode_is_redone_next_time(
         tiny_model, videos, media, capsys):
     data = (media / "long-faststart.mp4").read_bytes()

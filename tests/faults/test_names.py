@@ -16,6 +16,7 @@ import shutil
 import sys
 
 import numpy as np
+import pytest
 
 from tests.faults.conftest import library_state
 from vidsearch.cli import main
@@ -45,6 +46,7 @@ def run(monkeypatch, *args) -> tuple[int, str, str]:
     return code, text, err.getvalue()
 
 
+@pytest.mark.slow
 def test_odd_names_are_indexed_kept_exactly_and_printed(tiny_model, media, tmp_path,
                                                         monkeypatch):
     folder = os.fsencode(tmp_path / "Videos")

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
 
 from tests.faults.conftest import cli, default_db, library_state
 from tests.fixtures.videos import gradient, make_video
@@ -49,6 +50,7 @@ def test_a_single_frame_video_is_one_frame_and_one_clip(tiny_model, tmp_path, ca
     assert len(clips) == 1 and clips[0][1] == 0.0
 
 
+@pytest.mark.slow
 def test_huge_frames_are_shrunk_by_the_decoder_not_in_memory(tiny_model, tmp_path, capsys):
     folder = tmp_path / "v"
     folder.mkdir()
@@ -94,6 +96,7 @@ def test_phone_rotation_gives_upright_frames(tiny_model, tmp_path, capsys):
     assert cosine(phone, want) - cosine(phone, sideways) > 0.01
 
 
+@pytest.mark.slow
 def test_variable_frame_rate_samples_by_real_time(tiny_model, tmp_path, capsys):
     folder = tmp_path / "v"
     folder.mkdir()

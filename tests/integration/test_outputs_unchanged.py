@@ -85,6 +85,7 @@ def stored_clips(store) -> dict[str, tuple[list[tuple[float, float]], np.ndarray
     return {path: (spans, np.stack(vectors)) for path, (spans, vectors) in out.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("header", "patch"), [("meanP", "2d"), ("seqTransf", "3d")])
 def test_index_and_find_match_plain_code(library, capsys, monkeypatch, header, patch):
     from vidsearch.model import load_model

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import apsw
+import pytest
 
 from tests.conftest import run_cli
 from vidsearch import config
 
 
+@pytest.mark.slow
 def test_check_passes_on_a_fresh_library_and_names_each_broken_invariant(tiny_model, library):
     indexed = run_cli("index", str(library))
     assert indexed.returncode == 0, indexed.stderr
@@ -35,6 +37,7 @@ def test_check_passes_on_a_fresh_library_and_names_each_broken_invariant(tiny_mo
         "1 clips without a vector", "1 clips missing from the shortlist bits"]
 
 
+@pytest.mark.slow
 def test_check_without_a_library_is_the_usual_error(isolated_home):
     missing = run_cli("status", "--check")
     assert missing.returncode == 3

@@ -262,6 +262,7 @@ def start_watch(tiny_model):
         watch.close()
 
 
+@pytest.mark.slow
 def test_a_slow_copy_is_indexed_once_after_it_ends(tmp_path, video_cache, start_watch):
     folder = tmp_path / "inbox"
     folder.mkdir()
@@ -285,6 +286,7 @@ def test_a_slow_copy_is_indexed_once_after_it_ends(tmp_path, video_cache, start_
     assert watch.frames_encoded == 23  # alpha: 23 s at 1 fps, encoded once
 
 
+@pytest.mark.slow
 def test_renamed_files_and_moved_folders_keep_their_vectors(library, start_watch):
     watch = start_watch(library)
     assert watch.ok_paths() == {str(library / "alpha.mp4"), str(library / "trip/beta.mp4"),
@@ -306,6 +308,7 @@ def test_renamed_files_and_moved_folders_keep_their_vectors(library, start_watch
     assert watch.reader.check_integrity() == []
 
 
+@pytest.mark.slow
 def test_deleted_files_and_folders_leave_the_store(library, start_watch):
     watch = start_watch(library)
     os.remove(library / "alpha.mp4")
@@ -316,6 +319,7 @@ def test_deleted_files_and_folders_leave_the_store(library, start_watch):
     assert watch.reader.check_integrity() == []
 
 
+@pytest.mark.slow
 def test_an_event_storm_indexes_every_file_exactly_once(tmp_path, start_watch):
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -334,6 +338,7 @@ def test_an_event_storm_indexes_every_file_exactly_once(tmp_path, start_watch):
     assert watch.watcher.report.indexed == 15
 
 
+@pytest.mark.slow
 def test_a_broken_file_is_recorded_and_watching_goes_on(tmp_path, video_cache, start_watch):
     folder = tmp_path / "inbox"
     folder.mkdir()
@@ -348,6 +353,7 @@ def test_a_broken_file_is_recorded_and_watching_goes_on(tmp_path, video_cache, s
     assert watch.watcher.report.failed == 1
 
 
+@pytest.mark.slow
 def test_polling_follows_new_moved_and_deleted_files(tmp_path, video_cache, start_watch):
     """--poll (network shares): watchdog compares snapshots, so events come in other shapes."""
     folder = tmp_path / "share"
@@ -364,6 +370,7 @@ def test_polling_follows_new_moved_and_deleted_files(tmp_path, video_cache, star
     wait_for(lambda: watch.ok_paths() == set(), "the deleted folder's video gone")
 
 
+@pytest.mark.slow
 def test_find_and_status_answer_while_watch_indexes(library, video_cache, start_watch):
     watch = start_watch(library)
     feeding = threading.Event()
@@ -456,6 +463,7 @@ def _stored_videos(folder: Path) -> dict[str, tuple[int, int]]:
         return found
 
 
+@pytest.mark.slow
 def test_sigterm_mid_batch_keeps_whole_videos_and_the_restart_completes_holding_the_lock(
         tmp_path, tiny_model, watch_process):
     """One test for both, because each `vidsearch watch` start costs seconds of imports: the

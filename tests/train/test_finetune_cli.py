@@ -43,6 +43,7 @@ def read_card(name: str) -> dict:
     return tomllib.loads((config.models_dir() / name / "card.toml").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_finetune_then_eval_then_index_with_it(tiny, dataset, capsys):
     done = run_cli("finetune", str(dataset.train_csv), "--val", str(dataset.val_csv),
                    "--base", tiny, "--name", "family", "--epochs", "2", "--batch-size", "8",
@@ -86,12 +87,14 @@ def test_finetune_then_eval_then_index_with_it(tiny, dataset, capsys):
     assert "indexed 12 videos" in out and "skipped 0" in out  # new fingerprint: re-embedded
 
 
+@pytest.mark.slow
 def test_eval_prints_a_table(tiny, dataset, capsys):
     code, out, err = cli(capsys, "eval", str(dataset.val_csv), "--model", tiny)
     assert code == 0, err
     assert "text->video" in out and "video->text" in out and "queries" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_best_epoch_and_resume_finishes_the_same_model(tiny, dataset, capsys,
                                                                         monkeypatch):
     args = ["finetune", str(dataset.train_csv), "--val", str(dataset.val_csv), "--base", tiny,
@@ -130,6 +133,7 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_finishes_the_same_model(tiny, da
         assert (straight[key] - resumed[key]).abs().max() < 1e-5, key
 
 
+@pytest.mark.slow
 def test_refusals_are_usage_errors(tiny, dataset, capsys):
     base = [str(dataset.train_csv), "--base", tiny, "--epochs", "1", "--device", "cpu"]
     code, _, err = cli(capsys, "finetune", *base, "--freeze-backbone")
@@ -148,6 +152,7 @@ def test_refusals_are_usage_errors(tiny, dataset, capsys):
     assert cli(capsys, "finetune", *base, "--val-fraction", "0", "--overwrite")[0] == 0
 
 
+@pytest.mark.slow
 def test_without_validation_the_last_epoch_is_kept(tiny, dataset, capsys):
     code, out, err = cli(capsys, "finetune", str(dataset.train_csv), "--base", tiny,
                          "--name", "blind", "--val-fraction", "0", "--epochs", "2",
@@ -158,6 +163,7 @@ def test_without_validation_the_last_epoch_is_kept(tiny, dataset, capsys):
     assert "metrics_after" not in extra and extra["finetune"]["best_epoch"] == 2
 
 
+@pytest.mark.slow
 def test_bad_labels_through_the_real_cli(tiny, tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("video,caption,when\nnope.mp4,,\n", encoding="utf-8")
@@ -173,6 +179,7 @@ def test_bad_labels_through_the_real_cli(tiny, tmp_path):
     ("seqLSTM", "2d", True), ("tightTransf", "2d", True), ("seqTransf", "3d", False),
     ("tightTransf", "2d", False),
 ])
+@pytest.mark.slow
 def test_every_header_and_patch_trains_saves_and_evaluates(tiny, dataset, capsys, header, patch,
                                                            frozen):
     name = f"{header}-{patch}"

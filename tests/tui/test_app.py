@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 
 from tests.tui.conftest import SIZE, search, settle
@@ -21,6 +22,7 @@ class FakeBackendError(RuntimeError):
     """Not a VidsearchError: a bug or an odd OS error, which must not take the app down."""
 
 
+@pytest.mark.slow
 async def test_search_shows_one_row_per_hit_and_moves_focus_to_the_results(make_app, backend):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -54,6 +56,7 @@ async def test_status_bar_shows_library_model_database_and_writer(make_app, back
         assert "/data/vidsearch/library.db" in status
 
 
+@pytest.mark.slow
 async def test_arrow_keys_move_the_selection_and_the_preview_follows(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -77,6 +80,7 @@ async def test_arrow_keys_move_the_selection_and_the_preview_follows(make_app):
         assert app.focused is table
 
 
+@pytest.mark.slow
 async def test_enter_opens_the_hit_at_its_best_moment_without_a_shell(make_app, launched,
                                                                       backend, tmp_path):
     backend.hits = hits = hits_on_disk(tmp_path)
@@ -88,6 +92,7 @@ async def test_enter_opens_the_hit_at_its_best_moment_without_a_shell(make_app, 
         assert launched == [["mpv", "--start=4", hits[1].path]]
 
 
+@pytest.mark.slow
 async def test_the_player_template_from_settings_is_used(make_app, launched, isolated_home,
                                                          backend, tmp_path):
     backend.hits = hits = hits_on_disk(tmp_path)
@@ -102,6 +107,7 @@ async def test_the_player_template_from_settings_is_used(make_app, launched, iso
         assert launched == [["myplayer", "--at", "17", hits[0].path]]
 
 
+@pytest.mark.slow
 async def test_a_player_that_cannot_start_is_a_notification_not_a_crash(make_app, backend,
                                                                         tmp_path):
     backend.hits = hits_on_disk(tmp_path)
@@ -117,6 +123,7 @@ async def test_a_player_that_cannot_start_is_a_notification_not_a_crash(make_app
         assert any("cannot start the player" in n.message for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_mouse_click_selects_a_row_and_a_second_click_opens_it(make_app, launched,
                                                                      backend, tmp_path):
     backend.hits = hits = hits_on_disk(tmp_path)
@@ -133,6 +140,7 @@ async def test_mouse_click_selects_a_row_and_a_second_click_opens_it(make_app, l
         assert launched == [["mpv", "--start=101", hits[2].path]]
 
 
+@pytest.mark.slow
 async def test_a_file_gone_since_indexing_is_not_handed_to_the_player(make_app, launched):
     app = make_app()  # the fake's hits are under /media/videos, which does not exist here
     async with app.run_test(size=SIZE) as pilot:
@@ -143,6 +151,7 @@ async def test_a_file_gone_since_indexing_is_not_handed_to_the_player(make_app, 
         assert any("beach day.mp4 is gone" in n.message for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_c_copies_path_at_best_moment(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -151,6 +160,7 @@ async def test_c_copies_path_at_best_moment(make_app):
         assert app.clipboard == f"{LIBRARY}/family/2019/birthday 🎂 عيد ميلاد.mkv at 1:00:11"
 
 
+@pytest.mark.slow
 async def test_question_mark_shows_the_keys_and_escape_closes_them(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -167,6 +177,7 @@ async def test_question_mark_shows_the_keys_and_escape_closes_them(make_app):
         assert isinstance(app.screen, HelpScreen)
 
 
+@pytest.mark.slow
 async def test_i_searches_by_an_image_path(make_app, backend, tmp_path):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -179,6 +190,7 @@ async def test_i_searches_by_an_image_path(make_app, backend, tmp_path):
         assert "4 hits for image" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_q_quits_but_is_typed_in_the_search_box(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -226,6 +238,7 @@ async def test_missing_weights_is_a_message_with_the_fix_not_a_crash(make_app, b
         assert "pass --weights FILE" in text
 
 
+@pytest.mark.slow
 async def test_no_results_says_so(make_app, backend):
     backend.hits = []
     app = make_app()
@@ -236,6 +249,7 @@ async def test_no_results_says_so(make_app, backend):
         assert app.is_running and app.clipboard == ""
 
 
+@pytest.mark.slow
 async def test_first_search_shows_that_the_model_is_loading(make_app, backend):
     backend.release = threading.Event()
     app = make_app()
@@ -252,6 +266,7 @@ async def test_first_search_shows_that_the_model_is_loading(make_app, backend):
         assert "4 hits" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_a_frame_that_cannot_be_decoded_leaves_the_rest_of_the_preview(make_app, backend):
     backend.thumbnail_error = CannotRunError("/media/videos/x.mp4: cannot decode a frame")
     app = make_app()
@@ -262,6 +277,7 @@ async def test_a_frame_that_cannot_be_decoded_leaves_the_rest_of_the_preview(mak
         assert "1920×1080" in text
 
 
+@pytest.mark.slow
 async def test_file_names_are_shown_literally_never_as_markup(make_app, backend):
     nasty = [
         Hit(f"{LIBRARY}/[red]clips[/]/[bold]loud[blink].mp4", 7, 0, 10, 4, 0.5),
@@ -298,6 +314,7 @@ def test_the_readme_section_lists_the_same_keys_as_the_help_screen():
     assert rows == [key.keys for key in KEYS]
 
 
+@pytest.mark.slow
 async def test_an_unexpected_error_in_a_search_is_shown_not_a_crash(make_app, backend):
     class Boom(FakeBackendError):
         pass

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 LIBRARY_MODULES = [
@@ -29,6 +31,7 @@ def textual_modules(modules: set[str]) -> list[str]:
                                                                          "textual_image")))
 
 
+@pytest.mark.slow
 def test_library_modules_do_not_import_textual():
     modules = imported_after("\n".join(f"import {name}" for name in LIBRARY_MODULES))
     assert set(LIBRARY_MODULES) <= modules
@@ -41,6 +44,7 @@ def test_the_cli_parser_does_not_import_textual_until_tui_runs():
     assert textual_modules(modules) == []
 
 
+@pytest.mark.slow
 def test_the_tui_does_not_import_the_cli():
     modules = imported_after("import vidsearch.tui.app")
     assert "textual" in modules  # the probe itself works

@@ -50,6 +50,7 @@ def make_real_app(db: Path, launched: list, **kwargs):
     return app
 
 
+@pytest.mark.slow
 async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tiny_model):
     launched: list = []
     app = make_real_app(indexed_db, launched)
@@ -102,6 +103,7 @@ def pixel_distance(image, expected: np.ndarray) -> float:
     return float(np.abs(pixels - expected).mean())
 
 
+@pytest.mark.slow
 async def test_the_preview_shows_the_frame_at_the_best_moment_not_the_clip_start(tmp_path):
     # Pattern "seconds" shows a different mosaic every second, so the clip start (2 s) and
     # the best moment (7 s) look nothing alike; a keyframe every 25 frames makes the decoder
@@ -157,6 +159,7 @@ def test_a_text_search_takes_the_text_tower_alone(indexed_db, tiny_model, full_m
     assert backend.model_loaded() and not backend.model_loaded(image=True)
 
 
+@pytest.mark.slow
 def test_a_text_search_does_not_import_open_clip(indexed_db, tiny_model):
     """What makes the full model slow to load is importing open_clip (torchvision, timm) and
     building the vision tower; a fresh process shows whether the TUI's first search paid it."""
@@ -174,6 +177,7 @@ def test_a_text_search_does_not_import_open_clip(indexed_db, tiny_model):
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_an_image_search_loads_the_full_model_once(indexed_db, tiny_model, full_model_loads,
                                                    tmp_path):
     from vidsearch import video
@@ -209,6 +213,7 @@ def test_without_a_text_tower_text_and_images_share_one_full_model(
     assert full_model_loads == [tiny_model]
 
 
+@pytest.mark.slow
 def test_a_text_search_with_another_model_is_refused(indexed_db, tiny_model):
     from tests.fixtures.tiny_model import install_tiny_model
     from vidsearch.errors import CannotRunError
@@ -219,6 +224,7 @@ def test_a_text_search_with_another_model_is_refused(indexed_db, tiny_model):
         backend.search_text("a red square", 5)
 
 
+@pytest.mark.slow
 async def test_missing_weights_on_a_real_library_is_a_message(isolated_home):
     db = config.default_db_path()
     open_store(db).close()  # an empty library
@@ -287,6 +293,7 @@ def test_status_counts_are_read_again_only_when_the_library_changed(tmp_path, mo
     assert len(reads) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_the_precision_option_reaches_the_image_model(indexed_db, tiny_model, tmp_path,
                                                       monkeypatch, precision):

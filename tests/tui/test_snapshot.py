@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from tests.tui.conftest import SIZE, search
 
+import pytest
 
+
+@pytest.mark.slow
 def test_main_screen_after_a_search(snap_compare, make_app, monkeypatch):
     monkeypatch.setenv("HOME", "/nonexistent-home")  # paths are never shortened to ~
 

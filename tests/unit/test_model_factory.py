@@ -56,6 +56,7 @@ def test_texts_are_normalised_float32_and_distinct():
         model.embed_texts("one string")
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
     name = _install(header="seqTransf", seed=3)
     first = load_model(name)
@@ -81,6 +82,7 @@ def test_saving_needs_a_folder_named_like_the_model(tmp_path):
         save_model(model, model.card, tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_fingerprint_changes_with_weights_and_header():
     a = load_model(_install(name="a", seed=0)).fingerprint
     assert load_model("a").fingerprint == a
@@ -192,6 +194,7 @@ def test_embed_image_resizes_the_short_side_and_crops_the_centre():
     np.testing.assert_array_equal(resize_and_crop(grey, 64), np.full((64, 64, 3), 128, np.uint8))
 
 
+@pytest.mark.slow
 def test_rerank_needs_a_tight_model():
     loose = load_model(_install())
     with pytest.raises(UsageError, match="cannot re-rank"):
@@ -222,6 +225,7 @@ def test_device_and_precision_choices():
             load_model(name, device="cuda")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patch", ["2d", "3d"])
 def test_bf16_on_cpu_stays_within_1e_2_cosine_of_fp32(patch):
     name = _install(header="seqTransf", patch=patch)
@@ -302,6 +306,7 @@ def test_a_half_precision_file_loads_into_fp32_weights(tmp_path):
     torch.testing.assert_close(module.clip.logit_scale, state["clip.logit_scale"].half().float())
 
 
+@pytest.mark.slow
 def test_a_model_loaded_without_text_encodes_the_same_frames_and_says_why_text_fails(
         weights_read):
     name = _install(header="seqTransf")

@@ -17,6 +17,7 @@ CAPTIONS = ["a dog catching a frisbee", "", "grandma blowing out candles on a ca
             "雪の中の猫", "a"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header", ["meanP", "seqTransf"])
 def test_text_only_vectors_equal_the_full_models(header):
     name = install_tiny_model(config.models_dir(), name=f"t-{header}".lower(), header=header,
@@ -28,6 +29,7 @@ def test_text_only_vectors_equal_the_full_models(header):
     np.testing.assert_allclose(fast.embed_texts(CAPTIONS), full.embed_texts(CAPTIONS), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_text_only_path_matches_open_clips_vit_b_32_layout():
     """The real ViT-B-32 text config (width 512, 12 layers, quick GELU), random weights."""
     import torch
@@ -44,6 +46,7 @@ def test_text_only_path_matches_open_clips_vit_b_32_layout():
     np.testing.assert_allclose(fast.embed_texts(CAPTIONS), full.embed_texts(CAPTIONS), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_text_only_path_does_not_import_open_clip(tiny_model):
     code = (
         "import sys\n"

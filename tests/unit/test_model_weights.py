@@ -221,6 +221,7 @@ def _tiny_hf_clip(seed: int = 0):
     return CLIPModel(hf_config).eval()
 
 
+@pytest.mark.slow
 def test_hf_clip_converts_to_matching_open_clip_embeddings(tmp_path):
     hf_model = _tiny_hf_clip()
     hf_model.save_pretrained(tmp_path / "hf", safe_serialization=True)
@@ -310,6 +311,7 @@ def test_full_size_hf_clip_fits_the_default_card():
         torch.testing.assert_close(module.clip.encode_image(pixels), expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header", ["meanP", "seqTransf"])
 def test_a_frames_only_build_from_an_hf_file_encodes_like_the_full_one(tmp_path, header,
                                                                        weights_read):

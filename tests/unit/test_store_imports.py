@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -19,6 +21,7 @@ def imported_after(code: str) -> set[str]:
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_opening_and_searching_a_library_imports_no_torch(tmp_path):
     modules = imported_after(
         "import numpy as np\n"
@@ -43,6 +46,7 @@ def apsw_imports(source: Path) -> list[int]:
     return lines
 
 
+@pytest.mark.slow
 def test_only_the_store_imports_apsw():
     package = REPO / "vidsearch"
     importers = {str(path.relative_to(package)): apsw_imports(path)

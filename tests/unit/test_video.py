@@ -211,6 +211,7 @@ def test_sampler_streams_chunks(tmp_path):
     assert [len(c) for c in chunks] == [2, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_memory_does_not_grow_with_length(media, decoder):
     short = media / "mem_short.mp4"
@@ -531,6 +532,7 @@ def test_load_image_rejects_non_images(tmp_path, content):
     decoder=st.sampled_from(DECODERS),
     seed=st.integers(0, 1000),
 )
+@pytest.mark.slow
 def test_property_one_sample_per_mark(
     tmp_path_factory, fps, seconds, vfr, sample_fps, decoder, seed
 ):

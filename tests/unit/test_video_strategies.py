@@ -184,6 +184,7 @@ def test_a_planned_strategy_forced_on_an_unplanned_file_raises(media):
 # --- every strategy gives the full decode's frames ----------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_strategy_agrees_with_a_full_decode(media, name, strategy, request):

@@ -41,6 +41,7 @@ def test_bad_window_settings_are_refused(window, stride):
         plan_windows(one_fps(10), 10.0, window, stride)
 
 
+@pytest.mark.slow
 @given(
     duration=st.floats(min_value=0.1, max_value=600),
     window=st.floats(min_value=1, max_value=60),
@@ -75,6 +76,7 @@ def test_a_video_matching_everywhere_does_not_become_one_giant_hit():
     assert all(m.end - m.start <= 20 for m in merged)
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 100), st.integers(1, 20),
                           st.floats(-1, 1)), min_size=1, max_size=40))
 def test_merged_hits_never_overlap_and_cover_every_input(raw):
