@@ -5,18 +5,11 @@ from __future__ import annotations
 import apsw
 import pytest
 
-from tests.unit.test_store import DIM, add_video
+from tests.unit.test_store import DIM, add_video, store  # noqa: F401 (store is a fixture)
 from vidsearch.errors import CannotRunError, LibraryBusyError
 from vidsearch.store import (LibraryDamagedError, LibraryFullError, LibraryIOError,
                              LibraryReadOnlyError, open_store)
 from vidsearch.store.errors import translate
-
-
-@pytest.fixture
-def store(tmp_path):
-    with open_store(tmp_path / "lib.db") as opened:
-        opened.prepare_for_model("fp-a", "model-a", DIM)
-        yield opened
 
 
 def test_a_write_refused_by_sqlite_is_a_read_only_error(store):
