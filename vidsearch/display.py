@@ -56,6 +56,11 @@ def format_span(start: float, end: float) -> str:
     return f"{format_time(start)}–{format_time(end)}"
 
 
+def count(number: int, noun: str) -> str:
+    """`1 video`, `3 videos`: the nouns we count all take a plain -s."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def home_relative(path: str) -> str:
     home = os.path.expanduser("~")
     if home not in ("", "/") and path.startswith(home + os.sep):

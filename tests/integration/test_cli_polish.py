@@ -45,3 +45,51 @@ def test_status_and_find_into_a_closed_pipe_end_quietly(tiny_model, library, cap
         assert result.stderr == "", args
         # 141 is ours (what a shell shows for SIGPIPE); rich's own console exits 1 the same way.
         assert result.returncode in (1, 141), args
+
+
+def test_index_summary_counts_right_and_times_the_whole_command(tiny_model, tmp_path,
+                                                                 video_cache, monkeypatch, capsys):
+    import time
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "beta.mp4").write_bytes((video_cache / "beta.mp4").read_bytes())
+    from vidsearch import indexer
+
+    original = indexer.Indexer.sync
+
+    def slow_start(self, roots):
+        time.sleep(1.5)  # before the indexer's own clock starts: the user still waits
+        return original(self, roots)
+
+    monkeypatch.setattr(indexer.Indexer, "sync", slow_start)
+    assert main(["index", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 1 video (" in out and "8 frames" in out
+    seconds = float(out.split(" in ")[-1].split(" s")[0])
+    assert seconds >= 1.5
+
+
+def test_index_json_lists_every_outcome_with_the_run_numbers(tiny_model, library, capsys):
+    import json
+
+    assert main(["index", str(library), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert sorted(first["indexed"]) == sorted(str(p) for p in library.rglob("*.mp4"))
+    assert first["skipped"] == [] and first["moved"] == [] and first["failed"] == []
+    assert first["frames_sampled"] == 23 + 8 + 4
+    assert first["frames_encoded"] == 23 + 8 + 4
+    assert first["video_seconds"] == pytest.approx(23 + 7.5 + 4, abs=0.5)
+    assert first["wall_seconds"] > 0
+    (library / "alpha.mp4").rename(library / "renamed.mp4")
+    (library / "trip" / "gamma.mp4").unlink()
+    (library / "broken.mp4").write_bytes(b"not a video")
+    assert main(["index", str(library), "--json"]) == 1
+    second = json.loads(capsys.readouterr().out)
+    assert second["skipped"] == [str(library / "trip" / "beta.mp4")]
+    assert second["moved"] == [{"from": str(library / "alpha.mp4"),
+                                "to": str(library / "renamed.mp4")}]
+    assert second["removed"] == [str(library / "trip" / "gamma.mp4")]
+    assert [f["path"] for f in second["failed"]] == [str(library / "broken.mp4")]
+    assert second["failed"][0]["reason"]
+    assert second["frames_encoded"] == 0
