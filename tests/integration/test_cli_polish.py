@@ -93,3 +93,28 @@ def test_index_json_lists_every_outcome_with_the_run_numbers(tiny_model, library
     assert [f["path"] for f in second["failed"]] == [str(library / "broken.mp4")]
     assert second["failed"][0]["reason"]
     assert second["frames_encoded"] == 0
+
+
+def test_using_the_model_the_library_already_uses_says_so(tiny_model, library, capsys):
+    assert main(["models", "use", tiny_model]) == 0
+    assert "re-embeds" in capsys.readouterr().out  # no library yet: the next index embeds
+    indexed(library, capsys)
+    assert main(["models", "use", tiny_model]) == 0
+    out = capsys.readouterr().out
+    assert "already uses it" in out and "re-embeds" not in out
+    assert main(["models", "use", "clip-vit-b-32-openai"]) == 0
+    assert "re-embeds" in capsys.readouterr().out
+
+
+def test_after_use_the_list_marks_only_the_new_default(capsys, monkeypatch):
+    from vidsearch.model import cards
+
+    # This checkout's cards, whichever checkout the editable install points at.
+    monkeypatch.setattr(cards, "_builtin_cards_dir", lambda: REPO / "models")
+    assert main(["models", "use", "clip-vit-b-32-openai"]) == 0
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "the default" not in out
+    marked = [line for line in out.splitlines() if line.strip().startswith("*")]
+    assert len(marked) == 1 and "clip-vit-b-32-ope" in marked[0]
