@@ -68,6 +68,25 @@ def home_relative(path: str) -> str:
     return path
 
 
+def wrapped_path(path: str, width: int) -> Text:
+    """`path` as lines of at most `width` cells, broken after a separator where one falls in
+    the line (a name is cut only when it alone is longer than the line)."""
+    parts = [part + os.sep for part in path.split(os.sep)]
+    parts[-1] = parts[-1][:-len(os.sep)]
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and Text(line + part).cell_len > width:
+            lines.append(line)
+            line = ""
+        line += part
+        while Text(line).cell_len > width:  # one name longer than the line: fold it
+            lines.append(line[:width])
+            line = line[width:]
+    lines.append(line)
+    return Text("\n".join(line for line in lines if line))
+
+
 def shorten_folder(folder: str, width: int) -> str:
     """`folder` in at most `width` cells, keeping its end (the part that tells folders apart)."""
     folder = printable(home_relative(folder))

@@ -118,3 +118,78 @@ def test_after_use_the_list_marks_only_the_new_default(capsys, monkeypatch):
     assert "the default" not in out
     marked = [line for line in out.splitlines() if line.strip().startswith("*")]
     assert len(marked) == 1 and "clip-vit-b-32-ope" in marked[0]
+
+
+def run_counting_imports(*args: str) -> tuple[int, str, bool]:
+    """The CLI in a fresh process: (exit code, stderr, whether torch was imported)."""
+    script = ("import sys\nfrom vidsearch.cli import main\ncode = main(sys.argv[1:])\n"
+              "print('torch' in sys.modules)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                            text=True, cwd=REPO, timeout=120, env=dict(os.environ))
+    return result.returncode, result.stderr, result.stdout.strip().endswith("True")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["find", "--image", "nope.png"], "nope.png: no such file"),
+    (["find", "x", "--rerank", "5"], "--rerank needs a model with a tightTransf header"),
+    (["find", "x", "-k", "0"], "-k 0: must be at least 1"),
+    (["finetune", "labels.csv", "--header", "meanP", "--freeze-backbone"],
+     "--freeze-backbone with header meanP leaves nothing to train"),
+])
+def test_usage_errors_come_before_any_model_load(tiny_model, library, capsys, args, says):
+    indexed(library, capsys)  # a library to search, so only the flags are wrong
+    code, err, torch_imported = run_counting_imports(*args)
+    assert code == 2, err
+    assert says in err
+    assert "JPEG" not in err
+    assert not torch_imported
+
+
+@pytest.fixture
+def deep_library(tmp_path, video_cache):
+    import shutil
+
+    folder = tmp_path / "Videos" / "holidays-in-the-mountains-2024" / "second-week-by-the-lake"
+    folder.mkdir(parents=True)
+    shutil.copy2(video_cache / "alpha.mp4", folder / "a-long-walk-along-the-shore.mp4")
+    shutil.copy2(video_cache / "beta.mp4", folder / "beta.mp4")
+    return tmp_path / "Videos"
+
+
+def test_find_at_80_columns_breaks_paths_only_at_separators(tiny_model, deep_library, capsys):
+    from tests.conftest import run_cli
+
+    indexed(deep_library, capsys)
+    result = run_cli("find", "a red square")  # piped: rich lays it out at 80 columns
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for name in ("holidays-in-the-mountains-2024", "second-week-by-the-lake",
+                 "a-long-walk-along-the-shore.mp4", "beta.mp4"):
+        assert any(name in line for line in lines), (name, result.stdout)
+
+
+def fake_program(folder, name: str):
+    folder.mkdir(exist_ok=True)
+    program = folder / name
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+
+
+def test_the_open_hint_names_only_a_player_that_is_there(tiny_model, library, tmp_path, capsys):
+    from tests.conftest import run_cli
+    from vidsearch import config
+
+    indexed(library, capsys)
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    result = run_cli("find", "a red square", env_extra={"PATH": str(bare)})
+    assert result.returncode == 0, result.stderr
+    assert "open the best hit" not in result.stdout and "mpv" not in result.stdout
+    with_mpv = tmp_path / "mpv-bin"
+    fake_program(with_mpv, "mpv")
+    result = run_cli("find", "a red square", env_extra={"PATH": str(with_mpv)})
+    assert "open the best hit: mpv --start=" in result.stdout
+    config.save_setting("player", ["celluloid", "--mpv-start={seconds}", "{path}"])
+    result = run_cli("find", "a red square", env_extra={"PATH": str(with_mpv)})
+    assert "open the best hit: celluloid --mpv-start=" in result.stdout
