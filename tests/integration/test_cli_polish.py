@@ -193,3 +193,22 @@ def test_the_open_hint_names_only_a_player_that_is_there(tiny_model, library, tm
     config.save_setting("player", ["celluloid", "--mpv-start={seconds}", "{path}"])
     result = run_cli("find", "a red square", env_extra={"PATH": str(with_mpv)})
     assert "open the best hit: celluloid --mpv-start=" in result.stdout
+
+
+def test_one_log_policy_quiet_by_default_info_with_v(tiny_model, library, tmp_path, capsys):
+    from PIL import Image
+
+    from tests.conftest import run_cli
+
+    indexed(library, capsys)
+    picture = tmp_path / "frame.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(picture)
+    for args in (["find", "a red square"], ["find", "--image", str(picture)],
+                 ["index", str(library)], ["status"]):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", args  # piped or not: only warnings and errors
+    (library / "alpha.mp4").touch()
+    verbose = run_cli("index", str(library), "-v")
+    assert " INFO " in verbose.stderr and "indexing 1 video" in verbose.stderr
+    assert " INFO " in run_cli("find", "--image", str(picture), "-v").stderr
