@@ -56,11 +56,35 @@ def format_span(start: float, end: float) -> str:
     return f"{format_time(start)}–{format_time(end)}"
 
 
+def count(number: int, noun: str) -> str:
+    """`1 video`, `3 videos`: the nouns we count all take a plain -s."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def home_relative(path: str) -> str:
     home = os.path.expanduser("~")
     if home not in ("", "/") and path.startswith(home + os.sep):
         return "~" + path[len(home):]
     return path
+
+
+def wrapped_path(path: str, width: int) -> Text:
+    """`path` as lines of at most `width` cells, broken after a separator where one falls in
+    the line (a name is cut only when it alone is longer than the line)."""
+    parts = [part + os.sep for part in path.split(os.sep)]
+    parts[-1] = parts[-1][:-len(os.sep)]
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and Text(line + part).cell_len > width:
+            lines.append(line)
+            line = ""
+        line += part
+        while Text(line).cell_len > width:  # one name longer than the line: fold it
+            lines.append(line[:width])
+            line = line[width:]
+    lines.append(line)
+    return Text("\n".join(line for line in lines if line))
 
 
 def shorten_folder(folder: str, width: int) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from vidsearch import scan as fs
 from vidsearch import video
+from vidsearch.display import count
 from vidsearch.errors import DecodeError
 from vidsearch.store import Store, VideoMeta
 from vidsearch.windows import plan_windows
@@ -61,6 +62,7 @@ class IndexReport:
     indexed: list[str] = field(default_factory=list)
     seconds_indexed: float = 0.0
     skipped: int = 0
+    skipped_paths: list[str] = field(default_factory=list)  # the `skipped` files, by name
     moved: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -168,6 +170,7 @@ class Indexer:
             record = stored.get(path)
             if fs.is_unchanged(record, state) and not _could_not_read(record):
                 report.skipped += 1
+                report.skipped_paths.append(path)
                 if record.status == "error":
                     report.previously_failed += 1
                 continue
@@ -390,7 +393,8 @@ class Indexer:
         report.seconds_indexed += duration
         report.frames += len(times)
         job.times, job.vectors = [], []
-        log.info("indexed %s (%d frames, %d clips)", job.state.path, len(times), len(windows))
+        log.info("indexed %s (%s, %s)", job.state.path, count(len(times), "frame"),
+                 count(len(windows), "clip"))
         self.progress.video_finished(job.state.path, True)
 
     def _fail(self, job: _Job, reason: str, report: IndexReport) -> None:

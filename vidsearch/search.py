@@ -81,7 +81,7 @@ def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: in
         raise UsageError(f"the query is {len(query)} characters long",
                          f"keep it under {MAX_QUERY_CHARS}; only the first words count anyway")
     if k <= 0:
-        raise UsageError("-k must be at least 1")
+        raise UsageError("the number of hits must be at least 1")
     check_compatible(store, model)
     query_vector = model.embed_texts([query])[0]
     hits = _hits_from_clips(store, query_vector, max(k, rerank))
@@ -93,7 +93,7 @@ def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: in
 def search_image(store: Store, model: QueryModel, image: np.ndarray, k: int = 10) -> list[Hit]:
     """Frames most like the image first, then the clip around each frame."""
     if k <= 0:
-        raise UsageError("-k must be at least 1")
+        raise UsageError("the number of hits must be at least 1")
     check_compatible(store, model)
     query_vector = _normalise(model.embed_image(image))
     hits: list[Hit] = []
@@ -143,7 +143,7 @@ def _rerank(store: Store, model: QueryModel, query: str, hits: list[Hit]) -> lis
     if not model.can_rerank:
         raise UsageError(
             f"model '{model.card.name}' has no re-ranking header",
-            "--rerank needs a tightTransf model card; drop the flag or pick such a model",
+            "re-ranking needs a tightTransf model card; search without it or pick such a model",
         )
     windows = [store.frame_vectors(h.video_id, h.start, h.end)[1] for h in hits]
     scores = model.rerank(query, windows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from vidsearch import __version__
@@ -41,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Flushed here, not at exit: a reader that went away (`| head`) must surface as
+            # BrokenPipeError below, not as a traceback printed while Python shuts down.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -57,6 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         logging.shutdown()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so the interpreter's own flush at exit finds nothing to fail on
+    (the recipe in Python's `signal` docs)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture): nothing to do
+        pass
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ def shared_options() -> argparse.ArgumentParser:
         "--db", type=Path, default=None,
         help="library database file (default: VIDSEARCH_DB or the user data folder)",
     )
-    shared.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    shared.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log what is being done (-vv: and debugging detail)")
     shared.add_argument("-q", "--quiet", action="store_true", help="log only problems")
     return shared
 
@@ -76,15 +77,19 @@ def add_command(subparsers, name: str, *, help: str, description: str, examples:
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING
-    if getattr(args, "verbose", False):
-        level = logging.DEBUG
-    elif getattr(args, "quiet", False):
+    """One policy for every command: stderr carries warnings and errors; -v adds what is being
+    done (INFO), -vv debugging detail, -q leaves only errors. Results go to stdout."""
+    verbosity = getattr(args, "verbose", 0) or 0
+    if getattr(args, "quiet", False):
         level = logging.ERROR
-    elif not sys.stderr.isatty():
-        level = logging.INFO  # plain log lines stand in for the progress bar
-    # Other libraries (open_clip, huggingface_hub) log chatty INFO lines; only ours are wanted.
-    logging.basicConfig(level=max(level, logging.WARNING) if level != logging.DEBUG else level,
+    elif verbosity >= 2:
+        level = logging.DEBUG
+    elif verbosity == 1:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    # Other libraries (open_clip, huggingface_hub) log chatty INFO lines: theirs show at -vv.
+    logging.basicConfig(level=logging.DEBUG if verbosity >= 2 else max(level, logging.WARNING),
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
     logging.getLogger("vidsearch").setLevel(level)

@@ -29,20 +29,17 @@ def register(subparsers, shared) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vidsearch import search
-    from vidsearch.errors import UsageError
     from vidsearch.model.threads import use_threads_for
     from vidsearch.store import open_store
 
-    if (args.query is None) == (args.image is None):
-        raise UsageError("give either a QUERY or --image FILE", 'e.g. vidsearch find "a dog"')
+    check_usage(args)
+    image = load_query_image(args.image) if args.image is not None else None
     db = common.db_path(args)
     with open_store(db, create=False) as store:
         use_threads_for("query")
-        if args.image is not None:
-            from vidsearch import video
-
+        if image is not None:
             model = common.load_model(args)
-            hits = search.search_image(store, model, video.load_image(args.image), k=args.k)
+            hits = search.search_image(store, model, image, k=args.k)
         else:
             model = common.load_model(args) if args.rerank else common.load_query_model(args)
             hits = search.search_text(store, model, args.query, k=args.k, rerank=args.rerank)
@@ -55,38 +52,85 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_usage(args: argparse.Namespace) -> None:
+    """Every mistake in the flags, found before the library is opened or a model loads."""
+    from vidsearch.errors import UsageError
+
+    if (args.query is None) == (args.image is None):
+        raise UsageError("give either a QUERY or --image FILE", 'e.g. vidsearch find "a dog"')
+    if args.k < 1:
+        raise UsageError(f"-k {args.k}: must be at least 1", "e.g. -k 10")
+    if args.rerank < 0:
+        raise UsageError(f"--rerank {args.rerank}: must be 0 or more", "e.g. --rerank 20")
+    if args.rerank:
+        from vidsearch import config
+        from vidsearch.model import cards
+
+        # The card says its header: no need to load weights to know they cannot re-rank.
+        card = cards.load_card(args.model or config.load_settings().active_model)
+        if card.header != "tightTransf":
+            raise UsageError(f"--rerank needs a model with a tightTransf header; "
+                             f"'{card.name}' has {card.header}",
+                             "drop --rerank, or pick such a model with --model")
+
+
+def load_query_image(path: Path):
+    from vidsearch import video
+    from vidsearch.errors import UsageError
+
+    if not path.exists():
+        raise UsageError.about(path, "no such file", "check the path")
+    return video.load_image(path)
+
+
+# Cells the other columns take (#, clip, best moment, score, with rich's padding): the file
+# column gets the rest of the line.
+OTHER_COLUMNS_WIDTH = 43
+MIN_FILE_WIDTH = 20
+
+
 def print_table(hits) -> None:
     from rich.console import Console
-
-    from vidsearch import display
     from rich.table import Table
     from rich.text import Text
+
+    from vidsearch import display
 
     console = Console()
     if not hits:
         console.print("no matches")
         return
+    file_width = max(MIN_FILE_WIDTH, console.width - OTHER_COLUMNS_WIDTH)
     table = Table(show_edge=False, header_style="bold")
     table.add_column("#", justify="right")
-    table.add_column("file", overflow="fold")
+    table.add_column("file", overflow="fold", max_width=file_width)
     table.add_column("clip")
     table.add_column("best moment")
     table.add_column("score", justify="right")
     for rank, hit in enumerate(hits, start=1):
         table.add_row(
             str(rank),
-            Text(display.printable(display.home_relative(hit.path))),  # text, never markup
+            display.wrapped_path(display.printable(display.home_relative(hit.path)), file_width),
             f"{display.format_time(hit.start)}-{display.format_time(hit.end)}",
             display.format_time(hit.best_moment),
             f"{hit.score:.3f}",
         )
     console.print(table)
-    best = hits[0]
-    console.print(Text(f"open the best hit: mpv --start={best.best_moment:.0f} "
-                       f"{_quote(display.printable(best.path))}", style="dim"))
+    hint = open_hint(hits[0])
+    if hint:
+        console.print(Text(f"open the best hit: {hint}", style="dim"))
 
 
-def _quote(path: str) -> str:
+def open_hint(best) -> str | None:
+    """The command that would open the best hit, as `tui` would: the configured player, else
+    mpv or vlc, else the desktop's opener; None when there is none."""
     import shlex
 
-    return shlex.quote(path)
+    from vidsearch import config, display, player
+    from vidsearch.errors import CannotRunError
+
+    try:
+        argv = player.build_argv(best.path, best.best_moment, config.load_settings().player)
+    except CannotRunError:
+        return None
+    return shlex.join(display.printable(part) for part in argv)

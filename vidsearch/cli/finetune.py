@@ -130,14 +130,14 @@ def flag_error(exc: SettingError) -> UsageError:
 def _run(args: argparse.Namespace) -> int:
     from vidsearch import config
     from vidsearch.train.labels import LabelsError, load_split
-    from vidsearch.train.loop import finetune
     from vidsearch.train.settings import FinetuneSettings
-    from vidsearch.train.target import resumed_settings
     from vidsearch.model.threads import use_threads_for
 
     base = args.base or config.load_settings().active_model
     name = args.name or default_name(base, args.labels)
     if args.resume:
+        from vidsearch.train.target import resumed_settings  # imports torch
+
         settings = resumed_settings(name, args.device)
         settings.labels = str(args.labels)
         settings.val = str(args.val) if args.val else settings.val
@@ -149,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, lr=args.lr, clip_lr=args.clip_lr,
             freeze_backbone=args.freeze_backbone, seed=args.seed, device=args.device)
     settings.validate()
+    check_something_to_train(settings)
     try:
         train, val = load_split(settings.labels, settings.val, settings.val_fraction,
                                 settings.seed)
@@ -158,11 +159,31 @@ def _run(args: argparse.Namespace) -> int:
     print_split(train, val)
     if args.check:
         return 0
+    from vidsearch.train.loop import finetune  # torch: only once the request is known good
+
     with make_progress() as progress:
         use_threads_for("train")
         result = finetune(settings, train, val, progress=progress, resume=args.resume,
                           overwrite=args.overwrite)
     return report(result)
+
+
+# Headers with no weights of their own: with the backbone frozen there is nothing to train.
+WEIGHTLESS_HEADERS = frozenset({"meanP"})
+
+
+def check_something_to_train(settings) -> None:
+    """--freeze-backbone with a weightless header, refused from the card before the model loads
+    (the training loop checks it again on the module it builds)."""
+    from vidsearch.errors import UsageError
+    from vidsearch.model import cards
+
+    if not settings.freeze_backbone:
+        return
+    header = settings.header or cards.load_card(settings.base).header
+    if header in WEIGHTLESS_HEADERS:
+        raise UsageError(f"--freeze-backbone with header {header} leaves nothing to train",
+                         FLAG_HINTS["freeze_backbone"])
 
 
 def default_name(base: str, labels: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from vidsearch.cli import common
@@ -26,10 +27,16 @@ def register(subparsers, shared) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="folders (searched recursively) or video files")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document: what was indexed, skipped, moved, "
+                             "removed and failed, and the run's numbers")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # The wall time a user waits includes opening the library and loading the model, which
+    # the indexer's own clock does not see.
+    started = time.monotonic()
     from vidsearch.errors import UsageError
     from vidsearch.indexer import Indexer
     from vidsearch.model.threads import use_threads_for
@@ -44,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
     with writer_lock(db):
         use_threads_for("index")
         model = common.model_on_demand(args)
-        with open_store(db) as store, make_progress() as progress:
+        with open_store(db) as store, make_progress() as shown:
+            progress = CountingProgress(shown)
             report = Indexer(store, model, options, progress).sync(args.paths)
-    print_summary(report)
+    wall = time.monotonic() - started
+    if args.json:
+        common.print_json(summary_document(report, progress.encoded, wall))
+    else:
+        print_summary(report, wall)
     return 1 if report.failed else 0
 
 
@@ -56,20 +68,53 @@ def make_progress():
     return RichProgress() if sys.stderr.isatty() else LogProgress()
 
 
-def print_summary(report) -> None:
-    from vidsearch.display import printable
+class CountingProgress:
+    """Passes the indexer's progress on, keeping the count of frames it says it encoded."""
+
+    def __init__(self, shown) -> None:
+        self.shown = shown
+        self.encoded = 0
+
+    def start(self, videos: int, seconds: float) -> None:
+        self.shown.start(videos, seconds)
+
+    def frames_encoded(self, count: int, seconds: float) -> None:
+        self.encoded += count
+        self.shown.frames_encoded(count, seconds)
+
+    def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
+        self.shown.video_finished(path, ok, reason)
+
+
+def summary_document(report, frames_encoded: int, wall: float) -> dict:
+    return {
+        "indexed": report.indexed,
+        "skipped": report.skipped_paths,
+        "moved": [{"from": old, "to": new} for old, new in report.moved],
+        "removed": report.removed,
+        "failed": [{"path": path, "reason": reason} for path, reason in report.failed],
+        "video_seconds": round(report.seconds_indexed, 3),
+        "frames_sampled": report.frames,
+        "frames_encoded": frames_encoded,
+        "wall_seconds": round(wall, 3),
+    }
+
+
+def print_summary(report, wall: float) -> None:
+    from vidsearch.display import count, printable
 
     out = sys.stdout
     hours = report.seconds_indexed / 3600
     print(
-        f"indexed {len(report.indexed)} videos ({hours:.2f} h, {report.frames} frames), "
+        f"indexed {count(len(report.indexed), 'video')} ({hours:.2f} h, "
+        f"{count(report.frames, 'frame')}), "
         f"skipped {report.skipped} unchanged, moved {len(report.moved)}, "
         f"removed {len(report.removed)}, failed {len(report.failed)} "
-        f"in {report.elapsed:.1f} s",
+        f"in {wall:.1f} s",
         file=out,
     )
     for path, reason in report.failed:
         print(f"  failed: {printable(path)}: {reason}", file=out)
     if report.previously_failed:
-        print(f"  {report.previously_failed} unchanged files failed before "
+        print(f"  {count(report.previously_failed, 'unchanged file')} failed before "
               "(see `vidsearch status`)", file=out)

@@ -40,10 +40,25 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "use":
         card = cards.load_card(args.name)
         config.save_setting("model", card.name)
-        print(f"default model: {card.name} (the next `vidsearch index` re-embeds the library)")
+        if library_model(args) == card.name:
+            print(f"default model: {card.name} (the library already uses it)")
+        else:
+            print(f"default model: {card.name} (the next `vidsearch index` re-embeds the "
+                  "library)")
         return 0
     print_models(cards.list_cards(), config.load_settings().active_model, cards, weights)
     return 0
+
+
+def library_model(args: argparse.Namespace) -> str | None:
+    """The name of the model the library's vectors belong to; None with no library yet."""
+    from vidsearch.store import open_store
+
+    db = common.db_path(args)
+    if not db.exists():
+        return None
+    with open_store(db, create=False) as store:
+        return store.get_meta("model_name") if store.has_videos() else None
 
 
 def print_models(all_cards, active: str, cards_module, weights) -> None:
@@ -52,7 +67,9 @@ def print_models(all_cards, active: str, cards_module, weights) -> None:
     from rich.text import Text
 
     table = Table(show_edge=False, header_style="bold")
-    for column in ("", "name", "header", "patch", "weights", "description"):
+    # The "default" column is the one place that says which card is the default: a card's
+    # description cannot know what `models use` chose since.
+    for column in ("default", "name", "header", "patch", "weights", "description"):
         table.add_column(column, overflow="fold")
     for card in all_cards:
         table.add_row(
