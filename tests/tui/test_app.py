@@ -242,13 +242,14 @@ async def test_first_search_shows_that_the_model_is_loading(make_app, backend):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"dog", "enter")
         await pilot.pause(0.1)
-        area = app.screen.query_one("#results-area")
-        assert area.loading
+        panel = app.screen.query_one("#message")
+        assert panel.loading
+        assert "╭─ results ─" in screen_text(app)  # the box stays, the indicator is inside it
         assert "loading model clip4clip-webvid150k (once)" in screen_text(app)
         assert app.screen.query_one("#query", Input).value == "dog"  # the UI still answers
         backend.release.set()
         await settle(app, pilot)
-        assert not area.loading
+        assert not panel.loading and not app.screen.query_one("#results").loading
         assert "4 hits" in screen_text(app)
 
 
@@ -309,4 +310,4 @@ async def test_an_unexpected_error_in_a_search_is_shown_not_a_crash(make_app, ba
         assert app.is_running
         text = screen_text(app)
         assert "The search failed: Boom" in text and "disk image is malformed" in text
-        assert not app.screen.query_one("#results-area").loading
+        assert not app.screen.query_one("#message").loading

@@ -61,6 +61,11 @@ class MainScreen(Screen):
         Binding("f1", "help", "Help", show=False),  # works while typing in the search box
         Binding("q", "app.quit", "Quit"),
     ]
+    # Classes the stylesheet lays the screen out by: below 100 columns the preview would
+    # squeeze the results out of their columns, so it goes under them when there are rows to
+    # spare and away when there are not; wide terminals give the picture more room.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -250,6 +255,7 @@ class MainScreen(Screen):
         self._serial += 1
         self._searched = True
         self._notice(f"searching for {query.describe()}…")
+        self.query_one(PreviewPane).clear()  # the old hit's picture would pass for an answer
         self._set_loading(True)
         self.run_search(self._serial, query)
 
@@ -295,7 +301,11 @@ class MainScreen(Screen):
             self.query_one(PreviewPane).clear()
 
     def _set_loading(self, loading: bool) -> None:
-        self.query_one("#results-area").loading = loading
+        # The indicator covers what is in the box, not the box: putting the box itself into
+        # the loading state would cover its border and title too, and the box would vanish.
+        switcher = self.query_one(ContentSwitcher)
+        for child in switcher.children:
+            child.loading = loading and child.id == switcher.current
 
 
 def hit_label(hit: Hit) -> str:
