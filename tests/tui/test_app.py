@@ -196,7 +196,16 @@ async def test_empty_library_says_how_to_index(make_app, backend):
         await settle(app, pilot)
         text = screen_text(app)
         assert "The library is empty" in text
-        assert "vidsearch index ~/Videos" in text
+        assert "vidsearch index ~/Videos (then" in text  # the default library needs no --db
+
+
+async def test_empty_library_hint_repeats_the_db_it_was_started_with(make_app, backend,
+                                                                     isolated_home):
+    backend.videos, backend.hours = 0, 0.0
+    app = make_app(db_path="/data/other lib.db")
+    async with app.run_test(size=(200, 40)) as pilot:  # wide enough for the hint on one line
+        await settle(app, pilot)
+        assert "vidsearch index ~/Videos --db '/data/other lib.db'" in screen_text(app)
 
 
 async def test_unreadable_database_is_a_message_with_the_fix(make_app, backend):

@@ -33,9 +33,10 @@ def plan_columns(width: int, cell_padding: int) -> dict[str, int]:
     kept = []
     for key in PRIORITY:
         need = minimum[key] + 2 * cell_padding
-        if free >= need or not kept:  # the file name is shown however narrow the table
-            kept.append(key)
-            free -= need
+        if kept and free < need:
+            break  # strictly by priority: a narrower table never swaps one column for another
+        kept.append(key)  # the file name is shown however narrow the table
+        free -= need
     widths = {key: fixed[key] for key in kept if key in fixed}
     flexible = max(0, free) + MIN_FILE_WIDTH
     if "folder" in kept:
