@@ -106,3 +106,16 @@ async def test_negative_scores_are_shown_whole_in_the_table(make_app, backend):
     async with app.run_test(size=(120, 36)) as pilot:
         await search(app, pilot)
         assert " -0.063 " in screen_text(app)
+
+
+async def test_the_help_and_image_dialogs_fit_an_80_column_terminal(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert app.screen.query_one("#help").region.right <= 80
+        assert "Esc or ? to close" in screen_text(app)
+        await pilot.press("escape", "escape", "i")
+        await pilot.pause()
+        assert app.screen.query_one("#image-query").region.right <= 80
