@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
+from vidsearch import config
 from vidsearch.errors import CannotRunError
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def build_argv(
     raise CannotRunError(
         "no video player found (looked for mpv, vlc and " + opener + ")",
         'install mpv, or set player = ["myplayer", "--start={seconds}", "{path}"] '
-        "in settings.toml",
+        f"in {config.settings_path()}",
     )
 
 
@@ -87,5 +88,5 @@ def launch(argv: Sequence[str]) -> subprocess.Popen:
     except OSError as exc:
         raise CannotRunError(
             f"cannot start the player {argv[0]!r} ({exc.strerror or exc})",
-            "check the player setting in settings.toml, or install mpv",
+            f"check the player setting in {config.settings_path()}, or install mpv",
         ) from exc

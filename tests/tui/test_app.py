@@ -208,7 +208,16 @@ async def test_empty_library_says_how_to_index(make_app, backend):
         await settle(app, pilot)
         text = screen_text(app)
         assert "The library is empty" in text
-        assert "vidsearch index ~/Videos" in text
+        assert "vidsearch index ~/Videos (then" in text  # the default library needs no --db
+
+
+async def test_empty_library_hint_repeats_the_db_it_was_started_with(make_app, backend,
+                                                                     isolated_home):
+    backend.videos, backend.hours = 0, 0.0
+    app = make_app(db_path="/data/other lib.db")
+    async with app.run_test(size=(200, 40)) as pilot:  # wide enough for the hint on one line
+        await settle(app, pilot)
+        assert "vidsearch index ~/Videos --db '/data/other lib.db'" in screen_text(app)
 
 
 async def test_unreadable_database_is_a_message_with_the_fix(make_app, backend):
@@ -256,13 +265,14 @@ async def test_first_search_shows_that_the_model_is_loading(make_app, backend):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"dog", "enter")
         await pilot.pause(0.1)
-        area = app.screen.query_one("#results-area")
-        assert area.loading
+        panel = app.screen.query_one("#message")
+        assert panel.loading
+        assert "╭─ results ─" in screen_text(app)  # the box stays, the indicator is inside it
         assert "loading model clip4clip-webvid150k (once)" in screen_text(app)
         assert app.screen.query_one("#query", Input).value == "dog"  # the UI still answers
         backend.release.set()
         await settle(app, pilot)
-        assert not area.loading
+        assert not panel.loading and not app.screen.query_one("#results").loading
         assert "4 hits" in screen_text(app)
 
 
@@ -326,4 +336,4 @@ async def test_an_unexpected_error_in_a_search_is_shown_not_a_crash(make_app, ba
         assert app.is_running
         text = screen_text(app)
         assert "The search failed: Boom" in text and "disk image is malformed" in text
-        assert not app.screen.query_one("#results-area").loading
+        assert not app.screen.query_one("#message").loading

@@ -30,11 +30,14 @@ def test_the_os_opener_when_there_is_no_player(platform, opener):
     assert argv == [opener, "/v/a.mp4"]
 
 
-def test_no_player_at_all_says_what_to_install():
+def test_no_player_at_all_says_what_to_install_and_where_the_settings_are(isolated_home):
+    from vidsearch import config
+
     with pytest.raises(CannotRunError) as caught:
         player.build_argv("/v/a.mp4", 3, which=having())
     assert "no video player found" in caught.value.message
-    assert "mpv" in caught.value.hint and "settings.toml" in caught.value.hint
+    assert "mpv" in caught.value.hint
+    assert f"in {config.settings_path()}" in caught.value.hint  # the file, not just its name
 
 
 def test_a_template_overrides_detection_and_fills_both_placeholders():

@@ -8,17 +8,18 @@ it with `pytest tests/tui/test_snapshot.py --snapshot-update`.
 
 from __future__ import annotations
 
-from tests.tui.conftest import SIZE, search
-
 import pytest
 
+from tests.tui.conftest import search
 
+# A small laptop terminal (preview hidden), the usual size, and a wide screen.
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: "%dx%d" % s)
 @pytest.mark.slow
-def test_main_screen_after_a_search(snap_compare, make_app, monkeypatch):
+def test_main_screen_after_a_search(snap_compare, make_app, monkeypatch, size):
     monkeypatch.setenv("HOME", "/nonexistent-home")  # paths are never shortened to ~
 
     async def run_before(pilot) -> None:
         await search(pilot.app, pilot, "dog on a beach")
         await pilot.press("down")
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

@@ -36,8 +36,10 @@ class VidsearchApp(App[None]):
 
     def __init__(self, backend: Backend, *, player_template: Sequence[str] = (),
                  run_player: PlayerRunner = player.launch,
-                 which: player.Which = shutil.which, k: int = DEFAULT_K) -> None:
+                 which: player.Which = shutil.which, k: int = DEFAULT_K,
+                 db_option: Path | None = None) -> None:
         super().__init__()
+        self.db_option = db_option  # the --db it was started with, repeated in the hints
         self.backend = backend
         self.player_template = list(player_template)
         self.run_player = run_player
@@ -79,6 +81,11 @@ def create_app(db_path: Path | None = None, *, backend: Backend | None = None,
     """
     from vidsearch import config
 
+    # Hints repeat --db only when it matters: the default (or VIDSEARCH_DB, which the next
+    # command in the same shell sees too) needs no flag.
+    db_option = Path(db_path) if db_path else None
+    if db_option is not None and db_option == config.default_db_path():
+        db_option = None
     if player_template is None:
         player_template = config.load_settings().player
     if backend is None:
@@ -86,4 +93,4 @@ def create_app(db_path: Path | None = None, *, backend: Backend | None = None,
                                  model=model, device=device, weights=weights,
                                  precision=precision)
     return VidsearchApp(backend, player_template=player_template, run_player=run_player,
-                        which=which, k=k)
+                        which=which, k=k, db_option=db_option)

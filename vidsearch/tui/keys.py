@@ -21,7 +21,7 @@ KEYS: list[KeyHelp] = [
     KeyHelp("c", "copy “path at H:MM:SS” of the selected result"),
     KeyHelp("/", "back to the search box"),
     KeyHelp("Esc", "leave the search box (to the results, if there are any)"),
-    KeyHelp("i", "search by an example image (asks for a file path)"),
+    KeyHelp("i", "search by an example image (asks for a file path; → completes it)"),
     KeyHelp("? or F1", "this help: all keys (F1 also while typing in the search box)"),
     KeyHelp("q", "quit (Ctrl+Q works everywhere, even while typing in the search box)"),
 ]

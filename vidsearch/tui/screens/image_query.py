@@ -10,6 +10,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from vidsearch.tui.widgets.path_suggester import PathSuggester
+
+# What the image search reads (Pillow); other files are not offered while typing the path.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+
 
 class ImagePathScreen(ModalScreen[Path | None]):
     """Dismisses with the path typed (`~` expanded), or None when cancelled or left empty."""
@@ -19,8 +24,10 @@ class ImagePathScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="image-query"):
             yield Static("Search by an example image", id="image-title", markup=False)
-            yield Input(placeholder="path to a JPEG, PNG or WebP file", id="image-path")
-            yield Static("Enter to search · Esc to cancel", id="image-help", markup=False)
+            yield Input(placeholder="path to a JPEG, PNG or WebP file", id="image-path",
+                        suggester=PathSuggester(IMAGE_SUFFIXES))
+            yield Static("→ completes the path · Enter to search · Esc to cancel",
+                         id="image-help", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

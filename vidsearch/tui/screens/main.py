@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 
 STATUS_REFRESH_SECONDS = 5.0
 PREVIEW_SETTLE_SECONDS = 0.08
-EMPTY_HINT = "index some videos first: vidsearch index ~/Videos (then press / and search)"
 
 
 class MainScreen(Screen):
@@ -61,11 +61,19 @@ class MainScreen(Screen):
         Binding("f1", "help", "Help", show=False),  # works while typing in the search box
         Binding("q", "app.quit", "Quit"),
     ]
+    # Classes the stylesheet lays the screen out by: below 100 columns the preview would
+    # squeeze the results out of their columns, so it goes under them when there are rows to
+    # spare and away when there are not; wide terminals give the picture more room.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     def __init__(self) -> None:
         super().__init__()
         self._serial = 0  # numbers searches, so a slow old one cannot overwrite a newer one
         self._searched = False
+        # The image search whose path the search box shows: Enter on that unchanged text
+        # searches by the image again, not for the path's words.
+        self._image_query: ImageQuery | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="describe a moment, e.g. dog catching a frisbee  (Enter searches)",
@@ -163,7 +171,8 @@ class MainScreen(Screen):
             if status.videos == 0:
                 self._show_panel("The library is empty",
                                  f"nothing is indexed in {status.db_path} yet",
-                                 EMPTY_HINT, kind=PanelKind.WARNING)
+                                 empty_library_hint(self.app.db_option),
+                                 kind=PanelKind.WARNING)
             else:
                 self._show_panel(
                     "Type what happens in the clip you want, then Enter",
@@ -244,12 +253,18 @@ class MainScreen(Screen):
         if not text:
             self._notice("type what to look for first")
             return
+        image = self._image_query
+        if image is not None and text == image_box_text(image):
+            self.start_search(image)
+            return
+        self._image_query = None
         self.start_search(TextQuery(text))
 
     def start_search(self, query: Query) -> None:
         self._serial += 1
         self._searched = True
         self._notice(f"searching for {query.describe()}…")
+        self.query_one(PreviewPane).clear()  # the old hit's picture would pass for an answer
         self._set_loading(True)
         self.run_search(self._serial, query)
 
@@ -276,8 +291,12 @@ class MainScreen(Screen):
         self.app.push_screen(ImagePathScreen(), self._image_chosen)
 
     def _image_chosen(self, path: Path | None) -> None:
-        if path is not None:
-            self.start_search(ImageQuery(path))
+        if path is None:
+            return
+        query = self._image_query = ImageQuery(path)
+        # The box says what the results are for; the old text would claim them otherwise.
+        self.query_one("#query", Input).value = image_box_text(query)
+        self.start_search(query)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
@@ -295,7 +314,23 @@ class MainScreen(Screen):
             self.query_one(PreviewPane).clear()
 
     def _set_loading(self, loading: bool) -> None:
-        self.query_one("#results-area").loading = loading
+        # The indicator covers what is in the box, not the box: putting the box itself into
+        # the loading state would cover its border and title too, and the box would vanish.
+        switcher = self.query_one(ContentSwitcher)
+        for child in switcher.children:
+            child.loading = loading and child.id == switcher.current
+
+
+def image_box_text(query: ImageQuery) -> str:
+    return f"image: {printable(str(query.image))}"
+
+
+def empty_library_hint(db_option: Path | None) -> str:
+    """The command that fills the library this app reads, `--db` included when it was given."""
+    command = "vidsearch index ~/Videos"
+    if db_option is not None:
+        command += f" --db {shlex.quote(str(db_option))}"
+    return f"index some videos first: {command} (then press / and search)"
 
 
 def hit_label(hit: Hit) -> str:

@@ -16,6 +16,7 @@ from textual_image.widget import Image as ImageWidget
 
 from vidsearch.search import Hit
 from vidsearch.tui.backend import VideoFacts
+from vidsearch.tui.widgets.results import format_score
 from vidsearch.display import format_span, format_time, home_relative, literal, printable
 
 
@@ -67,7 +68,7 @@ class PreviewPane(VerticalScroll):
     def _show_facts(self, hit: Hit, facts: VideoFacts | None) -> None:
         rows = [("clip", format_span(hit.start, hit.end)),
                 ("best moment", format_time(hit.best_moment)),
-                ("score", f"{hit.score:.3f}")]
+                ("score", format_score(hit.score))]
         if facts is not None:
             if facts.duration:
                 rows.append(("duration", format_time(facts.duration)))
@@ -93,6 +94,6 @@ class PreviewPane(VerticalScroll):
             text.append("\n")
             text.append_text(literal(
                 f"{'▸' if current else ' '} {format_span(other.start, other.end)}  best "
-                f"{format_time(other.best_moment)}  {other.score:.3f}",
+                f"{format_time(other.best_moment)}  {format_score(other.score)}",
                 style="" if current else "dim"))
         self.query_one("#neighbours", Static).update(text)

@@ -13,13 +13,44 @@ from textual.widgets import DataTable
 from vidsearch.search import Hit
 from vidsearch.display import format_span, format_time, literal, shorten_folder
 
-# (key, label, width); None widths share what the fixed columns leave, file name first.
+# (key, label, width) in the order shown; None widths share what the fixed columns leave.
 COLUMNS = [("file", "file", None), ("folder", "folder", None), ("clip", "clip", 15),
-           ("best", "best", 7), ("score", "score", 5)]
+           ("best", "best", 7), ("score", "score", 6)]
+# Which columns a narrow table keeps: a row is still worth reading with file, clip and score.
+PRIORITY = ("file", "clip", "score", "best", "folder")
 MIN_FILE_WIDTH = 16
 MIN_FOLDER_WIDTH = 10
 MAX_FOLDER_WIDTH = 28
 SCROLLBAR_ALLOWANCE = 2
+
+
+def plan_columns(width: int, cell_padding: int) -> dict[str, int]:
+    """Column widths for a table `width` cells wide, dropping the least needed columns
+    (see PRIORITY) until the rest fit without a horizontal scrollbar."""
+    fixed = {key: size for key, _label, size in COLUMNS if size}
+    minimum = {"file": MIN_FILE_WIDTH, "folder": MIN_FOLDER_WIDTH, **fixed}
+    free = width - SCROLLBAR_ALLOWANCE
+    kept = []
+    for key in PRIORITY:
+        need = minimum[key] + 2 * cell_padding
+        if kept and free < need:
+            break  # strictly by priority: a narrower table never swaps one column for another
+        kept.append(key)  # the file name is shown however narrow the table
+        free -= need
+    widths = {key: fixed[key] for key in kept if key in fixed}
+    flexible = max(0, free) + MIN_FILE_WIDTH
+    if "folder" in kept:
+        flexible += MIN_FOLDER_WIDTH
+        widths["folder"] = min(MAX_FOLDER_WIDTH, max(MIN_FOLDER_WIDTH, flexible * 2 // 5))
+        flexible -= widths["folder"]
+    widths["file"] = max(MIN_FILE_WIDTH, flexible)
+    return widths
+
+
+def format_score(score: float) -> str:
+    """Cosine similarity with three decimals, the same for every sign (no `-0.000`)."""
+    text = f"{score:.3f}"
+    return "0.000" if text == "-0.000" else text
 
 
 class ResultsTable(DataTable):
@@ -47,7 +78,7 @@ class ResultsTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.hits: list[Hit] = []
-        self._widths: tuple[int, int] | None = None
+        self._widths: dict[str, int] | None = None
 
     def on_mount(self) -> None:
         self._rebuild()
@@ -60,34 +91,34 @@ class ResultsTable(DataTable):
         self.hits = list(hits)
         self._rebuild()
 
-    def _column_widths(self) -> tuple[int, int]:
-        """File and folder widths that fill the table without a horizontal scrollbar."""
-        fixed = sum(width for _key, _label, width in COLUMNS if width)
-        padding = 2 * self.cell_padding * len(COLUMNS)
-        free = max(0, self.size.width - fixed - padding - SCROLLBAR_ALLOWANCE)
-        folder = min(MAX_FOLDER_WIDTH, max(MIN_FOLDER_WIDTH, free * 2 // 5))
-        return max(MIN_FILE_WIDTH, free - folder), folder
+    def _column_widths(self) -> dict[str, int]:
+        # Measured on the box around the table, not the table: the table is hidden behind
+        # the message panel until the first results arrive, and a hidden table is 0 wide, so
+        # its first layout would be the narrowest one, redone at the next resize.
+        box = self.parent if self.parent is not None else self
+        return plan_columns(box.content_size.width, self.cell_padding)
 
     def _rebuild(self, keep_cursor: bool = False) -> None:
         # Columns are rebuilt with the rows: cell text is cut to the column width here, with
         # an ellipsis, so the rows never push the table into horizontal scrolling.
         cursor = self.cursor_row if keep_cursor else 0
-        self._widths = file_width, folder_width = self._column_widths()
-        widths = {"file": file_width, "folder": folder_width}
+        self._widths = widths = self._column_widths()
         self.clear(columns=True)
-        for key, label, width in COLUMNS:
-            heading = Text(label, justify="right" if key == "score" else "left")
-            self.add_column(heading, width=width or widths[key], key=key)
+        for key, label, _width in COLUMNS:
+            if key in widths:
+                heading = Text(label, justify="right" if key == "score" else "left")
+                self.add_column(heading, width=widths[key], key=key)
         for index, hit in enumerate(self.hits):
             folder, name = os.path.split(hit.path)
-            self.add_row(
-                literal(name),  # Text, never str: DataTable would parse a str as markup
-                literal(shorten_folder(folder, folder_width), style="dim"),
-                Text(format_span(hit.start, hit.end)),
-                Text(format_time(hit.best_moment)),
-                Text(f"{hit.score:.3f}", justify="right"),
-                key=str(index),
-            )
+            cells = {
+                "file": literal(name),  # Text, never str: DataTable parses a str as markup
+                "folder": literal(shorten_folder(folder, widths.get("folder", 0)), style="dim"),
+                "clip": Text(format_span(hit.start, hit.end)),
+                "best": Text(format_time(hit.best_moment)),
+                "score": Text(format_score(hit.score), justify="right"),
+            }
+            self.add_row(*(cells[key] for key, _label, _width in COLUMNS if key in widths),
+                         key=str(index))
         if self.hits:
             self.move_cursor(row=min(cursor, len(self.hits) - 1))
 
