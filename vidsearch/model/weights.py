@@ -77,14 +77,18 @@ def cached_weights(name: str) -> Path | None:
 
 
 def import_weights(name: str, file: Path | str) -> Path:
-    """Copy a weights file into the cache for model `name` (`vidsearch models import`)."""
-    load_card(name)  # an unknown name fails here, listing the known ones
+    """Copy a weights file into the cache for model `name` (`vidsearch models import`), once
+    it is known to load as that model's weights; a file that does not is refused, unstored."""
+    from vidsearch.model.fit import check_weights_fit
+
+    card = load_card(name)  # an unknown name fails here, listing the known ones
     source = Path(file).expanduser()
     if not source.is_file():
         raise UsageError(f"{source}: no such file", "give the path of a downloaded weights file")
     if source.suffix not in WEIGHT_SUFFIXES:
         raise UsageError(f"{source}: not a weights file",
                          f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    check_weights_fit(card, source)
     folder = weights_cache_dir() / name
     target = folder / source.name
     staging = folder / f".{source.name}.importing"
