@@ -72,6 +72,9 @@ def test_another_architectures_weights_are_refused_on_import(tmp_path):
                      str(tmp_path / "elsewhere" / "tiny" / "model.safetensors"))
     assert result.returncode == 3
     assert "do not fit model 'pe-core-b16'" in result.stderr
+    # What does not fit, counted, and the file that would: the line is not cut mid-name.
+    assert "missing keys (clip.visual.trunk." in result.stderr
+    assert "https://huggingface.co/timm/PE-Core-B-16/resolve/main/" in result.stderr
     assert not (config.weights_cache_dir() / "pe-core-b16").exists()
 
 

@@ -364,8 +364,10 @@ def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
                  for key, value in state.items()}
     result = module.load_state_dict(state, strict=False, assign=assign)
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"missing keys {result.missing_keys[:5]}, "
-                         f"unexpected keys {result.unexpected_keys[:5]}")
+        raise ValueError("; ".join(
+            f"{len(keys)} {kind} keys ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''})"
+            for kind, keys in (("missing", result.missing_keys),
+                               ("unexpected", result.unexpected_keys)) if keys))
 
 
 def _like(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import json
 import struct
 from pathlib import Path
 
+from vidsearch.errors import CannotRunError
 from vidsearch.model.cards import ModelCard
 
 SAFETENSORS_HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own limit on the header
@@ -28,7 +29,20 @@ def check_weights_fit(card: ModelCard, path: Path) -> None:
     shapes = {name: torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
               for name, tensor in state.items()}
     del state
-    build_module(card, shapes, source=path, shapes_only=True)
+    try:
+        build_module(card, shapes, source=path, shapes_only=True)
+    except CannotRunError as exc:
+        # build_module's hint is about a run's --weights; here the file itself is the question.
+        exc.hint = describe_wanted_file(card)
+        raise
+
+
+def describe_wanted_file(card: ModelCard) -> str:
+    from vidsearch.model.hub import hub_files
+
+    files = hub_files(card)
+    where = f": {files.url()}" if files is not None else ""
+    return f"import the weights file of {card.name} ({card.arch}){where}"
 
 
 def describe_unusable(path: Path) -> str | None:
