@@ -1,9 +1,13 @@
 import itertools
+import json
+import logging
 
 import numpy as np
 import pytest
 
-from vidsearch.model.precision import (PrecisionChoice, choose_cpu_precision, probe_frames,
+from vidsearch.model.precision import (MAX_CHECKS, MIN_SPEEDUP, PrecisionChoice,
+                                       choose_cpu_precision, decide_cpu_precision,
+                                       describe_choice, fast_bf16_feature, probe_frames,
                                        remembered_choice)
 
 
@@ -93,11 +97,13 @@ def _remember(model, use_bf16: bool) -> None:
 
 @pytest.mark.parametrize("use_bf16", [True, False])
 def test_a_bf16_verdict_gives_the_image_tower_bf16_weights_and_leaves_text_in_fp32(
-        tiny_model, use_bf16):
+        tiny_model, use_bf16, monkeypatch):
     import torch
 
-    from vidsearch.model import load_model
+    from vidsearch.model import load_model, precision
 
+    # As on a CPU with bf16 arithmetic, where a remembered verdict is looked up at all.
+    monkeypatch.setattr(precision, "fast_bf16_feature", lambda: "amx_bf16")
     exact = load_model(tiny_model, precision="fp32")
     model = load_model(tiny_model, precision="auto")
     fp32_tower = model.module.clip.visual
@@ -129,3 +135,90 @@ def test_the_probe_puts_the_fp32_tower_back_exactly_when_bf16_is_refused(tiny_mo
     frames = probe_frames(model.image_size, 3)
     np.testing.assert_array_equal(model.embed_frames(frames), exact.embed_frames(frames))
     assert model.precision == "fp32"
+
+
+# --- the CPU's features decide first ---
+
+X86_WITHOUT_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw\n"
+X86_WITH_AMX = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+ARM_WITH_BF16 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+
+
+@pytest.mark.parametrize("cpuinfo, capability, feature", [
+    (X86_WITHOUT_BF16, "AVX512", None),
+    (X86_WITH_AMX, "AVX512", "amx_bf16"),
+    (ARM_WITH_BF16, "DEFAULT", "bf16"),
+    ("", "AVX2", None),          # no cpuinfo: torch's kernel level answers
+    ("", "AVX512", "unknown"),   # may have it: measured
+])
+def test_the_cpu_features_say_whether_bf16_can_win(cpuinfo, capability, feature):
+    assert fast_bf16_feature(cpuinfo, capability) == feature
+
+
+def test_a_cpu_without_bf16_arithmetic_gets_fp32_without_any_timing(tmp_path, caplog):
+    def measure():
+        raise AssertionError("timed bf16 on a CPU that cannot run it fast")
+
+    cache = tmp_path / "cpu_precision.json"
+    with caplog.at_level(logging.INFO, logger="vidsearch.model.precision"):
+        choice = decide_cpu_precision(cache, "model-a|cpu", measure, cpu_feature=lambda: None)
+    assert not choice.use_bf16
+    assert "no bf16 arithmetic" in caplog.text
+    assert not cache.exists()
+
+
+def test_a_cpu_with_bf16_arithmetic_is_measured(tmp_path):
+    choice = decide_cpu_precision(tmp_path / "c.json", "k", lambda: PrecisionChoice(True, 3.0, 1.0),
+                                  cpu_feature=lambda: "amx_bf16")
+    assert choice.use_bf16
+
+
+def test_the_real_model_on_a_cpu_without_bf16_never_times(tiny_model, monkeypatch):
+    from vidsearch.model import load_model, precision
+
+    monkeypatch.setattr(precision, "fast_bf16_feature", lambda: None)
+    monkeypatch.setattr(precision, "choose_cpu_precision",
+                        lambda *args, **kwargs: pytest.fail("timed bf16 on a CPU without it"))
+    model = load_model(tiny_model, precision="auto")
+    model.embed_frames(probe_frames(model.image_size, 2))
+    assert model.precision == "fp32"
+
+
+@pytest.mark.parametrize("speedup, use_bf16, words", [
+    (1 / 4.5, False, "bf16 is 4.5x slower here: using fp32"),
+    (5.0, True, "bf16 is 5.0x faster here: using bf16"),
+    (1.1, False, "bf16 is only 1.1x faster here: using fp32"),
+])
+def test_the_verdict_is_said_plainly(speedup, use_bf16, words):
+    assert describe_choice(PrecisionChoice(use_bf16, speedup, 0.999)) == words
+
+
+def test_a_slow_bf16_is_logged_as_slower_not_as_faster(caplog):
+    encode, clock = fake_encoder(1.0, 4.5, bf16_noise=0.0)
+    with caplog.at_level(logging.INFO, logger="vidsearch.model.precision"):
+        choose_cpu_precision(encode, 32, clock=clock)
+    assert "bf16 is 4.5x slower here: using fp32" in caplog.text
+    assert "faster" not in caplog.text
+
+
+def test_a_close_verdict_is_measured_again_a_few_times_then_kept(tmp_path):
+    measured = []
+
+    def measure():
+        measured.append(1)
+        return PrecisionChoice(False, 1.2, 0.999)  # just under the 1.3x line: close
+
+    cache = tmp_path / "cpu_precision.json"
+    for _ in range(MAX_CHECKS + 2):
+        choice = remembered_choice(cache, "k", measure)
+    assert len(measured) == MAX_CHECKS
+    assert choice.checks == MAX_CHECKS
+    record = json.loads(cache.read_text())["k"]
+    assert record["margin"] == pytest.approx(1.2 / MIN_SPEEDUP, abs=1e-3)
+
+
+def test_a_clear_verdict_is_measured_once():
+    assert not PrecisionChoice(False, 0.2, 0.999).is_close
+    assert not PrecisionChoice(True, 4.0, 0.999).is_close
+    assert not PrecisionChoice(False, 1.3, 0.5).is_close  # drifting vectors: never bf16
+    assert PrecisionChoice(True, 1.4, 0.999).is_close

@@ -32,6 +32,23 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture
+def hub_answers(monkeypatch):
+    """The hub's connect check passes, for tests that fake the download itself."""
+    monkeypatch.setattr(weights, "check_hub_reachable", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def tiny_weights(tmp_path, monkeypatch) -> tuple[str, Path]:
+    """A tiny user model whose weights file lies outside the library, to be imported."""
+    from tests.fixtures.tiny_model import install_tiny_model
+
+    name = install_tiny_model(config.models_dir(), name="tiny")
+    file = tmp_path / "downloaded.safetensors"
+    (config.models_dir() / name / "model.safetensors").rename(file)
+    return name, file
+
+
 def _save(path: Path, state: dict) -> Path:
     from safetensors.torch import save_file
 
@@ -54,7 +71,7 @@ def test_missing_weights_offline_names_the_model_and_both_fixes(name):
     assert "\n" not in message
 
 
-def test_a_failed_download_is_a_cannot_run_error(monkeypatch):
+def test_a_failed_download_is_a_cannot_run_error(hub_answers, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
 
     def refuse(*args, **kwargs):
@@ -70,7 +87,7 @@ def test_a_failed_download_is_a_cannot_run_error(monkeypatch):
     assert weights.cached_weights("clip4clip-webvid150k") is None
 
 
-def test_an_interrupted_download_resumes_in_the_same_staging_folder(monkeypatch):
+def test_an_interrupted_download_resumes_in_the_same_staging_folder(hub_answers, monkeypatch):
     # huggingface_hub resumes a partial file it finds in `local_dir`; what vidsearch must do
     # is give it the same folder again and keep that folder after a failure.
     folders = []
@@ -96,7 +113,7 @@ def test_an_interrupted_download_resumes_in_the_same_staging_folder(monkeypatch)
     assert [p.name for p in path.parent.iterdir()] == ["model.safetensors"]  # staging gone
 
 
-def test_download_falls_back_to_the_bin_file_and_moves_it_into_the_cache(monkeypatch, tmp_path):
+def test_download_falls_back_to_the_bin_file_and_moves_it_into_the_cache(hub_answers, monkeypatch, tmp_path):
     from huggingface_hub.errors import EntryNotFoundError
 
     asked = []
@@ -128,15 +145,48 @@ def test_override_wins_and_must_exist(tmp_path):
         resolve_weights(card, tmp_path / "nope.safetensors")
 
 
-def test_import_puts_the_file_where_resolution_finds_it(tmp_path):
-    card = load_card("clip-vit-b-32-openai")
-    older = _save(tmp_path / "old.bin.safetensors", {"w": torch.zeros(1)})
-    import_weights(card.name, older)
-    file = _save(tmp_path / "open_clip_model.safetensors", {"w": torch.ones(1)})
-    target = import_weights(card.name, file)
-    assert target.parent == config.weights_cache_dir() / card.name
+def test_import_puts_the_file_where_resolution_finds_it(tmp_path, tiny_weights):
+    name, file = tiny_weights
+    card = load_card(name)
+    older = tmp_path / "old.safetensors"
+    older.write_bytes(file.read_bytes())
+    import_weights(name, older)
+    target = import_weights(name, file)
+    assert target.parent == config.weights_cache_dir() / name
     assert resolve_weights(card) == target
-    assert [p.name for p in target.parent.iterdir()] == ["open_clip_model.safetensors"]
+    assert [p.name for p in target.parent.iterdir()] == ["downloaded.safetensors"]
+
+
+def test_import_refuses_a_file_that_does_not_load_and_stores_nothing(tmp_path, tiny_weights):
+    name, _ = tiny_weights
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"junk!")
+    with pytest.raises(CannotRunError, match="not a readable safetensors file") as caught:
+        import_weights(name, junk)
+    assert caught.value.path == str(junk)
+    assert weights.cached_weights(name) is None
+
+
+def test_import_refuses_weights_of_another_architecture(tiny_weights):
+    name, file = tiny_weights
+    with pytest.raises(CannotRunError, match=r"do not fit model 'clip-vit-b-32-openai'") as caught:
+        import_weights("clip-vit-b-32-openai", file)
+    # The line names the tensor that does not fit, not torch's heading above it.
+    assert "size mismatch for clip.positional_embedding" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert weights.cached_weights("clip-vit-b-32-openai") is None
+
+
+def test_import_refuses_a_state_of_the_right_names_but_wrong_shapes(tmp_path, tiny_weights):
+    from safetensors.torch import load_file
+
+    name, file = tiny_weights
+    state = load_file(str(file))
+    state["clip.visual.conv1.weight"] = torch.zeros(64, 3, 8, 8)
+    wrong = _save(tmp_path / "wrong.safetensors", state)
+    with pytest.raises(CannotRunError, match="clip.visual.conv1.weight"):
+        import_weights(name, wrong)
+    assert weights.cached_weights(name) is None
 
 
 def test_import_refuses_unknown_models_and_odd_files(tmp_path):

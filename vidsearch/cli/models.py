@@ -77,14 +77,21 @@ def print_models(all_cards, active: str, cards_module, weights) -> None:
             Text(card.name),
             card.header,
             card.patch,
-            "here" if weights_present(card, cards_module, weights) else "missing",
+            describe_weights(card, cards_module, weights),
             Text(card.description or ""),
         )
     Console().print(table)
 
 
-def weights_present(card, cards_module, weights) -> bool:
+def describe_weights(card, cards_module, weights) -> str:
+    """'here', 'missing', or 'unusable' for a file whose header says it cannot load."""
+    from vidsearch.model.fit import describe_unusable
+
+    path = None
     if card.weights_source == "local" and card.folder is not None:
-        if (card.folder / cards_module.USER_WEIGHTS_FILENAME).is_file():
-            return True
-    return weights.cached_weights(card.name) is not None
+        own = card.folder / cards_module.USER_WEIGHTS_FILENAME
+        path = own if own.is_file() else None
+    path = path or weights.cached_weights(card.name)
+    if path is None:
+        return "missing"
+    return "unusable" if describe_unusable(path) else "here"

@@ -24,6 +24,7 @@ from vidsearch.config import read_run_settings
 from vidsearch.errors import CannotRunError, UsageError
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
+from vidsearch.model.fit import misfit_detail
 from vidsearch.model.locate import LocatedModel, compute_fingerprint, locate_model
 from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
@@ -110,7 +111,7 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
 
 def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None = None, *,
                  source: Path | str = "<weights>", backbone_only: bool = False,
-                 text: bool = True) -> CLIP4Clip:
+                 text: bool = True, shapes_only: bool = False) -> CLIP4Clip:
     """CLIP4Clip for `card`, with `state` (any supported layout) loaded; random if None.
 
     `state` may be a weights file: the model is then built without weights (no memory, no
@@ -120,13 +121,15 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
     can start a new header (built from those weights) on top of an earlier fine-tune.
     `text=False` leaves the text tower out; from a file its tensors are not even read where
     the header does not start from them (its weights are in the file, or it has none).
+    `shapes_only`: `state` holds meta tensors and the module is built on the meta device,
+    to check names and shapes alone (see `fit.check_weights_fit`).
     """
     from_file = isinstance(state, Path)
 
     def text_needed(layout: str) -> bool:
         return text or not (layout == "clip4clip" and not backbone_only or card.header == "meanP")
 
-    clip, config = create_backbone(card, unloaded=from_file)
+    clip, config = create_backbone(card, unloaded=from_file or shapes_only)
     if from_file:
         source = state
         state = load_state_file(source, text=text_needed)
@@ -151,7 +154,7 @@ def build_module(card: ModelCard, state: dict[str, torch.Tensor] | Path | None =
         raise _misfit_error(card, source, exc) from exc
     # With the backbone still unloaded, the header is built unloaded too (its init copies text
     # layers) and gets its weights with the backbone's just below.
-    unloaded = from_file and layout == "clip4clip"
+    unloaded = from_file and layout == "clip4clip" or shapes_only
     try:
         with torch.device("meta") if unloaded else contextlib.nullcontext():
             module = CLIP4Clip(clip, embed_dim=config["embed_dim"], header=card.header,
@@ -224,9 +227,9 @@ def drop_text_tower(clip: nn.Module) -> None:
 
 
 def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> CannotRunError:
-    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-    return CannotRunError(f"{source}: weights do not fit model '{card.name}' ({card.arch}): {detail}",
-                          describe_fixes(card.name))
+    return CannotRunError.about(
+        source, f"weights do not fit model '{card.name}' ({card.arch}): {misfit_detail(exc)}",
+        describe_fixes(card.name))
 
 
 def create_backbone(card: ModelCard, *, unloaded: bool = False
@@ -361,8 +364,10 @@ def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
                  for key, value in state.items()}
     result = module.load_state_dict(state, strict=False, assign=assign)
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"missing keys {result.missing_keys[:5]}, "
-                         f"unexpected keys {result.unexpected_keys[:5]}")
+        raise ValueError("; ".join(
+            f"{len(keys)} {kind} keys ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''})"
+            for kind, keys in (("missing", result.missing_keys),
+                               ("unexpected", result.unexpected_keys)) if keys))
 
 
 def _like(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,13 @@
 """Which precision frames are encoded in on a CPU: bf16 where it is fast and faithful, else fp32.
 
-Many CPUs (AVX-512 BF16, AMX) run a ViT with bf16 weights several times faster; others
-emulate it and get slower. So the choice is measured once per run on the model itself: a small
-fixed batch through fp32 and through bf16, keeping bf16 only when it is clearly faster and its
-vectors agree with fp32's (cosine >= 0.99 on every frame). The verdict is remembered per
-architecture and machine, so every run indexes with the same precision and pays for the check once.
+Only CPUs with bf16 arithmetic in hardware (x86 AVX-512 BF16 or AMX, Arm's BF16 extension) can
+run a ViT faster with bf16 weights; others emulate it and are several times slower. So the
+CPU's features decide first, and a CPU without them gets fp32 with no timing at all. Where bf16
+can win, the choice is measured on the model itself: a small fixed batch through fp32 and
+through bf16, keeping bf16 only when it is clearly faster and its vectors agree with fp32's
+(cosine >= 0.99 on every frame). The verdict is remembered per architecture and machine, so
+runs index with the same precision; one measured close to the line (a busy machine can tip
+it) is remembered with its margin and measured again on the next runs, a few times at most.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +31,72 @@ PROBE_FRAMES = 8
 PROBE_METHOD = "bf16-weights"
 
 
+# A verdict whose speedup is within this factor of MIN_SPEEDUP is close: measured again.
+CLOSE_FACTOR = 1.5
+MAX_CHECKS = 3
+# The CPU features with bf16 arithmetic in hardware, as /proc/cpuinfo names them.
+FAST_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+
+
 @dataclass(frozen=True)
 class PrecisionChoice:
     use_bf16: bool
     speedup: float
     min_cosine: float
+    checks: int = 1  # how many measurements this verdict has had
+
+    @property
+    def margin(self) -> float:
+        """How far the measured speedup is from the line: 1.0 is on it."""
+        return self.speedup / MIN_SPEEDUP
+
+    @property
+    def is_close(self) -> bool:
+        faithful = self.min_cosine >= MIN_COSINE
+        return faithful and 1 / CLOSE_FACTOR <= self.margin <= CLOSE_FACTOR
+
+
+def fast_bf16_feature(cpuinfo: str | None = None, capability: str | None = None) -> str | None:
+    """The CPU feature that can make bf16 win ('avx512_bf16', 'amx_bf16', 'bf16' on Arm, or
+    'unknown' where the CPU cannot say), or None when bf16 can only be emulated here.
+
+    `cpuinfo`: the text of /proc/cpuinfo (read when None); `capability`: torch's CPU kernel
+    level (`torch.backends.cpu.get_cpu_capability()`), the answer where there is no cpuinfo.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    if flags:
+        return next((flag for flag in FAST_BF16_FLAGS if flag in flags), None)
+    if capability is None:
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+    # No cpuinfo (macOS, Windows): AVX2 and older x86 kernels have no bf16 arithmetic; AVX-512
+    # may, and any other CPU (Apple silicon) is measured.
+    if capability.upper() in ("DEFAULT", "NO AVX", "AVX", "AVX2"):
+        return None
+    return "unknown"
+
+
+def decide_cpu_precision(cache_file: Path, key: str,
+                         measure: Callable[[], PrecisionChoice],
+                         cpu_feature: Callable[[], str | None] | None = None
+                         ) -> PrecisionChoice:
+    """fp32 at once on a CPU without fast bf16 (`cpu_feature`, default `fast_bf16_feature`,
+    says); elsewhere the remembered or measured verdict."""
+    if (cpu_feature or fast_bf16_feature)() is None:
+        log.info("CPU precision: fp32 (this CPU has no bf16 arithmetic: no %s)",
+                 " or ".join(FAST_BF16_FLAGS))
+        return PrecisionChoice(False, 0.0, 0.0, checks=0)
+    return remembered_choice(cache_file, key, measure)
 
 
 def probe_frames(size: int, count: int = PROBE_FRAMES) -> np.ndarray:
@@ -60,26 +124,46 @@ def choose_cpu_precision(encode: Callable[[np.ndarray, bool], np.ndarray], size:
         np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1), 1e-12)
     choice = PrecisionChoice(bool(speedup >= MIN_SPEEDUP and cosines.min() >= MIN_COSINE),
                              float(speedup), float(cosines.min()))
-    log.info("CPU precision: %s (bf16 %.1fx faster than fp32, min cosine %.4f)",
-             "bf16" if choice.use_bf16 else "fp32", choice.speedup, choice.min_cosine)
+    log.info("CPU precision: %s", describe_choice(choice))
     return choice
+
+
+def describe_choice(choice: PrecisionChoice) -> str:
+    """The verdict in words: 'bf16 is 4.5x slower here: using fp32'."""
+    speedup = choice.speedup
+    if speedup >= 1:
+        speed = f"bf16 is {'only ' if speedup < MIN_SPEEDUP else ''}{speedup:.1f}x faster here"
+    else:
+        speed = f"bf16 is {1 / max(speedup, 1e-9):.1f}x slower here"
+    if speedup >= MIN_SPEEDUP and choice.min_cosine < MIN_COSINE:
+        speed += f" but its vectors drift (min cosine {choice.min_cosine:.3f})"
+    return f"{speed}: using {'bf16' if choice.use_bf16 else 'fp32'}"
 
 
 def remembered_choice(cache_file: Path, key: str,
                       measure: Callable[[], PrecisionChoice]) -> PrecisionChoice:
-    """The choice recorded for `key` in `cache_file`, measuring and recording it if absent."""
+    """The choice recorded for `key` in `cache_file`, measuring and recording it if absent,
+    or if it was close and has been measured fewer than MAX_CHECKS times."""
     try:
         known = json.loads(cache_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         known = {}
-    if isinstance(known, dict) and isinstance(known.get(key), dict):
-        try:
-            return PrecisionChoice(**known[key])
-        except TypeError:
-            pass  # an older record: measure again
-    choice = measure()
     known = known if isinstance(known, dict) else {}
-    known[key] = asdict(choice)
+    record = known.get(key)
+    previous = None
+    if isinstance(record, dict):
+        try:
+            previous = PrecisionChoice(**{k: v for k, v in record.items() if k != "margin"})
+        except TypeError:
+            pass  # a record of another shape: measure again
+    if previous is not None and not (previous.is_close and previous.checks < MAX_CHECKS):
+        return previous
+    choice = measure()
+    if previous is not None:
+        choice = replace(choice, checks=previous.checks + 1)
+        log.info("CPU precision measured again (the last verdict was close: %s)",
+                 describe_choice(previous))
+    known[key] = {**asdict(choice), "margin": round(choice.margin, 3)}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(cache_file.name + ".tmp")

@@ -130,7 +130,8 @@ class VideoTextModel:
 
     def _pick_cpu_precision(self) -> None:
         from vidsearch.config import cache_dir
-        from vidsearch.model.precision import choose_cpu_precision, machine_key, remembered_choice
+        from vidsearch.model.precision import (choose_cpu_precision, decide_cpu_precision,
+                                               machine_key)
 
         self._probe_cpu_precision = False
         towers = {False: self.module.clip.visual}
@@ -142,9 +143,9 @@ class VideoTextModel:
             self._frame_dtype = torch.bfloat16 if bf16 else torch.float32
             return self._encode_any(frames)
 
-        choice = remembered_choice(cache_dir() / "cpu_precision.json",
-                                   machine_key(f"{self.card.arch}|{self.module.patch}"),
-                                   lambda: choose_cpu_precision(encode, self.image_size))
+        choice = decide_cpu_precision(cache_dir() / "cpu_precision.json",
+                                      machine_key(f"{self.card.arch}|{self.module.patch}"),
+                                      lambda: choose_cpu_precision(encode, self.image_size))
         # Popped, not looked up: a tower left in `towers` would outlive the memory trim below.
         self.module.clip.visual = towers.pop(False)
         self._frame_dtype = torch.float32

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidsearch.config import read_run_settings, weights_cache_dir
-from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.errors import CannotRunError, UsageError, first_line
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card
+from vidsearch.model.hub import HubFiles, check_hub_reachable, hub_endpoint, hub_files, quiet_hub
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # Preference order when a folder holds more than one candidate.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-HF_FALLBACK_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 FINGERPRINTS_FILENAME = "fingerprints.json"
 STAGING_DIRNAME = ".download"  # in a model's cache folder; a dot name is never taken for weights
 
@@ -77,14 +77,18 @@ def cached_weights(name: str) -> Path | None:
 
 
 def import_weights(name: str, file: Path | str) -> Path:
-    """Copy a weights file into the cache for model `name` (`vidsearch models import`)."""
-    load_card(name)  # an unknown name fails here, listing the known ones
+    """Copy a weights file into the cache for model `name` (`vidsearch models import`), once
+    it is known to load as that model's weights; a file that does not is refused, unstored."""
+    from vidsearch.model.fit import check_weights_fit
+
+    card = load_card(name)  # an unknown name fails here, listing the known ones
     source = Path(file).expanduser()
     if not source.is_file():
         raise UsageError(f"{source}: no such file", "give the path of a downloaded weights file")
     if source.suffix not in WEIGHT_SUFFIXES:
         raise UsageError(f"{source}: not a weights file",
                          f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    check_weights_fit(card, source)
     folder = weights_cache_dir() / name
     target = folder / source.name
     staging = folder / f".{source.name}.importing"
@@ -106,13 +110,22 @@ def import_weights(name: str, file: Path | str) -> Path:
 
 def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
     folder = weights_cache_dir() / card.name
-    source = _describe_source(card)
+    files = hub_files(card)
+    source = _describe_source(card, files)
     if offline is None:
         offline = read_run_settings().offline
     if offline:
         raise CannotRunError(
             f"no weights for model '{card.name}': none in {folder} and offline mode forbids "
             f"downloading {source}", describe_fixes(card.name))
+    if files is not None:
+        try:
+            check_hub_reachable()
+        except OSError as exc:
+            raise CannotRunError(
+                f"no weights for model '{card.name}': cannot reach {hub_endpoint()} "
+                f"({first_line(exc, 120)}); download {files.url(endpoint=hub_endpoint())} "
+                "by hand", f"then run `vidsearch models import {card.name} FILE`") from exc
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -121,10 +134,10 @@ def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
     # One staging folder per model, kept when a download fails: huggingface_hub keeps the
     # partial file there and the next run resumes it instead of starting over.
     staging = folder / STAGING_DIRNAME
-    if card.weights_source == "open_clip":
+    if files is not None:
+        downloaded = _download_hf(card, files, staging, folder, source)
+    elif card.weights_source == "open_clip":
         downloaded = _download_open_clip(card, staging, folder, source)
-    elif card.weights_source == "hf":
-        downloaded = _download_hf(card, staging, folder, source)
     else:
         raise UsageError(f"model '{card.name}' has no download source", describe_fixes(card.name))
     # Atomic: the cache never holds a half-written file under a weights name.
@@ -134,20 +147,20 @@ def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
     return target
 
 
-def _describe_source(card: ModelCard) -> str:
-    if card.weights_source == "hf":
-        return f"huggingface.co/{card.hf_repo}"
+def _describe_source(card: ModelCard, files: HubFiles | None) -> str:
+    if files is not None:
+        return files.url(endpoint=hub_endpoint())
     return f"open_clip '{card.arch}' pretrained '{card.pretrained}'"
 
 
 def _download_error(card: ModelCard, folder: Path, source: str, exc: BaseException) -> CannotRunError:
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return CannotRunError(
         f"no weights for model '{card.name}': none in {folder} and downloading {source} failed "
-        f"({reason[:200]})", describe_fixes(card.name))
+        f"({first_line(exc, 160)})", describe_fixes(card.name))
 
 
 def _download_open_clip(card: ModelCard, staging: Path, folder: Path, source: str) -> Path:
+    """A pretrained tag that is a plain URL, not a hub repo."""
     from open_clip.pretrained import download_pretrained, get_pretrained_cfg
 
     config = get_pretrained_cfg(card.arch, card.pretrained or "")
@@ -163,22 +176,23 @@ def _download_open_clip(card: ModelCard, staging: Path, folder: Path, source: st
     return Path(path)
 
 
-def _download_hf(card: ModelCard, staging: Path, folder: Path, source: str) -> Path:
+def _download_hf(card: ModelCard, files: HubFiles, staging: Path, folder: Path,
+                 source: str) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    names = list(dict.fromkeys([n for n in (card.hf_filename, *HF_FALLBACK_FILENAMES) if n]))
-    for name in names:
+    for name in files.filenames:
         try:
-            return Path(hf_hub_download(card.hf_repo, name, local_dir=str(staging)))
+            with quiet_hub():
+                return Path(hf_hub_download(files.repo, name, local_dir=str(staging)))
         except LocalEntryNotFoundError as exc:  # offline, or the hub is unreachable
-            raise _download_error(card, folder, source, exc) from exc
+            raise _download_error(card, folder, files.url(name, hub_endpoint()), exc) from exc
         except EntryNotFoundError:
-            log.info("%s has no %s; trying the next file name", card.hf_repo, name)
+            log.info("%s has no %s; trying the next file name", files.repo, name)
         except (OSError, ValueError) as exc:
-            raise _download_error(card, folder, source, exc) from exc
-    raise _download_error(card, folder, source,
-                           FileNotFoundError(f"none of {', '.join(names)} in the repository"))
+            raise _download_error(card, folder, files.url(name, hub_endpoint()), exc) from exc
+    raise _download_error(card, folder, source, FileNotFoundError(
+        f"none of {', '.join(files.filenames)} in the repository"))
 
 
 # --- reading and writing tensors ---
@@ -214,15 +228,15 @@ def load_state_file(path: Path | str, *, mapped: bool = False,
                 state: Any = {name: file.get_tensor(name) for name in names
                               if name not in left_out}
         except (SafetensorError, OSError, ValueError) as exc:
-            raise CannotRunError(f"{path}: not a readable safetensors file ({_first_line(exc)})",
-                                 hint) from exc
+            raise CannotRunError.about(
+                path, f"not a readable safetensors file ({first_line(exc, 200)})", hint) from exc
     elif suffix in (".bin", ".pt", ".pth"):
         try:
             # weights_only: a pickle that wants to build anything but tensors is refused.
             state = _torch_load(path, mapped)
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
                 zipfile.BadZipFile) as exc:
-            raise CannotRunError(f"{path}: refused to load ({_first_line(exc)})", hint) from exc
+            raise CannotRunError.about(path, f"refused to load ({first_line(exc, 200)})", hint) from exc
     else:
         raise UsageError(f"{path}: unknown weights format",
                          f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
@@ -231,7 +245,7 @@ def load_state_file(path: Path | str, *, mapped: bool = False,
     if not isinstance(state, dict) or not state or not all(
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
     ):
-        raise CannotRunError(f"{path}: not a state dict of named tensors", hint)
+        raise CannotRunError.about(path, "not a state dict of named tensors", hint)
     if all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
     left_out = _left_out_text(list(state), text)
@@ -281,11 +295,6 @@ def save_state_file(state: dict[str, torch.Tensor], path: Path) -> None:
         os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 # --- layouts ---
