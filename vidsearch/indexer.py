@@ -171,6 +171,9 @@ class Indexer:
                 if record.status == "error":
                     report.previously_failed += 1
                 continue
+            if keep_if_touched(self.store, record, state):
+                report.skipped += 1
+                continue
             to_index.append(state)
 
         gone = [
@@ -422,6 +425,16 @@ def follow_rename(store: Store, state: fs.FileState) -> str | None:
     store.move_video(match.path, state.path, mtime_ns=state.mtime_ns)
     log.info("moved %s -> %s (same content, vectors kept)", match.path, state.path)
     return match.path
+
+
+def keep_if_touched(store: Store, record, state: fs.FileState) -> bool:
+    """If the file's mtime moved but its content did not (`fs.is_touched_only`), store the new
+    mtime and return True: its vectors are still right. Used by `index` and `watch` alike."""
+    if not fs.is_touched_only(record, state):
+        return False
+    store.refresh_mtime(state.path, state.mtime_ns)
+    log.info("unchanged %s (only its modification time moved)", state.path)
+    return True
 
 
 def _reason(exc: DecodeError, path: str) -> str:
