@@ -75,6 +75,16 @@ def is_touched_only(record, state: FileState) -> bool:
         return False  # the indexer will record why it cannot read it
 
 
+def keep_if_touched(store, record, state: FileState) -> bool:
+    """If only the file's mtime moved (`is_touched_only`), store the new one in `store` (a
+    `Store`) and return True: its vectors are still right. Used by `index` and `watch` alike."""
+    if not is_touched_only(record, state):
+        return False
+    store.refresh_mtime(state.path, state.mtime_ns)
+    log.info("unchanged %s (only its modification time moved)", state.path)
+    return True
+
+
 def is_gone(path: str) -> bool:
     """Whether nothing is at `path` any more: only a definite "no such file", since a folder
     that cannot be read hides files that may well still be there."""

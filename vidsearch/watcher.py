@@ -31,7 +31,7 @@ from watchdog.observers.polling import PollingObserver
 from vidsearch import scan as fs
 from vidsearch import video
 from vidsearch.errors import CannotRunError
-from vidsearch.indexer import Indexer, IndexReport, follow_rename, keep_if_touched
+from vidsearch.indexer import Indexer, IndexReport, follow_rename
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class Watcher:
         a folder move's per-file echo, a file closed without new data, a `touch`)."""
         record = self.store.get_video(state.path)
         return (fs.is_unchanged(record, state)
-                or keep_if_touched(self.store, record, state))
+                or fs.keep_if_touched(self.store, record, state))
 
     def _follow_rename(self, state: fs.FileState) -> bool:
         """A stored video that vanished and reappears here (e.g. moved between two watched

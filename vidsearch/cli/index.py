@@ -30,6 +30,7 @@ def register(subparsers, shared) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidsearch.cli.progress import make_progress
     from vidsearch.errors import UsageError
     from vidsearch.indexer import Indexer
     from vidsearch.model.threads import use_threads_for
@@ -44,16 +45,10 @@ def run(args: argparse.Namespace) -> int:
     with writer_lock(db):
         use_threads_for("index")
         model = common.model_on_demand(args)
-        with open_store(db) as store, make_progress() as progress:
+        with open_store(db) as store, make_progress(quiet=args.quiet) as progress:
             report = Indexer(store, model, options, progress).sync(args.paths)
     print_summary(report)
     return 1 if report.failed else 0
-
-
-def make_progress():
-    from vidsearch.cli.progress import LogProgress, RichProgress
-
-    return RichProgress() if sys.stderr.isatty() else LogProgress()
 
 
 def print_summary(report) -> None:
