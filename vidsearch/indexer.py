@@ -412,11 +412,12 @@ def follow_rename(store: Store, state: fs.FileState) -> str | None:
 
 
 def _probed_duration(path: str) -> float:
-    """How long the video is, for progress; 0 when probing fails (decoding will fail the same
-    way, and records why)."""
+    """How long the video is, for progress; 0 when probing fails: decoding probes again, fails
+    the same way and records why for that file (even a decoder bug, hence any exception)."""
     try:
         return video.probe(path).duration
-    except (DecodeError, OSError):
+    except Exception:
+        log.debug("cannot probe %s for progress", path, exc_info=True)
         return 0.0
 
 
