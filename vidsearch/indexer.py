@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from vidsearch import scan as fs
 from vidsearch import video
 from vidsearch.display import count
 from vidsearch.errors import DecodeError
+from vidsearch.index_progress import Coverage, Progress, SilentProgress
 from vidsearch.store import Store, VideoMeta
 from vidsearch.windows import plan_windows
 
@@ -67,34 +68,17 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     previously_failed: int = 0
-    frames: int = 0
+    frames: int = 0  # sampled from the videos indexed
+    frames_encoded: int = 0  # of those, the ones that went through the encoder
     elapsed: float = 0.0
     interrupted: bool = False
-
-
-class Progress(Protocol):
-    """What the indexer tells whoever shows progress; the CLI draws it, tests may record it."""
-
-    def start(self, videos: int, seconds: float) -> None: ...
-    def frames_encoded(self, count: int, seconds: float) -> None: ...
-    def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None: ...
-
-
-class SilentProgress:
-    def start(self, videos: int, seconds: float) -> None:
-        pass
-
-    def frames_encoded(self, count: int, seconds: float) -> None:
-        pass
-
-    def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
-        pass
 
 
 @dataclass
 class _Job:
     state: fs.FileState
     content_hash: str | None
+    number: int = -1  # its place in the run (`Coverage`); -1: failed before the run began
     info: video.VideoInfo | None = None
     times: list[np.ndarray] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
@@ -144,6 +128,7 @@ class Indexer:
         self.progress = progress or SilentProgress()
         self.stop_event = threading.Event()
         self.batch_size = self.options.batch_size or (128 if model.device == "cuda" else 32)
+        self._coverage = Coverage([], self.options.fps)
 
     # --- the whole-library flow ------------------------------------------------------------
 
@@ -173,6 +158,9 @@ class Indexer:
                 report.skipped_paths.append(path)
                 if record.status == "error":
                     report.previously_failed += 1
+                continue
+            if fs.keep_if_touched(self.store, record, state):
+                report.skipped += 1
                 continue
             to_index.append(state)
 
@@ -213,19 +201,20 @@ class Indexer:
                     ) -> IndexReport:
         """Decode, encode and store each file; failures are recorded, not raised."""
         report = report or IndexReport()
-        if not states:
-            self.progress.start(0, 0.0)
-            return report
-        self.progress.start(len(states), 0.0)
-        jobs = []
+        jobs, unreadable, durations = [], [], []
         for state in states:
             try:
                 digest = fs.content_hash(state.path, state.size)
             except OSError as exc:
-                self._fail(_Job(state, None), f"cannot read the file: {exc.strerror or exc}",
-                           report)
+                unreadable.append((_Job(state, None), f"cannot read the file: "
+                                                      f"{exc.strerror or exc}"))
                 continue
-            jobs.append(_Job(state, digest))
+            jobs.append(_Job(state, digest, number=len(jobs)))
+            durations.append(_probed_duration(state.path))
+        self._coverage = Coverage(durations, self.options.fps)
+        self.progress.start(len(states), self._coverage.total)
+        for job, reason in unreadable:
+            self._fail(job, reason, report)
         if jobs:
             self._run_pipeline(jobs, report)
         return report
@@ -243,7 +232,7 @@ class Indexer:
             try:
                 while open_jobs:
                     try:
-                        message = chunks.get(timeout=0.05 if self._has_pending(jobs) else None)
+                        message = chunks.get(timeout=0.05 if any(j.pending for j in jobs) else None)
                     except queue.Empty:
                         self._encode_pending(jobs, final=False)
                         continue
@@ -312,9 +301,6 @@ class Indexer:
     def _pending_count(jobs: list[_Job]) -> int:
         return sum(len(frames) for job in jobs for frames in job.pending)
 
-    def _has_pending(self, jobs: list[_Job]) -> bool:
-        return any(job.pending for job in jobs)
-
     def _encode_pending(self, jobs: list[_Job], *, final: bool, only: _Job | None = None) -> None:
         """Encode decoded frames: batches across videos (2D), or per video in order (3D)."""
         if self.model.temporal_context == 0:
@@ -333,13 +319,13 @@ class Indexer:
             job.pending.clear()
         if not batch:
             return
-        started = time.monotonic()
         vectors = self.model.embed_frames(np.concatenate(batch))
         offset = 0
         for job, count in owners:
             job.vectors.append(vectors[offset:offset + count])
             offset += count
-        self.progress.frames_encoded(len(vectors), time.monotonic() - started)
+            self._coverage.encoded(job.number, count)
+        self.progress.advanced(self._coverage.done)
 
     def _encode_sequence(self, job: _Job, *, final: bool) -> None:
         """3D patches see each frame's neighbours, so frames go in order, one video at a time.
@@ -358,13 +344,12 @@ class Indexer:
         sequence = frames if job.left_context is None else np.concatenate(
             [job.left_context[None], frames])
         left = 0 if job.left_context is None else 1
-        started = time.monotonic()
         vectors = self.model.embed_frames(sequence, context=(left, hold_back))
         job.vectors.append(vectors)
         job.left_context = frames[len(frames) - hold_back - 1]
         if hold_back:
             job.pending.append(frames[-hold_back:])
-        self.progress.frames_encoded(len(vectors), time.monotonic() - started)
+        self.progress.advanced(self._coverage.encoded(job.number, len(vectors)))
 
     def _finish(self, job: _Job, report: IndexReport) -> None:
         times = np.concatenate(job.times) if job.times else np.zeros(0)
@@ -392,9 +377,11 @@ class Indexer:
         report.indexed.append(job.state.path)
         report.seconds_indexed += duration
         report.frames += len(times)
+        report.frames_encoded += len(vectors)
         job.times, job.vectors = [], []
         log.info("indexed %s (%s, %s)", job.state.path, count(len(times), "frame"),
                  count(len(windows), "clip"))
+        self.progress.advanced(self._coverage.whole(job.number))
         self.progress.video_finished(job.state.path, True)
 
     def _fail(self, job: _Job, reason: str, report: IndexReport) -> None:
@@ -403,6 +390,8 @@ class Indexer:
         self.store.record_failure(job.state.path, size=job.state.size,
                                   mtime_ns=job.state.mtime_ns, error=reason,
                                   content_hash=job.content_hash)
+        if job.number >= 0:
+            self.progress.advanced(self._coverage.whole(job.number))
         self.progress.video_finished(job.state.path, False, reason)
 
 
@@ -426,6 +415,16 @@ def follow_rename(store: Store, state: fs.FileState) -> str | None:
     store.move_video(match.path, state.path, mtime_ns=state.mtime_ns)
     log.info("moved %s -> %s (same content, vectors kept)", match.path, state.path)
     return match.path
+
+
+def _probed_duration(path: str) -> float:
+    """How long the video is, for progress; 0 when probing fails: decoding probes again, fails
+    the same way and records why for that file (even a decoder bug, hence any exception)."""
+    try:
+        return video.probe(path).duration
+    except Exception:
+        log.debug("cannot probe %s for progress", path, exc_info=True)
+        return 0.0
 
 
 def _reason(exc: DecodeError, path: str) -> str:

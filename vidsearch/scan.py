@@ -61,6 +61,30 @@ def is_unchanged(record, state: FileState) -> bool:
             and record.mtime_ns == state.mtime_ns)
 
 
+def is_touched_only(record, state: FileState) -> bool:
+    """Whether a file whose mtime moved (`touch`, a copy that kept the bytes, a backup tool)
+    still holds what `record` was made from: the same size and content hash. Reads 1 MiB, far
+    cheaper than embedding the file again. Only a stored success counts: a failure is retried
+    whenever the file's time changes."""
+    if (record is None or record.size != state.size or record.status != "ok"
+            or record.content_hash is None):
+        return False
+    try:
+        return content_hash(state.path, state.size) == record.content_hash
+    except OSError:
+        return False  # the indexer will record why it cannot read it
+
+
+def keep_if_touched(store, record, state: FileState) -> bool:
+    """If only the file's mtime moved (`is_touched_only`), store the new one in `store` (a
+    `Store`) and return True: its vectors are still right. Used by `index` and `watch` alike."""
+    if not is_touched_only(record, state):
+        return False
+    store.refresh_mtime(state.path, state.mtime_ns)
+    log.info("unchanged %s (only its modification time moved)", state.path)
+    return True
+
+
 def is_gone(path: str) -> bool:
     """Whether nothing is at `path` any more: only a definite "no such file", since a folder
     that cannot be read hides files that may well still be there."""

@@ -32,6 +32,8 @@ from vidsearch import scan as fs
 from vidsearch import video
 from vidsearch.errors import CannotRunError
 from vidsearch.indexer import Indexer, IndexReport, follow_rename
+from vidsearch.store import WatchState, clear_watch_state, record_watch_state
+from vidsearch.store.watching import IDLE, INDEXING, SYNCING
 
 log = logging.getLogger(__name__)
 
@@ -90,22 +92,27 @@ class Watcher:
         self.indexing = False  # True while the indexer runs: an interrupt then rolls back a video
         self._events: queue.Queue = queue.Queue()
         self._observer = None
+        self._since = time.time()
 
     def __enter__(self) -> Watcher:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop_observer()
+        clear_watch_state(self.store.path)
 
     # --- the loop ----------------------------------------------------------------------------
 
     def start(self) -> IndexReport:
         """Watch first, then sync: a file that changes during the sync still gets its event."""
         self.start_observer()
+        self._since = time.time()
+        self._tell(SYNCING)
         report = self.sync()
         log.info("initial sync: indexed %d, skipped %d unchanged, moved %d, removed %d, "
                  "failed %d in %.1f s", len(report.indexed), report.skipped, len(report.moved),
                  len(report.removed), len(report.failed), report.elapsed)
+        self._tell(IDLE)
         self.ready.set()
         log.info("watching %s for changes", ", ".join(str(root) for root in self.roots))
         return report
@@ -119,6 +126,7 @@ class Watcher:
                 self.step(self.tick)
         finally:
             self.stop_observer()
+            clear_watch_state(self.store.path)
         return self.report
 
     def step(self, timeout: float) -> None:
@@ -274,10 +282,12 @@ class Watcher:
             return None
         started = time.monotonic()
         self.indexing = True
+        self._tell(INDEXING, to_index)
         try:
             report = self.indexer.index_files(to_index)
         finally:
             self.indexing = False
+            self._tell(IDLE)
         self.report.indexed += len(report.indexed)
         self.report.failed += len(report.failed)
         log.info("indexed %d, failed %d in %.1f s", len(report.indexed), len(report.failed),
@@ -301,8 +311,10 @@ class Watcher:
 
     def _is_current(self, state: fs.FileState) -> bool:
         """Stored as it is now: an event that did not change the content (touch-free rename,
-        a folder move's per-file echo, a file closed without new data)."""
-        return fs.is_unchanged(self.store.get_video(state.path), state)
+        a folder move's per-file echo, a file closed without new data, a `touch`)."""
+        record = self.store.get_video(state.path)
+        return (fs.is_unchanged(record, state)
+                or fs.keep_if_touched(self.store, record, state))
 
     def _follow_rename(self, state: fs.FileState) -> bool:
         """A stored video that vanished and reappears here (e.g. moved between two watched
@@ -311,6 +323,16 @@ class Watcher:
             return False
         self.report.moved += 1
         return True
+
+    def _tell(self, activity: str, files: list[fs.FileState] = ()) -> None:
+        """Say what this watch is doing, for `status` and the TUI (`store.watching`)."""
+        state = WatchState(os.getpid(), self._since, activity,
+                           files[0].path if files else None, max(0, len(files) - 1))
+        try:
+            record_watch_state(self.store.path, state)
+        except OSError as exc:
+            # Only what other processes are told is lost; the watching itself goes on.
+            log.debug("cannot record the watch state: %s", exc)
 
     # --- which paths matter ------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
+from vidsearch.store import WatchState
 from vidsearch.tui.backend import LibraryStatus, VideoFacts
 
 LIBRARY = "/media/videos"
@@ -40,6 +41,7 @@ class FakeBackend:
     videos: int = 3
     hours: float = 2.5
     writer_active: bool = False
+    watching: WatchState | None = None
     status_problem: VidsearchError | None = None
     search_error: Exception | None = None
     thumbnail_error: VidsearchError | None = None
@@ -56,7 +58,8 @@ class FakeBackend:
 
     def status(self) -> LibraryStatus:
         return LibraryStatus(self.db_path, self.model, videos=self.videos, hours=self.hours,
-                             writer_active=self.writer_active, problem=self.status_problem)
+                             writer_active=self.writer_active, watching=self.watching,
+                             problem=self.status_problem)
 
     def _answer(self, query) -> list[Hit]:
         self.queries.append(query)

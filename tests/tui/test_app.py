@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from tests.tui.fakes import HITS, LIBRARY, gradient_image, hits_on_disk
 from tests.tui.screen_text import screen_text
 from vidsearch.errors import CannotRunError
 from vidsearch.search import Hit
+from vidsearch.store import WatchState
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
@@ -52,8 +55,22 @@ async def test_status_bar_shows_library_model_database_and_writer(make_app, back
         status = screen_text(app).splitlines()[-2]
         assert "3 videos · 2.5 h" in status
         assert "model clip4clip-webvid150k" in status
-        assert "watch is writing" in status
+        assert "an index is writing" in status
         assert "/data/vidsearch/library.db" in status
+
+
+async def test_status_bar_says_what_a_watch_is_doing(make_app, backend):
+    since = time.mktime(time.strptime("2026-01-01 09:05", "%Y-%m-%d %H:%M"))
+    backend.writer_active = True
+    backend.model = "tiny"  # room on one line for the whole watch state
+    backend.watching = WatchState(os.getpid(), since, "indexing", "/data/in/new.mp4", 2)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        status = screen_text(app).splitlines()[-2]
+        assert "watching since 2026-01-01 09:05, indexing /data/in/new.mp4 (and 2 more)" \
+            in status, status
+        assert "writing" not in status
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import pytest
 
 from tests.tui.conftest import search
 
+
 # A small laptop terminal (preview hidden), the usual size, and a wide screen.
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: "%dx%d" % s)
 @pytest.mark.slow

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     # The wall time a user waits includes opening the library and loading the model, which
     # the indexer's own clock does not see.
     started = time.monotonic()
+    from vidsearch.cli.progress import make_progress
     from vidsearch.errors import UsageError
     from vidsearch.indexer import Indexer
     from vidsearch.model.threads import use_threads_for
@@ -51,42 +52,17 @@ def run(args: argparse.Namespace) -> int:
     with writer_lock(db):
         use_threads_for("index")
         model = common.model_on_demand(args)
-        with open_store(db) as store, make_progress() as shown:
-            progress = CountingProgress(shown)
+        with open_store(db) as store, make_progress(quiet=args.quiet or args.json) as progress:
             report = Indexer(store, model, options, progress).sync(args.paths)
     wall = time.monotonic() - started
     if args.json:
-        common.print_json(summary_document(report, progress.encoded, wall))
+        common.print_json(summary_document(report, wall))
     else:
         print_summary(report, wall)
     return 1 if report.failed else 0
 
 
-def make_progress():
-    from vidsearch.cli.progress import LogProgress, RichProgress
-
-    return RichProgress() if sys.stderr.isatty() else LogProgress()
-
-
-class CountingProgress:
-    """Passes the indexer's progress on, keeping the count of frames it says it encoded."""
-
-    def __init__(self, shown) -> None:
-        self.shown = shown
-        self.encoded = 0
-
-    def start(self, videos: int, seconds: float) -> None:
-        self.shown.start(videos, seconds)
-
-    def frames_encoded(self, count: int, seconds: float) -> None:
-        self.encoded += count
-        self.shown.frames_encoded(count, seconds)
-
-    def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
-        self.shown.video_finished(path, ok, reason)
-
-
-def summary_document(report, frames_encoded: int, wall: float) -> dict:
+def summary_document(report, wall: float) -> dict:
     return {
         "indexed": report.indexed,
         "skipped": report.skipped_paths,
@@ -95,7 +71,7 @@ def summary_document(report, frames_encoded: int, wall: float) -> dict:
         "failed": [{"path": path, "reason": reason} for path, reason in report.failed],
         "video_seconds": round(report.seconds_indexed, 3),
         "frames_sampled": report.frames,
-        "frames_encoded": frames_encoded,
+        "frames_encoded": report.frames_encoded,
         "wall_seconds": round(wall, 3),
     }
 

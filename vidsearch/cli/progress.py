@@ -1,21 +1,40 @@
-"""Progress for long work: a rich bar on a terminal, plain log lines otherwise."""
+"""Progress for long work: a rich bar on a terminal, plain log lines otherwise, none with -q."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("vidsearch")
 
 
-class LogProgress:
-    """One log line per finished video, with the running rate."""
+def make_progress(*, quiet: bool):
+    """What `index` and `watch` show while indexing: nothing with -q (scripts), a live bar on a
+    terminal, a log line every few seconds when stderr is a file or a pipe."""
+    from vidsearch.index_progress import SilentProgress
 
-    def __init__(self) -> None:
-        self.total = 0
-        self.done = 0
-        self.frames = 0
-        self.started = time.monotonic()
+    if quiet:
+        return SilentProgress()
+    return RichProgress() if sys.stderr.isatty() else LogProgress()
+
+
+def clock_time(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class LogProgress:
+    """A log line of video-seconds done, rate and time left, at most one every `every` seconds
+    (a log is read later: a line per frame would bury everything else), and one at the end."""
+
+    def __init__(self, *, every: float = 5.0, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.every = every
+        self.clock = clock
+        self.total = 0.0
+        self.started = self.last_line = clock()
 
     def __enter__(self):
         return self
@@ -24,31 +43,46 @@ class LogProgress:
         pass
 
     def start(self, videos: int, seconds: float) -> None:
-        self.total = videos
-        self.started = time.monotonic()
+        self.total = seconds
+        self.started = self.last_line = self.clock()
         if videos:
-            log.info("indexing %d videos", videos)
+            log.info("indexing %d video%s (%s of video)", videos, "" if videos == 1 else "s",
+                     clock_time(seconds))
 
-    def frames_encoded(self, count: int, seconds: float) -> None:
-        self.frames += count
+    def advanced(self, seconds_done: float) -> None:
+        now = self.clock()
+        at_end = self.total > 0 and seconds_done >= self.total
+        if not at_end and now - self.last_line < self.every:
+            return
+        self.last_line = now
+        log.info("%s", describe(seconds_done, self.total, now - self.started))
 
     def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
-        self.done += 1
-        rate = self.frames / max(time.monotonic() - self.started, 1e-9)
-        log.info("[%d/%d] %s %s (%.1f frames/s)", self.done, self.total,
-                 "ok" if ok else "failed", path, rate)
+        pass  # the indexer logs each video itself
+
+
+def describe(done: float, total: float, elapsed: float) -> str:
+    """`0:01:40 / 0:25:00 of video (6%), 3.2x real time, 0:07:50 left`."""
+    percent = 100.0 * done / total if total else 100.0
+    text = f"{clock_time(done)} / {clock_time(total)} of video ({percent:.0f}%)"
+    if done <= 0 or elapsed <= 0:
+        return text
+    rate = done / elapsed
+    return f"{text}, {rate:.1f}x real time, {clock_time((total - done) / rate)} left"
 
 
 class RichBar:
     """A transient rich bar for one task at a time: description, bar, done/total, one text
     field the subclass fills in (`{task.fields[NAME]}`), then the time left."""
 
-    def __init__(self, field: str, *, elapsed: bool = False, console=None) -> None:
+    def __init__(self, field: str, *, elapsed: bool = False, counts: bool = True,
+                 console=None) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
-                   MofNCompleteColumn(), TextColumn(f"{{task.fields[{field}]}}")]
+                   *([MofNCompleteColumn()] if counts else []),
+                   TextColumn(f"{{task.fields[{field}]}}")]
         if elapsed:
             columns.append(TimeElapsedColumn())
         columns.append(TimeRemainingColumn())
@@ -64,23 +98,27 @@ class RichBar:
 
 
 class RichProgress(RichBar):
-    """Videos done, frames/s and ETA on one live line."""
+    """Video-seconds done of the total, how many times real time, time left, on one line."""
 
     def __init__(self) -> None:
-        super().__init__("rate")
-        self.frames = 0
+        super().__init__("rate", counts=False)
         self.started = time.monotonic()
+        self.total = 0.0
 
     def start(self, videos: int, seconds: float) -> None:
         self.started = time.monotonic()
-        self.task = self.bar.add_task("indexing", total=videos, rate="")
+        self.total = seconds
+        self.task = self.bar.add_task("indexing", total=max(seconds, 1e-9),
+                                      rate=f"0:00:00 / {clock_time(seconds)}")
 
-    def frames_encoded(self, count: int, seconds: float) -> None:
-        self.frames += count
-        rate = self.frames / max(time.monotonic() - self.started, 1e-9)
-        if self.task is not None:
-            self.bar.update(self.task, rate=f"{rate:.1f} frames/s")
+    def advanced(self, seconds_done: float) -> None:
+        if self.task is None:
+            return
+        elapsed = time.monotonic() - self.started
+        rate = f"{clock_time(seconds_done)} / {clock_time(self.total)}"
+        if seconds_done > 0 and elapsed > 0:
+            rate += f" of video, {seconds_done / elapsed:.1f}x"
+        self.bar.update(self.task, completed=seconds_done, rate=rate)
 
     def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
-        if self.task is not None:
-            self.bar.advance(self.task)
+        pass

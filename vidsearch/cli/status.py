@@ -1,4 +1,4 @@
-"""`vidsearch status`: what the library holds."""
+"""`vidsearch status`: what the library holds, and what a running `watch` is doing."""
 
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ def register(subparsers, shared) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vidsearch.display import printable
-    from vidsearch.store import open_store
+    from vidsearch.store import open_store, read_watch_state
 
     db = common.db_path(args)
     with open_store(db, create=False) as store:
         if args.check:
             return report_problems(db, store.check_integrity(), as_json=args.json)
         stats = store.stats()
+    watching = read_watch_state(db)
     size = db.stat().st_size
     last = (datetime.datetime.fromtimestamp(stats.last_indexed).isoformat(timespec="seconds")
             if stats.last_indexed else None)
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                            "model_fingerprint": stats.model_fingerprint, "videos": stats.videos,
                            "hours": stats.hours, "clips": stats.clips, "frames": stats.frames,
                            "failed": [{"path": p, "reason": r} for p, r in stats.failures],
-                           "last_indexed": last})
+                           "last_indexed": last, "watch": _watch_json(watching)})
         return 0
     lines = [
         f"database:     {printable(str(db))} ({common.format_size(size)})",
@@ -52,11 +53,19 @@ def run(args: argparse.Namespace) -> int:
         f"frames:       {stats.frames}",
         f"failed:       {stats.failed}",
         f"last indexed: {last or 'never'}",
+        f"watch:        {watching.summary(printable) if watching else 'not running'}",
     ]
     print("\n".join(lines))
     for path, reason in stats.failures:
         print(f"  failed: {printable(path)}: {reason}")
     return 0
+
+
+def _watch_json(watching) -> dict | None:
+    if watching is None:
+        return None
+    return {"pid": watching.pid, "since": watching.since, "activity": watching.activity,
+            "file": watching.file, "more": watching.more, "summary": watching.summary()}
 
 
 def report_problems(db, problems: list[str], *, as_json: bool) -> int:

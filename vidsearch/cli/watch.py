@@ -71,8 +71,9 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def watch(args: argparse.Namespace, db: Path, options):
-    from vidsearch.cli.index import make_progress
-    from vidsearch.indexer import Indexer, SilentProgress
+    from vidsearch.cli.progress import make_progress
+    from vidsearch.index_progress import SilentProgress
+    from vidsearch.indexer import Indexer
     from vidsearch.model.threads import use_threads_for
     from vidsearch.store import open_store
     from vidsearch.watcher import Watcher
@@ -81,7 +82,7 @@ def watch(args: argparse.Namespace, db: Path, options):
     model = common.load_model(args, text=False)
     stop = threading.Event()
     with open_store(db) as store:
-        progress = make_progress()
+        progress = make_progress(quiet=args.quiet)
         indexer = Indexer(store, model, options, progress)
         with Watcher(indexer, args.paths, settle=args.settle, poll=args.poll) as watcher, \
                 stop_on_signals(stop, watcher):

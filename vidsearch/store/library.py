@@ -278,6 +278,14 @@ class Store:
         return True
 
     @translated
+    def refresh_mtime(self, path: str, mtime_ns: int) -> None:
+        """A file touched but not changed: its vectors stay, its new mtime is what "unchanged"
+        compares against next time."""
+        with self._writing():
+            self.conn.execute("UPDATE videos SET mtime_ns = ? WHERE path = ?",
+                              (mtime_ns, records.db_path(path)))
+
+    @translated
     def move_folder(self, old: str, new: str) -> list[tuple[str, str]]:
         """Every stored video under folder `old` follows it to `new`, keeping its vectors, in
         one transaction: the folder moves as a whole or not at all. Returns the moves made."""

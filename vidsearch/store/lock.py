@@ -59,7 +59,7 @@ def writer_is_active(db_path: Path) -> bool:
         return False
     try:
         pid_text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        if not pid_text.isdigit() or not _process_alive(int(pid_text)):
+        if not pid_text.isdigit() or not process_alive(int(pid_text)):
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -71,7 +71,7 @@ def writer_is_active(db_path: Path) -> bool:
         os.close(fd)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
-from vidsearch.store import writer_is_active
+from vidsearch.store import WatchState, read_watch_state, writer_is_active
 
 if TYPE_CHECKING:
     from vidsearch.model.protocols import QueryModel, TextEncoder
@@ -39,6 +39,7 @@ class LibraryStatus:
     hours: float = 0.0
     failed: int = 0
     writer_active: bool = False
+    watching: WatchState | None = None  # a running `watch` and what it does now
     problem: VidsearchError | None = None
 
 
@@ -151,11 +152,12 @@ class LibraryBackend:
         """Called every few seconds: the counts are only read again when the database files
         changed (counting every frame of a large library is not free)."""
         writer = writer_is_active(self.db_path)
+        watching = read_watch_state(self.db_path)
         signature = _files_signature(self.db_path)
         if self._status is None or signature != self._status_signature:
             self._status = self._read_status()
             self._status_signature = signature
-        return replace(self._status, writer_active=writer)
+        return replace(self._status, writer_active=writer, watching=watching)
 
     def _read_status(self) -> LibraryStatus:
         try:

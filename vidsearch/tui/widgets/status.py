@@ -1,4 +1,4 @@
-"""The status bar: library size, model, database, whether a `watch` is writing."""
+"""The status bar: library size, model, database, and what a `watch` or `index` is doing."""
 
 from __future__ import annotations
 
@@ -22,10 +22,16 @@ class StatusBar(Static):
         text.append("  │  model ")
         text.append(printable(status.model), style="bold")
         text.append("  │  ")
-        if status.writer_active:
-            text.append("● watch is writing", style="bold green")
+        if status.watching is not None:
+            text.append(f"● {status.watching.summary(_short_path)}", style="bold green")
+        elif status.writer_active:
+            text.append("● an index is writing", style="bold green")
         else:
             text.append("○ no writer", style="dim")
         text.append("  │  ")
         text.append(printable(home_relative(str(status.db_path))), style="dim")
         self.update(text)
+
+
+def _short_path(path: str) -> str:
+    return printable(home_relative(path))
