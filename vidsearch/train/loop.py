@@ -32,7 +32,7 @@ from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastiv
                                     prepare_module, schedule, score_key)
 from vidsearch.train.results import (Best, EpochRecord, EpochResult, FinetuneResult, Standing,
                                      history_columns)
-from vidsearch.train.settings import FinetuneSettings, SettingError
+from vidsearch.train.settings import FinetuneSettings, SettingError, advised
 from vidsearch.train.target import check_target, clear_target
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ class TrainProgress(Protocol):
     def stage(self, description: str, total: int | None) -> None: ...
     def advance(self, count: int = 1, status: str = "") -> None: ...
     def note(self, text: str) -> None: ...
+    def estimate(self, epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> None:
+        """Training runs on a CPU: how long an epoch takes and how many are left (the one
+        under way included); the front end words it (and what would be faster)."""
 
 
 class SilentProgress:
@@ -57,6 +60,10 @@ class SilentProgress:
 
     def note(self, text: str) -> None:
         log.info("%s", text)
+
+    def estimate(self, epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> None:
+        log.info("training on the CPU: about %.0f s per epoch, %d epochs left", epoch_seconds,
+                 epochs_left)
 
 
 # --- what a run holds ------------------------------------------------------------------------
@@ -187,26 +194,23 @@ class _Run:
             self.progress.advance(len(batch), f"loss {loss:.3f}, {rate:.1f} pairs/s")
             if not self.estimated and len(losses) == min(_ESTIMATE_AFTER_STEPS, steps):
                 self.estimated = True
-                self._estimate(elapsed / len(losses) * steps)
+                self._estimate(elapsed / len(losses) * steps, self.settings.epochs - epoch + 1)
         return float(np.mean(losses)) if losses else float("nan")
 
     def _shrink_batch(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         torch.cuda.empty_cache()
         if self.batch_size <= 2:
-            raise CannotRunError("out of GPU memory even with 2 clips per batch",
-                                 "use --freeze-backbone, or a smaller model")
+            raise advised(CannotRunError("out of GPU memory even with 2 clips per batch",
+                                         "freeze the backbone, or use a smaller model"),
+                          "out_of_memory")
         self.batch_size //= 2
         self.progress.note(f"out of GPU memory; batch size now {self.batch_size}")
 
-    def _estimate(self, seconds: float) -> None:
-        if self.device.type != "cpu":
-            return
-        epochs = self.settings.epochs
-        faster = "" if self.settings.freeze_backbone else ", and so is --freeze-backbone"
-        self.progress.note(f"training on the CPU: one epoch takes about {_duration(seconds)} "
-                           f"({epochs} epochs: {_duration(seconds * epochs)}); a CUDA GPU is "
-                           f"much faster{faster}")
+    def _estimate(self, seconds: float, epochs_left: int) -> None:
+        # A resumed run has fewer epochs ahead than it was asked for: those are what it costs.
+        if self.device.type == "cpu":
+            self.progress.estimate(seconds, epochs_left, self.settings.freeze_backbone)
 
     def train_step(self, batch: np.ndarray, pairs_done: int) -> float:
         """One optimiser step on `batch` (pair indices), `pairs_done` pairs into training."""
@@ -224,8 +228,9 @@ class _Run:
             all_logits = self._logits(clip_ids, captions, caption_ids)
         loss = sum(contrastive_loss(logits, clip_tensor, caption_ids) for logits in all_logits)
         if not torch.isfinite(loss):
-            raise CannotRunError("the training loss is not finite",
-                                 "lower --lr and --clip-lr, or use --device cpu")
+            raise advised(CannotRunError("the training loss is not finite",
+                                         "lower both learning rates, or train on the CPU"),
+                          "loss_not_finite")
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -316,8 +321,9 @@ class _Run:
                 ) -> Standing:
         """Put back an interrupted run's tensors and optimiser; where it stood."""
         if state.data_fingerprint != self.data.fingerprint:
-            raise UsageError("the labels changed since the interrupted run",
-                             "resume with the same labels, or start again with --overwrite")
+            raise advised(UsageError("the labels changed since the interrupted run",
+                                     "resume with the same labels, or start a fresh run that "
+                                     "replaces the model"), "labels_changed")
         checkpoint.load_trainable(self.module, last)
         self.optimizer.load_state_dict(optimizer_state)
         self.batch_size = state.batch_size or self.batch_size
@@ -333,14 +339,6 @@ class _Run:
                                   BothWays.from_dict(best_metrics) if best_metrics else before,
                                   best_state),
                         history=history, pairs_done=state.pairs_done)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # --- the entry point -------------------------------------------------------------------------
@@ -404,8 +402,9 @@ def _train_one_epoch(run: _Run, standing: Standing, epoch: int) -> EpochResult:
                            run.optimizer, run.resume_state(standing))
     summary = f"epoch {epoch}: loss {loss:.3f}"
     if metrics is not None:
-        summary += (f", text->video R@1 {metrics.t2v.r1:.3f}, "
-                    f"video->text R@1 {metrics.v2t.r1:.3f}")
+        # Percentages, as the tables print them.
+        summary += (f", text->video R@1 {100 * metrics.t2v.r1:.1f}%, "
+                    f"video->text R@1 {100 * metrics.v2t.r1:.1f}%")
     run.progress.note(summary + (" (best so far)" if result.improved else ""))
     return result
 
