@@ -18,6 +18,9 @@ from vidsearch.train.settings import DEFAULTS, SettingError, advice_of
 log = logging.getLogger(__name__)
 
 MAX_PROBLEMS_SHOWN = 200
+# Below this many validation clips one clip moves R@1 by more than 2 points: an epoch can look
+# best by chance.
+FEW_VAL_CLIPS = 50
 
 EXAMPLES = """\
   vidsearch finetune labels.csv --check            # validate every row, train nothing
@@ -211,12 +214,15 @@ def report(result) -> int:
     if result.epochs_done == 0:
         print("interrupted before the first epoch finished; nothing was saved")
         return 130
-    where = f"saved model '{result.name}' ({result.folder})"
+    warn_if_few_val_clips(result.val_clips)
+    epochs = "1 epoch" if result.epochs_done == 1 else f"{result.epochs_done} epochs"
+    print(f"trained {epochs} in {format_duration(result.seconds)} on {result.device}")
+    saved = f"saved model '{result.name}' ({result.folder})"
     if result.best_epoch == 0 and result.before is not None:
-        where += ": no epoch beat the base model on the validation labels, so it is a copy of it"
+        print(f"no epoch beat the base model '{result.base}' on the validation labels; "
+              f"{saved} is an exact copy of it")
     else:
-        where += f" from epoch {result.best_epoch} of {result.epochs_done}"
-    print(f"{where} in {format_duration(result.seconds)} on {result.device}")
+        print(f"{saved} from epoch {result.best_epoch} of {result.epochs_done}")
     if result.interrupted:
         print(f"interrupted: continue with `vidsearch finetune ... --name {result.name} "
               "--resume`")
@@ -224,6 +230,16 @@ def report(result) -> int:
     print(f"use it: vidsearch models use {result.name}  (the next `vidsearch index` "
           "re-embeds the library with it)")
     return 0
+
+
+def warn_if_few_val_clips(clips: int) -> None:
+    """The best epoch is only as sure as the clips it was picked on."""
+    if not 0 < clips < FEW_VAL_CLIPS:
+        return
+    print(f"warning: the best epoch was picked on {clips} validation "
+          f"{'clip' if clips == 1 else 'clips'}; one clip moves R@1 by {100 / clips:.1f} "
+          "points, so the pick may be chance: pass --val FILE with more held-out labels, or "
+          "label more clips", file=sys.stderr)
 
 
 def print_metrics_table(before, after, best_epoch: int, title: str | None = None) -> None:

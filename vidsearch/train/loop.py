@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from vidsearch.train import checkpoint
 from vidsearch.train.data import (SAMPLE_FPS, FramePlan, SpanFrames, frame_cache, load_span_frames,
                                   vector_cache)
 from vidsearch.train.encode import clips_per_batch, inputs_for
-from vidsearch.train.evaluate import EvalSet, build_eval_set, evaluate
+from vidsearch.train.evaluate import EvalSet, build_eval_set, evaluate, frame_vector_key
 from vidsearch.train.frozen import TextTable, cached_features, cross_scores, encode_text_table
 from vidsearch.train.labels import Labels, fingerprint_labels
 from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastive_loss,
@@ -32,38 +32,13 @@ from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastiv
                                     prepare_module, schedule, score_key)
 from vidsearch.train.results import (Best, EpochRecord, EpochResult, FinetuneResult, Standing,
                                      history_columns)
+from vidsearch.train.progress import SilentProgress, TrainProgress
 from vidsearch.train.settings import FinetuneSettings, SettingError, advised
 from vidsearch.train.target import check_target, clear_target
 
 log = logging.getLogger(__name__)
 
 _ESTIMATE_AFTER_STEPS = 3
-
-
-class TrainProgress(Protocol):
-    """What training reports; the CLI draws it, tests may record it."""
-
-    def stage(self, description: str, total: int | None) -> None: ...
-    def advance(self, count: int = 1, status: str = "") -> None: ...
-    def note(self, text: str) -> None: ...
-    def estimate(self, epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> None:
-        """Training runs on a CPU: how long an epoch takes and how many are left (the one
-        under way included); the front end words it (and what would be faster)."""
-
-
-class SilentProgress:
-    def stage(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, count: int = 1, status: str = "") -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        log.info("%s", text)
-
-    def estimate(self, epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> None:
-        log.info("training on the CPU: about %.0f s per epoch, %d epochs left", epoch_seconds,
-                 epochs_left)
 
 
 # --- what a run holds ------------------------------------------------------------------------
@@ -101,6 +76,11 @@ class _Run:
         patch = settings.patch or model.card.patch
         shortlist = model.card.index_header
         self.module = prepare_module(model.module, header, patch, shortlist).to(self.device)
+        # A new header or patch makes a module that is not the base: "before" must still score
+        # the base itself, and a run no epoch of which beats it saves the base's own tensors.
+        # The base shares the CLIP tower, so it is scored before any step and then let go.
+        self.starts_as_base = self.module is model.module
+        self.base_module: Any = None if self.starts_as_base else model.module
         self.module.train()
         if settings.freeze_backbone and not self._has_header_weights():
             raise SettingError("freeze_backbone", f"with header {header} leaves nothing to train",
@@ -152,7 +132,8 @@ class _Run:
         caption_ids = {caption: i for i, caption in enumerate(dict.fromkeys(c for _, c in pairs))}
         data = _Data(train, val, train_frames, val_frames, pairs, caption_ids, fingerprint)
         if self.settings.freeze_backbone:
-            vectors = vector_cache(f"{self.base_fingerprint}-{self.module.patch}")
+            vectors = vector_cache(frame_vector_key(self.base_fingerprint, self.module.patch,
+                                                    self.inputs.autocast_dtype))
 
             def encoded(frames: SpanFrames) -> list[np.ndarray]:
                 return cached_features(self.module, self.inputs, frames, vectors,
@@ -269,6 +250,18 @@ class _Run:
         self.progress.stage("evaluating", None)
         return evaluate(self.module, self.inputs, data, self.per_batch)
 
+    def evaluate_base(self) -> BothWays | None:
+        """The base model's metrics, exactly as `vidsearch eval` would give them."""
+        data = self.eval_set()
+        if data is None or self.base_module is None:
+            return self.evaluate()
+        if self.base_module.patch != self.module.patch:
+            data.features = None  # the cached features are of the new patch's backbone
+        self.progress.stage("evaluating the base model", None)
+        metrics = evaluate(self.base_module, self.inputs, data, self.per_batch)
+        self.module.train()  # shares the CLIP tower with the base, which scoring left in eval
+        return metrics
+
     # saving ------------------------------------------------------------------------------
 
     def card_extra(self, standing: Standing, finished: bool, interrupted: bool
@@ -299,12 +292,27 @@ class _Run:
 
     def write_model(self, standing: Standing, finished: bool, interrupted: bool) -> None:
         base = self.base_card
-        description = (f"{base.name} fine-tuned on {Path(self.settings.labels).name} "
-                       f"({self.data.train.describe()})")
+        labels = f"{Path(self.settings.labels).name} ({self.data.train.describe()})"
+        module = self.module
+        if standing.best.epoch == 0:
+            description = f"a copy of {base.name}: no epoch of a fine-tune on {labels} beat it"
+            if self.starts_as_base:
+                checkpoint.load_trainable(module, standing.best.state)
+            else:
+                module = self.reload_base()
+        else:
+            description = f"{base.name} fine-tuned on {labels}"
+            checkpoint.load_trainable(module, standing.best.state)
         extra = self.card_extra(standing, finished, interrupted)
-        card = checkpoint.finetuned_card(base, self.settings.name, self.module, extra,
-                                         description)
-        checkpoint.write_model(self.module, card, self.folder)
+        card = checkpoint.finetuned_card(base, self.settings.name, module, extra, description)
+        checkpoint.write_model(module, card, self.folder)
+
+    def reload_base(self) -> Any:
+        """The base model's module as its weights file has it (training changed the shared
+        CLIP tower in place, so the one in memory is no longer the base)."""
+        from vidsearch.model.factory import load_model
+
+        return load_model(self.settings.base, device="cpu").module
 
     def resume_state(self, standing: Standing) -> checkpoint.ResumeState:
         best = standing.best
@@ -366,7 +374,8 @@ def finetune(settings: FinetuneSettings, train: Labels, val: Labels | None, *,
             standing = run.restore(*checkpoint.load_resume(folder))
             progress.note(f"resuming after epoch {standing.epochs_done} of {settings.epochs}")
         else:
-            before = run.evaluate()
+            before = run.evaluate_base()
+            run.base_module = None  # training changes the tower it shares from here on
             standing = Standing(before, Best(0, score_key(before, 0), before, run.initial_state))
         for epoch in range(standing.epochs_done + 1, settings.epochs + 1):
             _train_one_epoch(run, standing, epoch)
@@ -378,10 +387,11 @@ def finetune(settings: FinetuneSettings, train: Labels, val: Labels | None, *,
         standing = Standing(None, Best(0, [], None, run.initial_state))
     saved = _finish(run, standing, interrupted)
     return FinetuneResult(
-        name=settings.name, folder=folder, saved=saved, interrupted=interrupted,
+        name=settings.name, base=settings.base, folder=folder, saved=saved, interrupted=interrupted,
         epochs_done=standing.epochs_done, best_epoch=standing.best.epoch,
         before=standing.before, after=standing.best.metrics, history=standing.history,
-        device=run.device.type, seconds=time.monotonic() - started)
+        device=run.device.type, seconds=time.monotonic() - started,
+        val_clips=len(val.clips) if val is not None else 0)
 
 
 def _train_one_epoch(run: _Run, standing: Standing, epoch: int) -> EpochResult:
@@ -414,8 +424,7 @@ def _finish(run: _Run, standing: Standing, interrupted: bool) -> bool:
     a model was written."""
     if standing.epochs_done == 0:
         return False  # nothing finished: nothing to save
-    # Best epoch 0: no epoch beat the starting point on the held-out labels: the start is saved.
-    checkpoint.load_trainable(run.module, standing.best.state)
+    # Best epoch 0: no epoch beat the base on the held-out labels: the base is saved.
     run.write_model(standing, finished=not interrupted, interrupted=interrupted)
     if not interrupted:
         checkpoint.clear_resume(run.folder)
