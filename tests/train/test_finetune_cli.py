@@ -54,10 +54,18 @@ def test_finetune_then_eval_then_index_with_it(tiny, dataset, capsys):
                  "saved model 'family'", "vidsearch models use family"):
         assert text in done.stdout
     assert "one epoch takes about" in done.stderr  # the CPU estimate
+    assert "(2 epochs left:" in done.stderr
     assert "Traceback" not in done.stderr
+    # 16 validation clips: one moves R@1 by 6.2 points, and the user is told so, with a way out.
+    assert ("the best epoch was picked on 16 validation clips; one clip moves R@1 by 6.2 "
+            "points") in done.stderr and "--val FILE" in done.stderr
 
     card = read_card("family")
     assert (card["base"], card["header"], card["patch"]) == ("tiny", "meanP", "2d")
+    # Epoch lines give R@1 in the tables' unit: percent.
+    for epoch, r1 in zip(card["extra"]["history"]["epoch"], card["extra"]["history"]["t2v_r1"]):
+        assert f"epoch {epoch}: loss " in done.stderr
+        assert f"text->video R@1 {100 * r1:.1f}%" in done.stderr
     record = card["extra"]["finetune"]
     assert record["finished"] and record["epochs_done"] == 2 and record["clip_lr"] == 1e-4
     assert record["lr"] == 1e-4 and record["weight_decay"] == 0.2 and record["max_words"] == 32
@@ -123,6 +131,7 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_finishes_the_same_model(tiny, da
                          "--name", "halted", "--resume")
     assert code == 0, err
     assert "resuming after epoch 2 of 4" in err
+    assert "(2 epochs left:" in err and "(4 epochs left:" not in err
     record = read_card("halted")["extra"]["finetune"]
     assert (record["finished"], record["epochs_done"]) == (True, 4)
     assert read_card("halted")["extra"]["history"]["epoch"] == [1, 2, 3, 4]
@@ -171,6 +180,10 @@ def test_bad_labels_through_the_real_cli(tiny, tmp_path):
     assert done.returncode == 2
     assert f"{labels}:1: unknown column(s) 'when'" in done.stderr
     assert "Traceback" not in done.stderr
+    assert "nothing was trained" in done.stderr
+    done = run_cli("eval", str(labels), "--model", tiny, env_extra=QUIET_THREADS)
+    assert done.returncode == 2 and f"{labels}:1: unknown column(s) 'when'" in done.stderr
+    assert "nothing was trained" not in done.stderr and "no model was loaded" in done.stderr
     done = run_cli("eval", str(tmp_path / "missing.csv"), env_extra=QUIET_THREADS)
     assert done.returncode == 2 and "no such file" in done.stderr
 
@@ -183,8 +196,10 @@ def test_bad_labels_through_the_real_cli(tiny, tmp_path):
 def test_every_header_and_patch_trains_saves_and_evaluates(tiny, dataset, capsys, header, patch,
                                                            frozen):
     name = f"{header}-{patch}"
-    code, out, err = cli(capsys, "finetune", str(dataset.train_csv), "--val",
-                         str(dataset.val_csv), "--base", tiny, "--name", name, "--header",
+    # No validation: the epoch is kept even where it scores below the base (which, with
+    # validation, would be saved in its place).
+    code, out, err = cli(capsys, "finetune", str(dataset.train_csv), "--val-fraction", "0",
+                         "--base", tiny, "--name", name, "--header",
                          header, "--patch", patch, "--epochs", "1", "--batch-size", "8",
                          "--clip-lr", "1e-4", "--device", "cpu",
                          *(["--freeze-backbone"] if frozen else []))
@@ -194,3 +209,56 @@ def test_every_header_and_patch_trains_saves_and_evaluates(tiny, dataset, capsys
     code, out, err = cli(capsys, "eval", str(dataset.val_csv), "--model", name, "--json")
     assert code == 0, err
     assert json.loads(out)["t2v"]["queries"] == 16
+
+
+@pytest.mark.parametrize("header_args", [[], ["--header", "seqTransf", "--freeze-backbone"]])
+def test_when_no_epoch_beats_the_base_the_saved_model_is_the_base(tiny, dataset, capsys,
+                                                                  monkeypatch, header_args):
+    real_score = loop.score_key
+    # Every epoch scores below the start, whatever it learnt.
+    monkeypatch.setattr(loop, "score_key",
+                        lambda metrics, epoch: real_score(metrics, 0) if epoch == 0
+                        else [-1.0 - epoch])
+    code, out, err = cli(capsys, "finetune", str(dataset.train_csv), "--val",
+                         str(dataset.val_csv), "--base", tiny, "--name", "copy", "--epochs", "1",
+                         "--batch-size", "8", "--clip-lr", "1e-4", "--lr", "1e-2",
+                         "--device", "cpu", *header_args)
+    assert code == 0, err
+    assert "no epoch beat the base model 'tiny' on the validation labels; saved model 'copy'" \
+        in out and "is an exact copy of it" in out
+    assert "trained 1 epoch in " in out
+    base = load_file(config.models_dir() / tiny / "model.safetensors")
+    saved = load_file(config.models_dir() / "copy" / "model.safetensors")
+    assert base.keys() == saved.keys()
+    for key in base:
+        assert base[key].equal(saved[key]), key
+    card = read_card("copy")
+    assert card["header"] == "meanP" and card["extra"]["finetune"]["best_epoch"] == 0
+    scored = {}
+    for name in (tiny, "copy"):
+        code, out, err = cli(capsys, "eval", str(dataset.val_csv), "--model", name, "--json")
+        assert code == 0, err
+        scored[name] = {way: json.loads(out)[way] for way in ("t2v", "v2t")}
+    assert scored["copy"] == scored[tiny]
+    # "before" in the table and the card is the base model as `eval` scores it.
+    for way in ("t2v", "v2t"):
+        assert card["extra"]["metrics_before"][way]["r1"] == pytest.approx(scored[tiny][way]["r1"])
+        assert card["extra"]["metrics_before"][way]["mean_rank"] == pytest.approx(
+            scored[tiny][way]["mean_rank"])
+
+
+def test_a_second_eval_of_the_same_labels_and_model_encodes_nothing(tiny, dataset, capsys,
+                                                                   monkeypatch):
+    code, first, err = cli(capsys, "eval", str(dataset.val_csv), "--model", tiny, "--json")
+    assert code == 0, err
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the frame vectors of these spans were encoded already")
+
+    from vidsearch.train import encode, evaluate, frozen
+
+    for module in (encode, evaluate, frozen):
+        monkeypatch.setattr(module, "encode_clip_frames", no_encoding)
+    code, second, err = cli(capsys, "eval", str(dataset.val_csv), "--model", tiny, "--json")
+    assert code == 0, err
+    assert json.loads(second) == json.loads(first)

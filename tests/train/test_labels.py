@@ -96,7 +96,7 @@ def test_every_problem_is_listed_with_its_line(clips):
                         "party.mp4,,1,2\n"                        # 7
                         "party.mp4,bad time,1.2.3,\n"             # 8
                         "party.mp4,too,many,fields,here\n"        # 9
-                        "party.mp4,\"open quote\n"                # 10-11: caption over 2 lines
+                        "party.mp4,\"open quote\n"                # 10-11: a quote closed late
                         "still open\",1,2\n"
                         ",no video,,\n"                           # 12
                         "party.mp4,fine again,3,4\n")             # 13: fine
@@ -107,8 +107,20 @@ def test_every_problem_is_listed_with_its_line(clips):
     for expected in ("missing.mp4: no such file", "notes.mp4: cannot open as a video",
                      "end 0:03 is not after start 0:05", "start 0:30 is past the end of party.mp4",
                      "empty caption", "'1.2.3' is not a time", "5 fields where the header has 4",
-                     "caption spans several lines", "empty video path"):
+                     "10: a quote left open: the quote opened on this line is closed only on "
+                     "line 11", "empty video path"):
         assert expected in text
+
+
+def test_a_quote_never_closed_is_reported_where_it_opened(clips):
+    # The reader swallows every line after the quote into one cell: two fields on line 3.
+    path = write(clips, "video,caption,start,end\n"
+                        "party.mp4,fine,1,2\n"
+                        "party.mp4,\"grandma's cake,3,4\n"
+                        "party.mp4,the candles,5,6\n")
+    assert problems_of(path) == [
+        f"{path}:3: a quote left open: the quote opened on this line is never closed (it runs "
+        "to the end of the file); a label must fit on one line"]
 
 
 def test_header_problems(clips):

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         labels = load_labels(args.labels)
     except LabelsError as exc:
         print_problems(exc)
+        exc.hint = "fix the lines listed and run again; no model was loaded or scored"
         raise
     use_threads_for("index")  # evaluation encodes every labelled video
     model = common.load_model(args)

@@ -11,13 +11,16 @@ from pathlib import Path
 
 from vidsearch.cli import common
 from vidsearch.cli.progress import RichBar
-from vidsearch.errors import UsageError
+from vidsearch.errors import UsageError, VidsearchError
 from vidsearch.model.cards import HEADER_NAMES, PATCHES
-from vidsearch.train.settings import DEFAULTS, SettingError
+from vidsearch.train.settings import DEFAULTS, SettingError, advice_of
 
 log = logging.getLogger(__name__)
 
 MAX_PROBLEMS_SHOWN = 200
+# Below this many validation clips one clip moves R@1 by more than 2 points: an epoch can look
+# best by chance.
+FEW_VAL_CLIPS = 50
 
 EXAMPLES = """\
   vidsearch finetune labels.csv --check            # validate every row, train nothing
@@ -35,10 +38,19 @@ labels.csv (UTF-8, header required; start/end in seconds or [H:]MM:SS[.ms]):
 
 
 HELP_HINT = "see `vidsearch finetune --help`"
-# Where the library's advice about a setting is better given as flags.
+# The library's advice (its errors' advice keys) given as flags.
 FLAG_HINTS = {
     "freeze_backbone": "pick --header seqTransf, seqLSTM or tightTransf, or drop "
                        "--freeze-backbone",
+    "start_afresh": "start again without --resume (add --overwrite to replace the model)",
+    "one_video": "label clips from 2 or more videos, pass --val FILE, or --val-fraction 0",
+    "out_of_memory": "use --freeze-backbone, or a smaller model",
+    "loss_not_finite": "lower --lr and --clip-lr, or use --device cpu",
+    "labels_changed": "resume with the same labels, or start again with --overwrite",
+    "patch_3d": "fine-tune it with --patch 3d, or start from a 2d model",
+    "another_name": "pick another --name",
+    "name_taken": "pick another --name, --resume an interrupted run, or --overwrite",
+    "labels": "fix the lines listed and run again; nothing was trained",
 }
 
 
@@ -119,12 +131,22 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
     except SettingError as exc:
         raise flag_error(exc) from exc
+    except VidsearchError as exc:
+        if advice_of(exc) in FLAG_HINTS:
+            # The same error (kind, exit code, message, file); only its advice is in flags.
+            exc.hint = FLAG_HINTS[advice_of(exc)]
+        raise
+
+
+def flag(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
 
 
 def flag_error(exc: SettingError) -> UsageError:
     """The library's error about a setting, with the flag that sets it named."""
-    hint = FLAG_HINTS.get(exc.setting) or exc.hint or HELP_HINT
-    return UsageError(f"--{exc.setting.replace('_', '-')} {exc.reason}", hint)
+    hint = FLAG_HINTS.get(exc.advice) or exc.hint or HELP_HINT
+    other = f" {flag(exc.other)}" if exc.other else ""
+    return UsageError(f"{flag(exc.setting)} {exc.reason}{other}", hint)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -213,12 +235,15 @@ def report(result) -> int:
     if result.epochs_done == 0:
         print("interrupted before the first epoch finished; nothing was saved")
         return 130
-    where = f"saved model '{result.name}' ({result.folder})"
+    warn_if_few_val_clips(result.val_clips)
+    epochs = "1 epoch" if result.epochs_done == 1 else f"{result.epochs_done} epochs"
+    print(f"trained {epochs} in {format_duration(result.seconds)} on {result.device}")
+    saved = f"saved model '{result.name}' ({result.folder})"
     if result.best_epoch == 0 and result.before is not None:
-        where += ": no epoch beat the base model on the validation labels, so it is a copy of it"
+        print(f"no epoch beat the base model '{result.base}' on the validation labels; "
+              f"{saved} is an exact copy of it")
     else:
-        where += f" from epoch {result.best_epoch} of {result.epochs_done}"
-    print(f"{where} in {format_duration(result.seconds)} on {result.device}")
+        print(f"{saved} from epoch {result.best_epoch} of {result.epochs_done}")
     if result.interrupted:
         print(f"interrupted: continue with `vidsearch finetune ... --name {result.name} "
               "--resume`")
@@ -226,6 +251,16 @@ def report(result) -> int:
     print(f"use it: vidsearch models use {result.name}  (the next `vidsearch index` "
           "re-embeds the library with it)")
     return 0
+
+
+def warn_if_few_val_clips(clips: int) -> None:
+    """The best epoch is only as sure as the clips it was picked on."""
+    if not 0 < clips < FEW_VAL_CLIPS:
+        return
+    print(f"warning: the best epoch was picked on {clips} validation "
+          f"{'clip' if clips == 1 else 'clips'}; one clip moves R@1 by {100 / clips:.1f} "
+          "points, so the pick may be chance: pass --val FILE with more held-out labels, or "
+          "label more clips", file=sys.stderr)
 
 
 def print_metrics_table(before, after, best_epoch: int, title: str | None = None) -> None:
@@ -296,6 +331,9 @@ class LogTrainProgress:
     def note(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    def estimate(self, epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> None:
+        self.note(estimate_text(epoch_seconds, epochs_left, backbone_frozen))
+
 
 class RichTrainProgress(RichBar):
     """One live bar per stage with the loss and rate; notes print above it."""
@@ -316,3 +354,22 @@ class RichTrainProgress(RichBar):
 
     def note(self, text: str) -> None:
         self.bar.console.print(text, markup=False, highlight=False)
+
+    def estimate(self, epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> None:
+        self.note(estimate_text(epoch_seconds, epochs_left, backbone_frozen))
+
+
+def estimate_text(epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> str:
+    faster = "" if backbone_frozen else ", and so is --freeze-backbone"
+    left = "1 epoch left" if epochs_left == 1 else f"{epochs_left} epochs left"
+    return (f"training on the CPU: one epoch takes about {rough_duration(epoch_seconds)} "
+            f"({left}: {rough_duration(epoch_seconds * epochs_left)}); a CUDA GPU is much "
+            f"faster{faster}")
+
+
+def rough_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

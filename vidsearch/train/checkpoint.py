@@ -24,6 +24,7 @@ from vidsearch.errors import UsageError
 from vidsearch.model.cards import ModelCard
 from vidsearch.model.factory import save_model
 from vidsearch.model.weights import load_state_file, save_state_file
+from vidsearch.train.settings import advised
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,16 @@ def save_resume(model_folder: Path, last: dict[str, torch.Tensor],
 
 def read_resume_state(model_folder: Path) -> ResumeState:
     folder = resume_folder(model_folder)
-    hint = "start again without --resume (add --overwrite to replace the model)"
     try:
         raw = json.loads((folder / _STATE_FILE).read_text(encoding="utf-8"))
         state = ResumeState(**raw)
     except FileNotFoundError as exc:
-        raise UsageError(f"{model_folder.name}: nothing to resume (no finished epoch was saved)",
-                         hint) from exc
+        raise _start_afresh(f"{model_folder.name}: nothing to resume (no finished epoch was "
+                            "saved)") from exc
     except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"{folder / _STATE_FILE}: unreadable resume state ({exc})", hint) from exc
+        raise _start_afresh(f"{folder / _STATE_FILE}: unreadable resume state ({exc})") from exc
     if state.version != STATE_VERSION:
-        raise UsageError(f"{folder}: resume state of another vidsearch version", hint)
+        raise _start_afresh(f"{folder}: resume state of another vidsearch version")
     return state
 
 
@@ -172,9 +172,14 @@ def load_trainable(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
     expected = {name for name, p in module.named_parameters() if p.requires_grad}
     if set(state) != expected:
         odd = sorted(set(state) ^ expected)[:3]
-        raise UsageError(f"saved training state does not fit this model (e.g. {odd})",
-                         "start again without --resume (add --overwrite)")
+        raise _start_afresh(f"saved training state does not fit this model (e.g. {odd})")
     module.load_state_dict(state, strict=False)
+
+
+def _start_afresh(message: str) -> UsageError:
+    """The resume state cannot be used: only a fresh run, replacing the model, can go on."""
+    return advised(UsageError(message, "start a fresh run that replaces the model"),
+                   "start_afresh")
 
 
 def finetuned_card(base: ModelCard, name: str, module: Any, extra: dict[str, Any],

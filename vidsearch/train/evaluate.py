@@ -20,10 +20,13 @@ import torch.nn.functional as F
 
 from vidsearch.metrics import BothWays, retrieval_metrics
 from vidsearch.model.clip4clip import CLIP4Clip
-from vidsearch.train.data import SAMPLE_FPS, FramePlan, frame_cache, load_span_frames
+from vidsearch.train.data import (SAMPLE_FPS, FramePlan, frame_cache, load_span_frames,
+                                  vector_cache)
 from vidsearch.train.encode import (Inputs, batches, clips_per_batch, encode_clip_frames,
                                     inputs_for)
+from vidsearch.train.frozen import cached_features
 from vidsearch.train.labels import Labels
+from vidsearch.train.progress import SilentProgress
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +56,25 @@ def build_eval_set(labels: Labels, frames: Sequence[np.ndarray],
 
 def evaluate_labels(model: Any, labels: Labels,
                     on_video: Callable[[Path], None] | None = None) -> BothWays:
-    """Metrics of a loaded VideoTextModel on validated labels (frames from the span cache)."""
+    """Metrics of a loaded VideoTextModel on validated labels: frames from the span cache,
+    frame vectors from the vector cache of this model (a second run encodes nothing)."""
     plan = FramePlan(size=model.image_size, fps=SAMPLE_FPS, max_frames=model.card.frames_per_clip)
     frames = load_span_frames(labels.clips, plan, frame_cache(), on_video=on_video)
     inputs = inputs_for(model, model.autocast_dtype)
-    data = build_eval_set(labels, frames.frames)
-    return evaluate(model.module, inputs, data, clips_per_batch(inputs.device, plan.max_frames))
+    per_batch = clips_per_batch(inputs.device, plan.max_frames)
+    vectors = vector_cache(frame_vector_key(model.fingerprint, model.module.patch,
+                                            inputs.autocast_dtype))
+    features = cached_features(model.module, inputs, frames, vectors, per_batch,
+                               SilentProgress())
+    data = build_eval_set(labels, frames.frames, features)
+    return evaluate(model.module, inputs, data, per_batch)
+
+
+def frame_vector_key(model_fingerprint: str, patch: str, autocast_dtype: Any = None) -> str:
+    """Which vector cache holds a backbone's frame vectors: the model, its patch embedding,
+    and the precision they were encoded at (fp32 training and bf16 eval must not mix)."""
+    key = f"{model_fingerprint}-{patch}"
+    return key if autocast_dtype is None else f"{key}-{str(autocast_dtype).replace('torch.', '')}"
 
 
 def evaluate(module: CLIP4Clip, inputs: Inputs, data: EvalSet, clips_per_batch: int) -> BothWays:

@@ -39,7 +39,8 @@ def encode_text_table(module: CLIP4Clip, inputs, captions: list[str], max_words:
 def cached_features(module: CLIP4Clip, inputs, frames: SpanFrames, cache, per_batch: int,
                     progress) -> list[np.ndarray]:
     """Each clip's frame vectors: from `cache` where it has them whole, else encoded (and
-    cached) as a `progress` stage. The module is left in training mode."""
+    cached) as a `progress` stage. The module is left in the mode it was in."""
+    was_training = module.training
     features: list[np.ndarray | None] = [cache.load(key) for key in frames.keys]
     missing = [i for i, f in enumerate(features)
                if f is None or len(f) != len(frames.frames[i])]
@@ -51,7 +52,7 @@ def cached_features(module: CLIP4Clip, inputs, frames: SpanFrames, cache, per_ba
             features[index] = array
             cache.save(frames.keys[index], array)
         progress.advance(len(part))
-    module.train()
+    module.train(was_training)
     return [f for f in features if f is not None]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidsearch.errors import DecodeError, UsageError
-from vidsearch.train.settings import SettingError
+from vidsearch.train.settings import SettingError, advised
 # Re-exported: callers read labels through this module.
 from vidsearch.train.labels_csv import (LabelProblem, LabelRow, format_seconds, parse_labels,
                                         parse_time)
@@ -46,7 +46,8 @@ class LabelsError(UsageError):
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{source}: {count} {noun} in the labels file",
-                         "fix the lines listed and run again; nothing was trained")
+                         "fix the lines listed and run again")
+        self.advice = "labels"  # each command says what it did not do
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,10 @@ def split_by_video(labels: Labels, fraction: float, seed: int) -> tuple[Labels, 
         raise SettingError("val_fraction", f"{fraction:g} must be between 0 and 1")
     videos = sorted(labels.videos)
     if len(videos) < 2:
-        raise UsageError(
+        raise advised(UsageError(
             f"{labels.source}: all clips come from one video, so no video is left to hold out",
-            "label clips from 2 or more videos, pass --val FILE, or --val-fraction 0")
+            "label clips from 2 or more videos, give a separate validation file, or train "
+            "without validation"), "one_video")
     random.Random(seed).shuffle(videos)
     per_video: dict[Path, int] = {}
     for clip in labels.clips:

@@ -68,9 +68,12 @@ def parse_labels(data: bytes, source: Path) -> tuple[list[LabelRow], list[LabelP
         return [], problems
     rows = []
     base = source.parent
+    last_line = text.count("\n") + (not text.endswith("\n"))
     for line, cells in records:
         if all(not cell.strip() for cell in cells):
             continue  # blank lines and spreadsheets' trailing ",,," rows
+        if _open_quote(line, cells, last_line, problem):
+            continue
         row = _parse_row(line, cells, columns, base, problem)
         if row is not None:
             rows.append(row)
@@ -109,6 +112,27 @@ def _records(text: str, problem: Callable[[int, str], None]):
         start = previous_end + 1
         previous_end = reader.line_num
         yield start, cells
+
+
+def _open_quote(line: int, cells: list[str], last_line: int,
+                problem: Callable[[int, str], None]) -> bool:
+    """A cell over several lines is a quote that was not closed on its own line (no label
+    needs a line break): report the line it opened on, not the field count it garbled."""
+    opened = line
+    for index, cell in enumerate(cells):
+        if "\n" in cell or "\r" in cell:
+            break
+        opened += cell.count("\n")
+    else:
+        return False
+    closed = line + sum(cell.count("\n") for cell in cells)
+    if closed >= last_line and index == len(cells) - 1:
+        where = "is never closed (it runs to the end of the file)"
+    else:
+        where = f"is closed only on line {closed}"
+    problem(opened, f"a quote left open: the quote opened on this line {where}; a label must "
+                    "fit on one line")
+    return True
 
 
 def _first_line(text: str) -> str:

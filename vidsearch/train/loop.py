@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from vidsearch.train import checkpoint
 from vidsearch.train.data import (SAMPLE_FPS, FramePlan, SpanFrames, frame_cache, load_span_frames,
                                   vector_cache)
 from vidsearch.train.encode import clips_per_batch, inputs_for
-from vidsearch.train.evaluate import EvalSet, build_eval_set, evaluate
+from vidsearch.train.evaluate import EvalSet, build_eval_set, evaluate, frame_vector_key
 from vidsearch.train.frozen import TextTable, cached_features, cross_scores, encode_text_table
 from vidsearch.train.labels import Labels, fingerprint_labels
 from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastive_loss,
@@ -32,31 +32,13 @@ from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastiv
                                     prepare_module, schedule, score_key)
 from vidsearch.train.results import (Best, EpochRecord, EpochResult, FinetuneResult, Standing,
                                      history_columns)
-from vidsearch.train.settings import FinetuneSettings, SettingError
+from vidsearch.train.progress import SilentProgress, TrainProgress
+from vidsearch.train.settings import FinetuneSettings, SettingError, advised
 from vidsearch.train.target import check_target, clear_target
 
 log = logging.getLogger(__name__)
 
 _ESTIMATE_AFTER_STEPS = 3
-
-
-class TrainProgress(Protocol):
-    """What training reports; the CLI draws it, tests may record it."""
-
-    def stage(self, description: str, total: int | None) -> None: ...
-    def advance(self, count: int = 1, status: str = "") -> None: ...
-    def note(self, text: str) -> None: ...
-
-
-class SilentProgress:
-    def stage(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, count: int = 1, status: str = "") -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        log.info("%s", text)
 
 
 # --- what a run holds ------------------------------------------------------------------------
@@ -94,6 +76,11 @@ class _Run:
         patch = settings.patch or model.card.patch
         shortlist = model.card.index_header
         self.module = prepare_module(model.module, header, patch, shortlist).to(self.device)
+        # A new header or patch makes a module that is not the base: "before" must still score
+        # the base itself, and a run no epoch of which beats it saves the base's own tensors.
+        # The base shares the CLIP tower, so it is scored before any step and then let go.
+        self.starts_as_base = self.module is model.module
+        self.base_module: Any = None if self.starts_as_base else model.module
         self.module.train()
         if settings.freeze_backbone and not self._has_header_weights():
             raise SettingError("freeze_backbone", f"with header {header} leaves nothing to train",
@@ -145,7 +132,8 @@ class _Run:
         caption_ids = {caption: i for i, caption in enumerate(dict.fromkeys(c for _, c in pairs))}
         data = _Data(train, val, train_frames, val_frames, pairs, caption_ids, fingerprint)
         if self.settings.freeze_backbone:
-            vectors = vector_cache(f"{self.base_fingerprint}-{self.module.patch}")
+            vectors = vector_cache(frame_vector_key(self.base_fingerprint, self.module.patch,
+                                                    self.inputs.autocast_dtype))
 
             def encoded(frames: SpanFrames) -> list[np.ndarray]:
                 return cached_features(self.module, self.inputs, frames, vectors,
@@ -187,26 +175,23 @@ class _Run:
             self.progress.advance(len(batch), f"loss {loss:.3f}, {rate:.1f} pairs/s")
             if not self.estimated and len(losses) == min(_ESTIMATE_AFTER_STEPS, steps):
                 self.estimated = True
-                self._estimate(elapsed / len(losses) * steps)
+                self._estimate(elapsed / len(losses) * steps, self.settings.epochs - epoch + 1)
         return float(np.mean(losses)) if losses else float("nan")
 
     def _shrink_batch(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         torch.cuda.empty_cache()
         if self.batch_size <= 2:
-            raise CannotRunError("out of GPU memory even with 2 clips per batch",
-                                 "use --freeze-backbone, or a smaller model")
+            raise advised(CannotRunError("out of GPU memory even with 2 clips per batch",
+                                         "freeze the backbone, or use a smaller model"),
+                          "out_of_memory")
         self.batch_size //= 2
         self.progress.note(f"out of GPU memory; batch size now {self.batch_size}")
 
-    def _estimate(self, seconds: float) -> None:
-        if self.device.type != "cpu":
-            return
-        epochs = self.settings.epochs
-        faster = "" if self.settings.freeze_backbone else ", and so is --freeze-backbone"
-        self.progress.note(f"training on the CPU: one epoch takes about {_duration(seconds)} "
-                           f"({epochs} epochs: {_duration(seconds * epochs)}); a CUDA GPU is "
-                           f"much faster{faster}")
+    def _estimate(self, seconds: float, epochs_left: int) -> None:
+        # A resumed run has fewer epochs ahead than it was asked for: those are what it costs.
+        if self.device.type == "cpu":
+            self.progress.estimate(seconds, epochs_left, self.settings.freeze_backbone)
 
     def train_step(self, batch: np.ndarray, pairs_done: int) -> float:
         """One optimiser step on `batch` (pair indices), `pairs_done` pairs into training."""
@@ -224,8 +209,9 @@ class _Run:
             all_logits = self._logits(clip_ids, captions, caption_ids)
         loss = sum(contrastive_loss(logits, clip_tensor, caption_ids) for logits in all_logits)
         if not torch.isfinite(loss):
-            raise CannotRunError("the training loss is not finite",
-                                 "lower --lr and --clip-lr, or use --device cpu")
+            raise advised(CannotRunError("the training loss is not finite",
+                                         "lower both learning rates, or train on the CPU"),
+                          "loss_not_finite")
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -264,6 +250,18 @@ class _Run:
         self.progress.stage("evaluating", None)
         return evaluate(self.module, self.inputs, data, self.per_batch)
 
+    def evaluate_base(self) -> BothWays | None:
+        """The base model's metrics, exactly as `vidsearch eval` would give them."""
+        data = self.eval_set()
+        if data is None or self.base_module is None:
+            return self.evaluate()
+        if self.base_module.patch != self.module.patch:
+            data.features = None  # the cached features are of the new patch's backbone
+        self.progress.stage("evaluating the base model", None)
+        metrics = evaluate(self.base_module, self.inputs, data, self.per_batch)
+        self.module.train()  # shares the CLIP tower with the base, which scoring left in eval
+        return metrics
+
     # saving ------------------------------------------------------------------------------
 
     def card_extra(self, standing: Standing, finished: bool, interrupted: bool
@@ -294,12 +292,27 @@ class _Run:
 
     def write_model(self, standing: Standing, finished: bool, interrupted: bool) -> None:
         base = self.base_card
-        description = (f"{base.name} fine-tuned on {Path(self.settings.labels).name} "
-                       f"({self.data.train.describe()})")
+        labels = f"{Path(self.settings.labels).name} ({self.data.train.describe()})"
+        module = self.module
+        if standing.best.epoch == 0:
+            description = f"a copy of {base.name}: no epoch of a fine-tune on {labels} beat it"
+            if self.starts_as_base:
+                checkpoint.load_trainable(module, standing.best.state)
+            else:
+                module = self.reload_base()
+        else:
+            description = f"{base.name} fine-tuned on {labels}"
+            checkpoint.load_trainable(module, standing.best.state)
         extra = self.card_extra(standing, finished, interrupted)
-        card = checkpoint.finetuned_card(base, self.settings.name, self.module, extra,
-                                         description)
-        checkpoint.write_model(self.module, card, self.folder)
+        card = checkpoint.finetuned_card(base, self.settings.name, module, extra, description)
+        checkpoint.write_model(module, card, self.folder)
+
+    def reload_base(self) -> Any:
+        """The base model's module as its weights file has it (training changed the shared
+        CLIP tower in place, so the one in memory is no longer the base)."""
+        from vidsearch.model.factory import load_model
+
+        return load_model(self.settings.base, device="cpu").module
 
     def resume_state(self, standing: Standing) -> checkpoint.ResumeState:
         best = standing.best
@@ -316,8 +329,9 @@ class _Run:
                 ) -> Standing:
         """Put back an interrupted run's tensors and optimiser; where it stood."""
         if state.data_fingerprint != self.data.fingerprint:
-            raise UsageError("the labels changed since the interrupted run",
-                             "resume with the same labels, or start again with --overwrite")
+            raise advised(UsageError("the labels changed since the interrupted run",
+                                     "resume with the same labels, or start a fresh run that "
+                                     "replaces the model"), "labels_changed")
         checkpoint.load_trainable(self.module, last)
         self.optimizer.load_state_dict(optimizer_state)
         self.batch_size = state.batch_size or self.batch_size
@@ -333,14 +347,6 @@ class _Run:
                                   BothWays.from_dict(best_metrics) if best_metrics else before,
                                   best_state),
                         history=history, pairs_done=state.pairs_done)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # --- the entry point -------------------------------------------------------------------------
@@ -368,7 +374,8 @@ def finetune(settings: FinetuneSettings, train: Labels, val: Labels | None, *,
             standing = run.restore(*checkpoint.load_resume(folder))
             progress.note(f"resuming after epoch {standing.epochs_done} of {settings.epochs}")
         else:
-            before = run.evaluate()
+            before = run.evaluate_base()
+            run.base_module = None  # training changes the tower it shares from here on
             standing = Standing(before, Best(0, score_key(before, 0), before, run.initial_state))
         for epoch in range(standing.epochs_done + 1, settings.epochs + 1):
             _train_one_epoch(run, standing, epoch)
@@ -380,10 +387,11 @@ def finetune(settings: FinetuneSettings, train: Labels, val: Labels | None, *,
         standing = Standing(None, Best(0, [], None, run.initial_state))
     saved = _finish(run, standing, interrupted)
     return FinetuneResult(
-        name=settings.name, folder=folder, saved=saved, interrupted=interrupted,
+        name=settings.name, base=settings.base, folder=folder, saved=saved, interrupted=interrupted,
         epochs_done=standing.epochs_done, best_epoch=standing.best.epoch,
         before=standing.before, after=standing.best.metrics, history=standing.history,
-        device=run.device.type, seconds=time.monotonic() - started)
+        device=run.device.type, seconds=time.monotonic() - started,
+        val_clips=len(val.clips) if val is not None else 0)
 
 
 def _train_one_epoch(run: _Run, standing: Standing, epoch: int) -> EpochResult:
@@ -404,8 +412,9 @@ def _train_one_epoch(run: _Run, standing: Standing, epoch: int) -> EpochResult:
                            run.optimizer, run.resume_state(standing))
     summary = f"epoch {epoch}: loss {loss:.3f}"
     if metrics is not None:
-        summary += (f", text->video R@1 {metrics.t2v.r1:.3f}, "
-                    f"video->text R@1 {metrics.v2t.r1:.3f}")
+        # Percentages, as the tables print them.
+        summary += (f", text->video R@1 {100 * metrics.t2v.r1:.1f}%, "
+                    f"video->text R@1 {100 * metrics.v2t.r1:.1f}%")
     run.progress.note(summary + (" (best so far)" if result.improved else ""))
     return result
 
@@ -415,8 +424,7 @@ def _finish(run: _Run, standing: Standing, interrupted: bool) -> bool:
     a model was written."""
     if standing.epochs_done == 0:
         return False  # nothing finished: nothing to save
-    # Best epoch 0: no epoch beat the starting point on the held-out labels: the start is saved.
-    checkpoint.load_trainable(run.module, standing.best.state)
+    # Best epoch 0: no epoch beat the base on the held-out labels: the base is saved.
     run.write_model(standing, finished=not interrupted, interrupted=interrupted)
     if not interrupted:
         checkpoint.clear_resume(run.folder)

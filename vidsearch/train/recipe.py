@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from vidsearch.errors import UsageError
 from vidsearch.metrics import BothWays
 from vidsearch.model.clip4clip import CLIP4Clip
-from vidsearch.train.settings import DEFAULTS
+from vidsearch.train.settings import DEFAULTS, advised
 
 MAX_LOGIT_SCALE = math.log(100)  # CLIP's cap on its learned temperature
 ADAMW_BETAS = (0.9, 0.98)  # CLIP's, kept by CLIP4Clip
@@ -43,8 +43,8 @@ def prepare_module(base: CLIP4Clip, header: str, patch: str, shortlist: str) -> 
     if (header, patch) == (base.header_name, base.patch):
         return base
     if base.patch == "3d" and patch == "2d":
-        raise UsageError("a 3d-patch model cannot become 2d again",
-                         "fine-tune it with --patch 3d, or start from a 2d model")
+        raise advised(UsageError("a 3d-patch model cannot become 2d again",
+                                 "keep its 3d patch, or start from a 2d model"), "patch_3d")
     # An inflated backbone must not be inflated twice: build as 2d, then say what it is.
     module = CLIP4Clip(base.clip, embed_dim=base.embed_dim, header=header,
                        patch="2d" if base.patch == "3d" else patch, shortlist_header=shortlist)

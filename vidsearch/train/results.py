@@ -23,6 +23,7 @@ class EpochRecord:
 @dataclass
 class FinetuneResult:
     name: str
+    base: str
     folder: Path
     saved: bool
     interrupted: bool
@@ -33,6 +34,7 @@ class FinetuneResult:
     history: list[EpochRecord]
     device: str
     seconds: float
+    val_clips: int = 0  # what the best epoch was picked on (0: no validation)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from vidsearch.errors import UsageError
+from vidsearch.errors import UsageError, VidsearchError
 from vidsearch.model.cards import HEADER_NAMES, PATCHES
 
 
@@ -31,15 +31,30 @@ class RecipeDefaults:
 DEFAULTS = RecipeDefaults()
 
 
+def advised(error: VidsearchError, advice: str) -> VidsearchError:
+    """`error` with an advice key: a front end that has its own words for what to do next (CLI
+    flags) looks the key up; everyone else reads the hint, which names settings, not flags."""
+    error.advice = advice  # type: ignore[attr-defined]
+    return error
+
+
+def advice_of(error: BaseException) -> str | None:
+    return getattr(error, "advice", None)
+
+
 class SettingError(UsageError):
     """One setting has a value the recipe cannot use. `setting` names the FinetuneSettings
     field and `reason` says what is wrong with its value, so a front end can put its own name
-    for the parameter (a CLI flag) in front."""
+    for the parameter (a CLI flag) in front; `other` names a second setting the reason ends
+    with ("name must differ from base"). Its advice key is the setting unless given."""
 
-    def __init__(self, setting: str, reason: str, hint: str | None = None) -> None:
-        super().__init__(f"{setting} {reason}", hint)
+    def __init__(self, setting: str, reason: str, hint: str | None = None, *,
+                 other: str | None = None, advice: str | None = None) -> None:
+        super().__init__(f"{setting} {reason}" + (f" {other}" if other else ""), hint)
         self.setting = setting
         self.reason = reason
+        self.other = other
+        self.advice = advice or setting
 
 
 @dataclass

@@ -11,7 +11,7 @@ from vidsearch.config import models_dir
 from vidsearch.errors import UsageError
 from vidsearch.model.cards import CARD_FILENAME, USER_WEIGHTS_FILENAME, list_cards
 from vidsearch.train import checkpoint
-from vidsearch.train.settings import FinetuneSettings
+from vidsearch.train.settings import FinetuneSettings, SettingError, advised
 
 
 def check_target(settings: FinetuneSettings, *, resume: bool, overwrite: bool) -> Path:
@@ -24,10 +24,11 @@ def check_target(settings: FinetuneSettings, *, resume: bool, overwrite: bool) -
     builtin = [card for card in list_cards()
                if card.name == settings.name and card.folder != folder]
     if builtin:
-        raise UsageError(f"'{settings.name}' is the name of a built-in model",
-                         "pick another --name")
+        raise advised(UsageError(f"'{settings.name}' is the name of a built-in model",
+                                 "pick another name"), "another_name")
     if settings.name == settings.base and not resume:
-        raise UsageError("--name must differ from --base", "pick another --name")
+        raise SettingError("name", "must differ from", "pick another name", other="base",
+                           advice="another_name")
     if resume:
         if not checkpoint.has_resume(folder):
             raise UsageError(f"nothing to resume for '{settings.name}'",
@@ -35,8 +36,9 @@ def check_target(settings: FinetuneSettings, *, resume: bool, overwrite: bool) -
         return folder
     exists = (folder / CARD_FILENAME).exists() or checkpoint.has_resume(folder)
     if exists and not overwrite:
-        raise UsageError(f"model '{settings.name}' already exists",
-                         "pick another --name, --resume an interrupted run, or --overwrite")
+        raise advised(UsageError(f"model '{settings.name}' already exists",
+                                 "pick another name, resume an interrupted run, or replace "
+                                 "the model"), "name_taken")
     return folder
 
 
