@@ -285,7 +285,7 @@ class Indexer:
             job.strategy = sampler.strategy or ""
             chunks.put(_Done(number))
         except DecodeError as exc:
-            chunks.put(_Failed(number, _reason(exc, job.state.path)))
+            chunks.put(_Failed(number, exc.reason))  # the store keeps the path apart
         except OSError as exc:
             chunks.put(_Failed(number, f"cannot read the file: {exc.strerror or exc}"))
         except MemoryError:
@@ -425,15 +425,6 @@ def _probed_duration(path: str) -> float:
     except Exception:
         log.debug("cannot probe %s for progress", path, exc_info=True)
         return 0.0
-
-
-def _reason(exc: DecodeError, path: str) -> str:
-    """What is wrong with the file, without its path: the store keeps that in its own column.
-    Errors made with `DecodeError.about` say so in `reason`; older ones only in the message."""
-    if exc.path is not None:
-        return exc.reason
-    prefix = f"{path}: "
-    return exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
 
 
 def _could_not_read(record) -> bool:
