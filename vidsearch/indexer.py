@@ -50,10 +50,10 @@ class IndexOptions:
         from vidsearch.errors import UsageError
 
         if self.window <= 0 or self.stride <= 0:
-            raise UsageError("--window and --stride must be positive numbers of seconds")
+            raise UsageError("clip windows and their stride must be positive numbers of seconds")
         if self.stride > self.window:
             raise UsageError(
-                f"--stride {self.stride:g} is longer than --window {self.window:g}",
+                f"a stride of {self.stride:g} s is longer than the {self.window:g}-s window",
                 "parts of each video would never be searched; use a stride <= the window",
             )
 

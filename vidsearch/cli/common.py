@@ -62,9 +62,16 @@ def indexing_options() -> argparse.ArgumentParser:
 def index_options_from(args: argparse.Namespace):
     from vidsearch.indexer import IndexOptions
 
+    from vidsearch.errors import UsageError
+
     options = IndexOptions(window=args.window, stride=args.stride, batch_size=args.batch_size,
                            fast_decode=args.fast_decode)
-    options.validate()
+    try:
+        options.validate()
+    except UsageError as exc:
+        # The library speaks of windows and strides; the flags that set them are the CLI's.
+        raise UsageError(exc.message, f"{exc.hint}: set --window and --stride" if exc.hint
+                         else "set --window and --stride") from exc
     return options
 
 
