@@ -64,7 +64,7 @@ def test_a_bad_file_is_recorded_and_the_rest_indexed(tiny_model, videos, media, 
     code, out, err = cli(capsys, "index", videos)
     assert code == 1, out + err
     assert "Traceback" not in out + err
-    assert "indexed 1 videos" in out and "failed 1" in out
+    assert "indexed 1 video (" in out and "failed 1" in out
     assert f"failed: {bad}: " in out
     stats, problems = library_state()
     assert problems == []
@@ -102,5 +102,5 @@ def test_an_unexpected_decoder_error_fails_that_file_not_the_run(tiny_model, vid
     assert code == 1, out + err
     assert "Traceback" not in out + err
     assert f"failed: {cursed}: unexpected error while decoding (ZeroDivisionError" in out
-    assert "indexed 1 videos" in out
+    assert "indexed 1 video (" in out
     assert library_state()[1] == []

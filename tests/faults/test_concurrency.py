@@ -39,7 +39,7 @@ def test_second_writer_is_refused_and_readers_work_while_a_writer_writes(
     finally:
         release.touch()
     assert writer.wait() == 0, writer.err
-    assert "indexed 1 videos" in writer.out
+    assert "indexed 1 video (" in writer.out
 
     # The lock went with the writer: the next writer runs.
     code, out, err = cli(capsys, "index", library)

@@ -43,7 +43,7 @@ def test_unreadable_file_and_folder_are_reported_and_stored_videos_kept(
     # not decoding it.
     code, out, err = cli(capsys, "index", videos)
     assert code == 0, out + err
-    assert "indexed 1 videos" in out
+    assert "indexed 1 video (" in out
     stats, _ = library_state()
     assert stats.videos == 3 and stats.failed == 0
 
@@ -55,7 +55,7 @@ def test_symlink_loops_end_and_each_video_is_indexed_once(tiny_model, videos, ca
     os.symlink("self.mp4", videos / "self.mp4")  # a name that resolves to itself
     code, out, err = cli(capsys, "index", videos, videos / "sub")
     assert code == 1, out + err
-    assert "indexed 1 videos" in out
+    assert "indexed 1 video (" in out
     assert f"failed: {videos / 'self.mp4'}: Too many levels of symbolic links" in out
     stats, problems = library_state()
     assert problems == [] and stats.videos == 1
@@ -79,7 +79,7 @@ def test_a_file_deleted_between_scan_and_decode(tiny_model, videos, media, capsy
         patch.setattr(scan, "content_hash", hash_then_delete)
         code, out, err = cli(capsys, "index", videos)
     assert code == 1, out + err
-    assert "indexed 1 videos" in out
+    assert "indexed 1 video (" in out
     assert f"failed: {doomed}: " in out and "No such file or directory" in out
     stats, problems = library_state()
     assert problems == [] and stats.videos == 1
@@ -104,7 +104,7 @@ def test_a_file_still_being_written_is_retried_once_it_changes(tiny_model, video
         handle.write(data[len(data) // 2:])
     code, out, err = cli(capsys, "index", videos)
     assert code == 0, out + err
-    assert "indexed 1 videos" in out
+    assert "indexed 1 video (" in out
     stats, problems = library_state()
     assert problems == [] and stats.videos == 2 and stats.failed == 0
     assert stats.frames == 3 + 12
@@ -129,6 +129,6 @@ def test_a_file_that_grows_between_scan_and_decode_is_redone_next_time(
         cli(capsys, "index", videos)  # whatever this run saw, it stored the size it scanned
     code, out, err = cli(capsys, "index", videos)
     assert code == 0, out + err
-    assert "indexed 1 videos" in out  # seen as changed: redone from the whole file
+    assert "indexed 1 video (" in out  # seen as changed: redone from the whole file
     stats, problems = library_state()
     assert problems == [] and stats.videos == 2 and stats.frames == 3 + 12
