@@ -76,7 +76,7 @@ def test_a_bad_file_is_recorded_and_the_rest_indexed(tiny_model, videos, media, 
     assert reason in recorded, recorded
     # The same bad file is not retried, and no longer fails the run.
     code, out, _ = cli(capsys, "index", videos)
-    assert code == 0 and "1 unchanged files failed before" in out
+    assert code == 0 and "1 unchanged file failed before" in out
 
 
 def test_an_unexpected_decoder_error_fails_that_file_not_the_run(tiny_model, videos, media,

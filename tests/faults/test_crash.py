@@ -33,7 +33,7 @@ def test_sigkill_at_random_points_never_loses_the_library(zygote, tiny_model, li
                                                           tmp_path):
     logs = tmp_path / "logs"
     reference, crashed = tmp_path / "reference.db", tmp_path / "crashed.db"
-    run = zygote.run("index", library, "--db", reference, logs=logs)
+    run = zygote.run("index", library, "-v", "--db", reference, logs=logs)
     wait_for(lambda: "indexing 3 videos" in run.err or run.poll() is not None,
              what="the reference run to start indexing")
     started = time.monotonic()
@@ -61,7 +61,7 @@ def test_sigkill_at_random_points_never_loses_the_library(zygote, tiny_model, li
             # Everything of one video written, its commit not yet: a store that split a video
             # over two transactions would leave half of one here.
             pause = {"commit": rng.randint(1, len(changed))}
-        child = zygote.run("index", library, "--db", crashed, logs=logs,
+        child = zygote.run("index", library, "-v", "--db", crashed, logs=logs,
                            pause={**pause, "paused": str(paused)} if mode != "time" else None)
         if mode == "time":
             # Anywhere in the decode -> encode -> store pipeline.

@@ -91,7 +91,7 @@ def test_incremental_index_skips_redoes_and_drops(tiny_model, library, capsys):
     make_video(library / "alpha.mp4", seconds=6, seed=9)  # changed: re-done
     (library / "trip" / "gamma.mp4").unlink()  # vanished: dropped
     _, out, _ = cli(capsys, "index", str(library))
-    assert "indexed 1 videos" in out and "removed 1" in out and "skipped 1" in out
+    assert "indexed 1 video (" in out and "removed 1" in out and "skipped 1" in out
     stats, problems = db_stats()
     assert problems == []
     assert stats.videos == 2

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from vidsearch.cli import common
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers, shared) -> None:
@@ -52,13 +55,19 @@ def run(args: argparse.Namespace) -> int:
 
 def library_model(args: argparse.Namespace) -> str | None:
     """The name of the model the library's vectors belong to; None with no library yet."""
+    from vidsearch.errors import VidsearchError
     from vidsearch.store import open_store
 
     db = common.db_path(args)
     if not db.exists():
         return None
-    with open_store(db, create=False) as store:
-        return store.get_meta("model_name") if store.has_videos() else None
+    try:
+        with open_store(db, create=False) as store:
+            return store.get_meta("model_name") if store.has_videos() else None
+    except VidsearchError as exc:
+        # The setting is saved either way; a library that cannot be read only loses the note.
+        log.warning("%s", exc)
+        return None
 
 
 def print_models(all_cards, active: str, cards_module, weights) -> None:
