@@ -212,3 +212,12 @@ def test_one_log_policy_quiet_by_default_info_with_v(tiny_model, library, tmp_pa
     verbose = run_cli("index", str(library), "-v")
     assert " INFO " in verbose.stderr and "indexing 1 video" in verbose.stderr
     assert " INFO " in run_cli("find", "--image", str(picture), "-v").stderr
+
+
+def test_models_at_80_columns_never_breaks_a_name(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for name in ("clip-vit-b-32-openai", "clip4clip-webvid150k", "pe-core-b16"):
+        assert name in out, out  # whole, on one line: the name the user types next

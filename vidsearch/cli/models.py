@@ -78,8 +78,10 @@ def print_models(all_cards, active: str, cards_module, weights) -> None:
     table = Table(show_edge=False, header_style="bold")
     # The "default" column is the one place that says which card is the default: a card's
     # description cannot know what `models use` chose since.
-    for column in ("default", "name", "header", "patch", "weights", "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("default", "name", "header", "patch", "weights"):
+        # A name is what the user types next (`models use NAME`): never broken across lines.
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", ratio=1)  # the one column that wraps to fit
     for card in all_cards:
         table.add_row(
             "*" if card.name == active else "",
