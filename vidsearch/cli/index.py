@@ -77,12 +77,13 @@ def summary_document(report, wall: float) -> dict:
 
 
 def print_summary(report, wall: float) -> None:
-    from vidsearch.display import count, printable
+    from vidsearch.display import count, format_time, printable
 
     out = sys.stdout
-    hours = report.seconds_indexed / 3600
+    # H:MM:SS, not hours: a first run on a few phone clips would say "0.00 h".
     print(
-        f"indexed {count(len(report.indexed), 'video')} ({hours:.2f} h, "
+        f"indexed {count(len(report.indexed), 'video')} "
+        f"({format_time(report.seconds_indexed)} of video, "
         f"{count(report.frames, 'frame')}), "
         f"skipped {report.skipped} unchanged, moved {len(report.moved)}, "
         f"removed {len(report.removed)}, failed {len(report.failed)} "

@@ -26,7 +26,7 @@ def register(subparsers, shared) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsearch.display import printable
+    from vidsearch.display import format_time, printable
     from vidsearch.store import open_store, read_watch_state
 
     db = common.db_path(args)
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     lines = [
         f"database:     {printable(str(db))} ({common.format_size(size)})",
         f"model:        {stats.model_name or '-'}",
-        f"videos:       {stats.videos} ({stats.hours:.2f} h)",
+        f"videos:       {stats.videos} ({format_time(stats.hours * 3600)} of video)",
         f"clips:        {stats.clips}",
         f"frames:       {stats.frames}",
         f"failed:       {stats.failed}",
