@@ -53,7 +53,7 @@ async def test_status_bar_shows_library_model_database_and_writer(make_app, back
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         status = screen_text(app).splitlines()[-2]
-        assert "3 videos · 2.5 h" in status
+        assert "3 videos · 2:30:00" in status
         assert "model clip4clip-webvid150k" in status
         assert "an index is writing" in status
         assert "/data/vidsearch/library.db" in status

@@ -39,7 +39,7 @@ from vidsearch.tui.messages import (
 )
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
-from vidsearch.display import format_time, printable
+from vidsearch.display import count, format_time, printable
 from vidsearch.tui.widgets.message import MessagePanel, PanelKind
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
@@ -176,8 +176,8 @@ class MainScreen(Screen):
             else:
                 self._show_panel(
                     "Type what happens in the clip you want, then Enter",
-                    f"{status.videos} videos, {status.hours:.1f} hours indexed with "
-                    f"{status.model}",
+                    f"{count(status.videos, 'video')}, {format_time(status.hours * 3600)} of "
+                    f"video, indexed with {status.model}",
                     "Esc then i searches by an example image; F1 lists every key")
 
     def _show_status_problem(self, problem: VidsearchError) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from vidsearch.display import format_time, home_relative, printable
 from vidsearch.tui.backend import LibraryStatus
-from vidsearch.display import home_relative, printable
 
 
 class StatusBar(Static):
@@ -16,7 +16,7 @@ class StatusBar(Static):
             text.append("no readable library", style="bold red")
         else:
             text.append(f"{status.videos} video{'' if status.videos == 1 else 's'}", style="bold")
-            text.append(f" · {status.hours:.1f} h")
+            text.append(f" · {format_time(status.hours * 3600)}")  # "0.0 h" told a new user nothing
             if status.failed:
                 text.append(f" · {status.failed} failed", style="yellow")
         text.append("  │  model ")
