@@ -47,6 +47,9 @@ def main() -> None:
     import torch
 
     from vidsearch.model import load_model
+    from vidsearch.model.threads import use_threads_for
+
+    use_threads_for("index")  # the encoder's process kind; model loading no longer sets it
 
     use_home(REPO / "bench" / "_media" / "home")
     name = install_random_vit_b32()

@@ -131,7 +131,9 @@ def main() -> None:
     use_home(media / "home")
     paths = build_library(media / "library", args.minutes)
     from vidsearch.model import load_model
+    from vidsearch.model.threads import use_threads_for
 
+    use_threads_for("index")  # as `vidsearch index` does: model loading no longer sets it
     model = load_model(install_random_vit_b32(), precision=args.precision, text=False)
     plain = load_model(install_random_vit_b32(), precision="fp32", text=False)
     total = video_seconds(paths)
