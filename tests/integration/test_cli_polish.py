@@ -208,7 +208,8 @@ def test_one_log_policy_quiet_by_default_info_with_v(tiny_model, library, tmp_pa
         result = run_cli(*args)
         assert result.returncode == 0, result.stderr
         assert result.stderr == "", args  # piped or not: only warnings and errors
-    (library / "alpha.mp4").touch()
+    # New content (a touch alone keeps the vectors, so nothing would be indexed).
+    (library / "alpha.mp4").write_bytes((library / "trip" / "beta.mp4").read_bytes())
     verbose = run_cli("index", str(library), "-v")
     assert " INFO " in verbose.stderr and "indexing 1 video" in verbose.stderr
     assert " INFO " in run_cli("find", "--image", str(picture), "-v").stderr

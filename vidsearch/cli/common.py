@@ -100,6 +100,8 @@ def configure_logging(args: argparse.Namespace) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
     logging.getLogger("vidsearch").setLevel(level)
+    # Progress lines (when stderr is not a terminal) are what a long run shows, not chatter.
+    logging.getLogger("vidsearch.progress").setLevel(min(level, logging.INFO))
 
 
 def print_error(exc: VidsearchError) -> None:

@@ -7,7 +7,8 @@ import sys
 import time
 from collections.abc import Callable
 
-log = logging.getLogger("vidsearch")
+# Its own logger: progress is the output of a long run, shown without -v (common.configure_logging).
+log = logging.getLogger("vidsearch.progress")
 
 
 def make_progress(*, quiet: bool):
