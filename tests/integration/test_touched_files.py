@@ -6,14 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 from watchdog.events import FileModifiedEvent
 
+from tests.integration.test_watch import FakeIndexer
 from vidsearch import config
-from vidsearch import scan as fs
 from vidsearch.cli import main
-from vidsearch.indexer import IndexReport
-from vidsearch.store import VideoMeta, open_store
+from vidsearch.store import open_store
 from vidsearch.watcher import Watcher
 
 
@@ -53,28 +51,6 @@ def test_index_redoes_a_file_whose_content_changed_at_the_same_size(tiny_model, 
     assert "skipped 2 unchanged" in out, out
 
 
-class RecordingIndexer:
-    """Writes a row with the file's real content hash, and records what it was asked."""
-
-    def __init__(self, store) -> None:
-        self.store = store
-        self.calls: list[list[str]] = []
-        store.prepare_for_model("fake", "fake", 4)
-
-    def index_files(self, states, report=None) -> IndexReport:
-        self.calls.append([state.path for state in states])
-        report = report or IndexReport()
-        for state in states:
-            self.store.write_video(
-                state.path, size=state.size, mtime_ns=state.mtime_ns,
-                content_hash=fs.content_hash(state.path, state.size),
-                meta=VideoMeta(1.0, 1.0, 8, 8), frame_times=np.zeros(1),
-                frame_vectors=np.ones((1, 4)), clip_spans=[(0.0, 1.0)],
-                clip_vectors=np.ones((1, 4)))
-            report.indexed.append(state.path)
-        return report
-
-
 class Clock:
     now = 0.0
 
@@ -96,7 +72,7 @@ def test_watch_keeps_a_touched_file_and_redoes_a_changed_one(tmp_path):
     path.write_bytes(b"first content")
     clock = Clock()
     with open_store(tmp_path / "watch.db") as store:
-        indexer = RecordingIndexer(store)
+        indexer = FakeIndexer(store, hash_content=True)
         watcher = Watcher(indexer, [folder], settle=1.0, clock=clock)
         settle(watcher, clock, path)
         assert indexer.calls == [[str(path)]]

@@ -63,10 +63,12 @@ class FakeClock:
 
 
 class FakeIndexer:
-    """Stores a row per file (so moves and "unchanged" checks are real) and records calls."""
+    """Stores a row per file (so moves and "unchanged" checks are real) and records calls;
+    with `hash_content`, the row has the file's real content hash (touch checks need it)."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, *, hash_content: bool = False) -> None:
         self.store = store
+        self.hash_content = hash_content
         self.calls: list[list[str]] = []
         store.prepare_for_model("fake", "fake", 4)
 
@@ -75,7 +77,9 @@ class FakeIndexer:
         report = report or IndexReport()
         for state in states:
             self.store.write_video(
-                state.path, size=state.size, mtime_ns=state.mtime_ns, content_hash=None,
+                state.path, size=state.size, mtime_ns=state.mtime_ns,
+                content_hash=(fs.content_hash(state.path, state.size) if self.hash_content
+                              else None),
                 meta=VideoMeta(1.0, 1.0, 8, 8), frame_times=np.zeros(1),
                 frame_vectors=np.ones((1, 4)), clip_spans=[(0.0, 1.0)],
                 clip_vectors=np.ones((1, 4)))
