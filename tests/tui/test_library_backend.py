@@ -237,7 +237,7 @@ async def test_missing_weights_on_a_real_library_is_a_message(isolated_home):
         assert app.is_running
         assert "The search could not run" in text
         assert "no weights for model 'clip-vit-b-32-openai'" in text
-        assert "--weights FILE" in text
+        assert "name another weights file" in text
 
 
 def test_status_of_a_missing_or_foreign_database_names_the_problem(tmp_path):
