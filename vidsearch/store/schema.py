@@ -129,10 +129,14 @@ def m004_frame_vectors_float16(conn) -> None:
     written in one transaction, so their rows are adjacent: a hit's frames come back in one
     range read over `frames_video_t`, and image queries shortlist by Hamming distance over
     the bits in memory, then re-score by primary key. float16 halves the largest part of the
-    store; a best moment or an image ranking does not need float32 (tests/unit/test_frames.py).
+    store; a best moment or an image ranking does not need float32
+    (tests/integration/test_frames_float16.py). The clip index also covers `end`, so that an
+    image hit finds the windows around its frame without reading the clips' vectors.
     """
     conn.execute(
         """
+        CREATE INDEX clips_video_span ON clips(video_id, start, end);
+        DROP INDEX clips_video;
         ALTER TABLE frames ADD COLUMN vector BLOB;
         CREATE TABLE frame_bits (
             video_id INTEGER PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
