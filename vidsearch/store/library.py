@@ -1,8 +1,9 @@
 """The Store: one SQLite file (WAL) holding videos, frame vectors and clip vectors.
 
-Vectors live in sqlite-vec `vec0` tables keyed by the rowid of their `frames` / `clips` row. The
-vector tables are created for one model's dimension; the model fingerprint in `meta` says whose
-vectors they are, so vectors of two models never meet in one search.
+Vectors live in their `frames` (float16) and `clips` (float32) rows, with each video's sign bits
+in `frame_bits` / `clip_bits`; `meta` says which model made them and their dimension, so
+vectors of two models never meet in one search. sqlite-vec is loaded only so that libraries
+of the first schema (vectors in vec0 tables) can be migrated.
 
 Python's bundled sqlite3 often cannot load extensions, so the store uses apsw. Every public
 method runs under `errors.translated`: what leaves the store is a VidsearchError, never an apsw
@@ -32,6 +33,10 @@ from vidsearch.store.schema import migrate
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+# For new libraries. A 2 KB clip row or a 1 KB frame row wastes a quarter to a half of a 4 KB
+# page; 16 KB pages hold 7 and 15 of them (bench/RESULTS.md, store bytes per video-second).
+# A library's page size is fixed when it is created; older libraries keep theirs.
+PAGE_SIZE = 16384
 
 
 def _load_apsw():
@@ -47,7 +52,8 @@ class Store:
     def __init__(self, conn, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._bits = vec.BitIndex()
+        self._bits = vec.BitIndex("clip_bits", "clip_ids")
+        self._frame_bits = vec.BitIndex("frame_bits", "frame_ids")
         self._writes = 0  # bumped by `_writing`, the one way this connection writes
 
     def __enter__(self) -> Store:
@@ -114,12 +120,8 @@ class Store:
             if replaced:
                 log.info("model changed to %s: dropping vectors of the previous model", model_name)
             self.conn.execute(
-                "DROP TABLE IF EXISTS frame_vec;"
-                "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frames; DELETE FROM videos;"
-            )
-            self.conn.execute(
-                f"CREATE VIRTUAL TABLE frame_vec USING vec0(embedding float[{int(dim)}] "
-                "distance_metric=cosine)"
+                "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frame_bits; "
+                "DELETE FROM frames; DELETE FROM videos;"
             )
             self._set_meta("model_fingerprint", fingerprint)
             self._set_meta("model_name", model_name)
@@ -127,10 +129,8 @@ class Store:
         return replaced
 
     def _has_vector_tables(self) -> bool:
-        row = self.conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'frame_vec'"
-        ).fetchone()
-        return row[0] == 1
+        """Whether a model's vectors can be stored yet: `prepare_for_model` has named one."""
+        return self.vector_dim is not None
 
     # --- videos -----------------------------------------------------------------------------
 
@@ -205,7 +205,9 @@ class Store:
         """Replace everything stored for `path` in one transaction: all of it lands or none."""
         if len(frame_times) != len(frame_vectors) or len(clip_spans) != len(clip_vectors):
             raise ValueError("times/spans and vectors differ in length")
-        frame_vectors = np.ascontiguousarray(frame_vectors, dtype=np.float32)
+        frame_vectors = np.ascontiguousarray(frame_vectors, dtype=vec.FRAME_DTYPE)
+        if not np.isfinite(frame_vectors).all():
+            raise ValueError("a frame vector does not fit float16 (or is not finite)")
         clip_vectors = np.ascontiguousarray(clip_vectors, dtype=np.float32)
         with self._writing():
             self._delete_paths([path])
@@ -219,11 +221,19 @@ class Store:
                 ),
             )
             video_id = self.conn.last_insert_rowid()
+            frame_ids = []
             for t, vector in zip(frame_times, frame_vectors):
-                self.conn.execute("INSERT INTO frames(video_id, t) VALUES (?, ?)", (video_id, float(t)))
+                if vector.shape[0] != self.vector_dim:
+                    raise ValueError(f"frame vector of size {vector.shape[0]}, the library "
+                                     f"holds {self.vector_dim}")
+                self.conn.execute("INSERT INTO frames(video_id, t, vector) VALUES (?, ?, ?)",
+                                  (video_id, float(t), vector.tobytes()))
+                frame_ids.append(self.conn.last_insert_rowid())
+            if frame_ids:
                 self.conn.execute(
-                    "INSERT INTO frame_vec(rowid, embedding) VALUES (?, ?)",
-                    (self.conn.last_insert_rowid(), vector.tobytes()),
+                    "INSERT INTO frame_bits(video_id, frame_ids, bits) VALUES (?, ?, ?)",
+                    (video_id, np.array(frame_ids, dtype=np.int64).tobytes(),
+                     vec.pack_sign_bits(frame_vectors).tobytes()),
                 )
             clip_ids = []
             for (start, end), vector in zip(clip_spans, clip_vectors):
@@ -298,18 +308,13 @@ class Store:
 
     def _delete_paths(self, paths: list[str]) -> int:
         removed = 0
-        vectors = self._has_vector_tables()
         for path in paths:
             row = self.conn.execute("SELECT id FROM videos WHERE path = ?",
                                     (records.db_path(path),)).fetchone()
             if not row:
                 continue
             video_id = row[0]
-            if vectors:
-                self.conn.execute(
-                    "DELETE FROM frame_vec WHERE rowid IN (SELECT id FROM frames WHERE video_id = ?)",
-                    (video_id,),
-                )
+            self.conn.execute("DELETE FROM frame_bits WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM clips WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM clip_bits WHERE video_id = ?", (video_id,))
@@ -349,37 +354,55 @@ class Store:
         return self._bits.get(self.conn, self._state(), self.vector_dim or 1)
 
     @translated
-    def nearest_frames(self, query: np.ndarray, k: int) -> list[FrameMatch]:
+    def nearest_frames(self, query: np.ndarray, k: int, *,
+                       within: np.ndarray | None = None) -> list[FrameMatch]:
+        """The k frames closest to `query` by cosine, best first, as `nearest_clips` finds
+        clips: a Hamming shortlist over the frames' sign bits in memory, then exact cosine on
+        the shortlist's stored vectors. `within` (sorted video ids) keeps only those videos'
+        frames, before the top k are cut."""
         if not self._has_vector_tables() or k <= 0:
             return []
+        frame_ids, bits = self._frame_bits.get(self.conn, self._state(), self.vector_dim or 1)
+        if within is not None:
+            keep = vec.allowed(self._frame_bits.owners(), within)
+            frame_ids, bits = frame_ids[keep], bits[keep]
+        if frame_ids.size == 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        shortlist = vec.shortlist(frame_ids, bits, query, k)
         rows = self.conn.execute(
-            "SELECT f.id, f.video_id, v.path, f.t, m.distance FROM "
-            "(SELECT rowid, distance FROM frame_vec WHERE embedding MATCH ? AND k = ?) AS m "
-            "JOIN frames f ON f.id = m.rowid JOIN videos v ON v.id = f.video_id "
-            "ORDER BY m.distance",
-            (vec.vector_bytes(query), int(k)),
-        )
-        return [FrameMatch(r[0], r[1], records.path_from_db(r[2]), r[3], 1.0 - r[4])
-                for r in rows]
+            "SELECT f.id, f.video_id, v.path, f.t, f.vector FROM frames f "
+            "JOIN videos v ON v.id = f.video_id "
+            f"WHERE f.id IN ({','.join('?' * len(shortlist))})",
+            [int(i) for i in shortlist],
+        ).fetchall()
+        vectors = np.stack([np.frombuffer(r[4], dtype=vec.FRAME_DTYPE) for r in rows])
+        scores = vec.cosine(vectors.astype(np.float32), query)
+        # Ties (the same picture twice) go to the earlier frame, whatever order SQL returned.
+        order = np.lexsort((np.array([r[0] for r in rows]), -scores))[:k]
+        return [FrameMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
+                           rows[i][3], float(scores[i])) for i in order]
 
     @translated
     def frame_vectors(
         self, video_id: int, start: float | None = None, end: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Timestamps and stored (raw) frame vectors of one video, optionally within [start, end]."""
+        """Timestamps and stored (raw) frame vectors of one video, optionally within [start, end]:
+        one range read over `frames_video_t`, the rows themselves adjacent (written together).
+        The vectors come back as float32, converted from the float16 stored."""
         lo = float("-inf") if start is None else start
         hi = float("inf") if end is None else end
         rows = self.conn.execute(
-            "SELECT f.t, fv.embedding FROM frames f JOIN frame_vec fv ON fv.rowid = f.id "
-            "WHERE f.video_id = ? AND f.t >= ? AND f.t <= ? ORDER BY f.t",
+            "SELECT t, vector FROM frames WHERE video_id = ? AND t >= ? AND t <= ? "
+            "AND vector IS NOT NULL ORDER BY t",
             (video_id, lo, hi),
         ).fetchall()
         dim = self.vector_dim or 0
         if not rows:
             return np.zeros(0), np.zeros((0, dim), np.float32)
         times = np.array([r[0] for r in rows], dtype=np.float64)
-        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        return times, vectors
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=vec.FRAME_DTYPE)
+        return times, vectors.reshape(len(rows), -1).astype(np.float32)
 
     @translated
     def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:
@@ -421,7 +444,7 @@ class Store:
     @translated
     def check_integrity(self) -> list[str]:
         """Problems found: SQLite's own check plus the invariants vidsearch relies on."""
-        return integrity.problems(self.conn, with_frame_vectors=self._has_vector_tables())
+        return integrity.problems(self.conn)
 
 
 def open_store(path: Path, *, create: bool = True) -> Store:
@@ -440,6 +463,8 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        # Takes effect only while the file holds nothing yet, i.e. for a new library.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.enable_load_extension(True)
         conn.load_extension(sqlite_vec.loadable_path())
         conn.enable_load_extension(False)
