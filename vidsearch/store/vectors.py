@@ -23,7 +23,8 @@ def pack_sign_bits(vectors: np.ndarray) -> np.ndarray:
 
 
 class BitIndex:
-    """All clip ids and their sign bits, read once for each state of the library.
+    """All clip ids, the video each belongs to, and their sign bits, read once for each state
+    of the library.
 
     The caller names the state (`key`); a different key reads the bits again. Whoever writes
     changes the key, so the cache cannot outlive what it caches.
@@ -31,20 +32,34 @@ class BitIndex:
 
     def __init__(self) -> None:
         self._key: object = None
-        self._index: tuple[np.ndarray, np.ndarray] | None = None
+        self._index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def get(self, conn, key: object, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, conn, key: object, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(clip ids, sign bits, video ids), one row per clip."""
         if self._index is None or key != self._key:
-            id_parts, bit_parts = [], []
-            for ids_blob, bits_blob in conn.execute("SELECT clip_ids, bits FROM clip_bits"):
-                id_parts.append(np.frombuffer(ids_blob, dtype=np.int64))
+            id_parts, bit_parts, owner_parts = [], [], []
+            for video_id, ids_blob, bits_blob in conn.execute(
+                    "SELECT video_id, clip_ids, bits FROM clip_bits"):
+                ids = np.frombuffer(ids_blob, dtype=np.int64)
+                id_parts.append(ids)
                 bit_parts.append(np.frombuffer(bits_blob, dtype=np.uint64))
+                owner_parts.append(np.full(ids.size, video_id, dtype=np.int64))
             words = -(-max(dim, 1) // 64)
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
             bits = np.concatenate(bit_parts) if bit_parts else np.zeros(0, np.uint64)
-            self._index = (ids, bits.reshape(-1, words))
+            owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.int64)
+            self._index = (ids, bits.reshape(-1, words), owners)
             self._key = key
         return self._index
+
+
+def allowed(owners: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """A mask of the rows whose video id is in `within` (sorted ids): one binary search per
+    row, so a filter costs about what a Hamming pass does, whatever the number of videos."""
+    if within.size == 0:
+        return np.zeros(owners.shape, dtype=bool)
+    places = np.clip(np.searchsorted(within, owners), 0, within.size - 1)
+    return within[places] == owners
 
 
 def shortlist(ids: np.ndarray, bits: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
