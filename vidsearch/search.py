@@ -209,17 +209,18 @@ def search_image(store: Store, model: QueryModel, image: np.ndarray, k: int = 10
         wanted *= CANDIDATES_GROWTH  # hits inside hits, or limits, used up the frames
 
 
-def search_like(store: Store, path: str, k: int = 10, *, at: float | None = None,
-                filters: Filters = NO_FILTERS) -> tuple[Source, list[Hit]]:
-    """Clips like the stored clip of `path` around `at` seconds (default: the middle of the
-    video), from stored vectors alone: no model, no decoding. The source clip and the windows
-    overlapping it are not hits."""
+def search_like(store: Store, source: Source, k: int = 10, filters: Filters = NO_FILTERS
+                ) -> list[Hit]:
+    """Clips like the stored clip `source` (`like_source`), from stored vectors alone: no
+    model, no decoding. The source clip and the windows overlapping it are not hits."""
     _check_k(k)
-    source = like_source(store, path, at)
+    if not store.has_videos():
+        raise CannotRunError(f"{store.path}: the library is empty",
+                             "index some videos first: vidsearch index ~/Videos")
     vector = store.clip_vector(source.clip_id)
     hits = _hits_from_clips(store, vector, k, filters,
                             exclude=Span(source.video_id, source.start, source.end, 0.0))
-    return source, _dated(store, hits)
+    return _dated(store, hits)
 
 
 def like_source(store: Store, path: str, at: float | None = None) -> Source:
@@ -242,17 +243,21 @@ def like_source(store: Store, path: str, at: float | None = None) -> Source:
     return Source(path, record.id, clip_id, start, end)
 
 
-def allowed_videos(store: Store, filters: Filters) -> np.ndarray | None:
-    """The sorted ids of the videos `filters` allow (None: every video). A folder under no
-    indexed video is a mistake to name, not an empty answer."""
-    if not filters.narrows_videos:
-        return None
+def check_folders(store: Store, filters: Filters) -> None:
+    """A folder under no indexed video is a mistake to name, not an empty answer."""
     for folder in filters.folders:
         if store.video_ids_matching([folder]).size == 0:
             indexed = store.indexed_folders()
             raise UsageError(
                 f"{folder}: no indexed video is under this folder",
                 "the library holds videos under " + (", ".join(indexed) or "no folder yet"))
+
+
+def allowed_videos(store: Store, filters: Filters) -> np.ndarray | None:
+    """The sorted ids of the videos `filters` allow (None: every video)."""
+    if not filters.narrows_videos:
+        return None
+    check_folders(store, filters)
     return store.video_ids_matching(filters.folders, filters.after, filters.before)
 
 
