@@ -102,6 +102,13 @@ def test_bad_filters_are_one_line_usage_errors(dated_library, capsys, tmp_path):
     assert code == 2 and "--per-video" in err
     code, _out, err = cli(capsys, "find", "--like", str(root / "2023" / "a.mp4"), "a dog")
     assert code == 2 and "not a QUERY and --like" in err
+    code, _out, err = cli(capsys, "find", "--like", str(tmp_path / "new.mp4"))
+    assert code == 2 and f"{tmp_path / 'new.mp4'}: not in the library" in err
+    assert "vidsearch index" in err and len(err.strip().splitlines()) == 1
+    code, _out, err = cli(capsys, "find", "--like", str(root / "2023" / "a.mp4"), "--at", "99")
+    assert code == 2 and "99 s is outside the video" in err
+    code, _out, err = cli(capsys, "find", "a dog", "--at", "3")
+    assert code == 2 and "--at needs --like" in err
 
 
 @pytest.mark.slow

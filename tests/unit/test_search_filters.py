@@ -221,3 +221,16 @@ def test_more_like_this_of_a_file_not_indexed_or_a_time_outside_says_so(library)
         search.like_source(store, "/nowhere.mp4")
     with pytest.raises(UsageError, match="outside the video"):
         search.like_source(store, "/lib/old/a.mp4", at=1e6)
+
+
+def test_image_searches_take_the_same_filters(library):
+    store, ids = library
+    frame = store.frame_vectors(ids["/other/e.mp4"], 7, 7)[1][0]  # a frame of /other/e.mp4
+    model = FakeModel({}, image=frame)
+    image = np.zeros((4, 4, 3), np.uint8)
+    unfiltered = search.search_image(store, model, image, k=3)
+    assert unfiltered[0].path == "/other/e.mp4" and unfiltered[0].best_moment == 7.0
+    inside = search.search_image(store, model, image, k=20, filters=Filters.create(["/lib/old"]))
+    assert {h.path for h in inside} == {"/lib/old/a.mp4", "/lib/old/b.mp4"}
+    one_each = search.search_image(store, model, image, k=20, filters=Filters(per_video=1))
+    assert sorted(h.path for h in one_each) == sorted(p for p, _ in LIBRARY)
