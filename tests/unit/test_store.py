@@ -44,8 +44,8 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert applied_migrations(store.conn) == [
             "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once",
-            "m004_frame_vectors_float16"]
-        assert schema_version() == 4
+            "m004_frame_vectors_float16", "m005_recorded_at"]
+        assert schema_version() == 5
         # the version is recorded in the migrations table only
         assert store.get_meta("schema_version") is None
 
@@ -163,7 +163,9 @@ def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "lib.db"
     with open_store(path) as store:
         store.conn.execute("INSERT INTO migrations VALUES ('m999_from_the_future', 0)")
-    with pytest.raises(CannotRunError, match="version 5 is newer .* understands \\(4\\)"):
+    known = schema_version()
+    with pytest.raises(CannotRunError,
+                       match=f"version {known + 1} is newer .* understands \\({known}\\)"):
         open_store(path)
 
 
@@ -228,8 +230,10 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         assert migrated.model_fingerprint == "fp-a"
         best = migrated.nearest_clips(unit(12), 1)[0]
         assert (best.clip_id, best.path, best.start, best.end) == (2, "/v/old.mp4", 5.0, 15.0)
-        ids, bits = migrated._load_bit_index()
-        assert sorted(ids) == [1, 2]
+        ids, bits, owners = migrated._load_bit_index()
+        assert sorted(ids) == [1, 2] and list(owners) == [7, 7]
+        # rows older than recording dates get their file's modification time
+        assert migrated.recording_times([7]) == {7: 1e-9}
         np.testing.assert_array_equal(bits[list(ids).index(2)],
                                       store_vectors.pack_sign_bits(unit(12))[0])
         frame = migrated.nearest_frames(unit(102), 1)[0]

@@ -165,6 +165,20 @@ def m004_frame_vectors_float16(conn) -> None:
     conn.execute("DROP TABLE frame_vec")
 
 
+@migration
+def m005_recorded_at(conn) -> None:
+    """When each video was recorded (Unix seconds: its container's tags, else its file's
+    modification time), for date filters. Videos indexed before this step get their file's
+    modification time; re-indexing a changed file reads its tags."""
+    conn.execute(
+        """
+        ALTER TABLE videos ADD COLUMN recorded_at REAL;
+        UPDATE videos SET recorded_at = mtime_ns / 1e9;
+        CREATE INDEX videos_recorded_at ON videos(recorded_at);
+        """
+    )
+
+
 def migrate(conn, path: Path) -> None:
     """Apply every registered migration the library at `path` has not had yet."""
     applied = _applied(conn, path)
