@@ -9,6 +9,7 @@ video, before the top-k cut.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -141,6 +142,14 @@ def parse_box(text: str) -> list[Part]:
     """The TUI search box's text as query parts (`query.parse_box`; its syntax is in
     `query.BOX_SYNTAX`)."""
     return queries.parse_box(text, is_image=video.is_image_file)
+
+
+def parse_box_query(text: str) -> tuple[list[Part], Filters]:
+    """The TUI search box's text as query parts and the filters written in it (`in:`,
+    `after:`, `before:`, `per-video:`; `query.BOX_SYNTAX`), read as `find` reads its flags."""
+    rest, found = queries.split_filters(text)
+    folders = [os.path.expanduser(folder) for folder in found.folders]
+    return parse_box(rest), Filters.create(folders, found.after, found.before, found.per_video)
 
 
 def parts_from(text: str | None, add: Sequence[str] = (), subtract: Sequence[str] = ()

@@ -324,3 +324,16 @@ def test_the_search_box_syntax_and_more_like_this_reach_the_search_core(indexed_
     assert backend.search_like(best, k=5) == expected
     assert all(not (h.video_id == source.video_id and h.start < source.end
                     and source.start < h.end) for h in expected)
+
+
+@pytest.mark.slow
+def test_filters_in_the_search_box_narrow_the_search(indexed_db, library, tiny_model):
+    from vidsearch.errors import UsageError
+
+    backend = LibraryBackend(indexed_db, device="cpu")
+    hits = backend.search_text(f"a red square in:{library / 'trip'}", k=5)
+    assert hits and {os.path.basename(h.path) for h in hits} <= {"beta.mp4", "gamma.mp4"}
+    assert {os.path.basename(h.path) for h in backend.search_text(
+        "a red square per-video:1", k=5)} == {"alpha.mp4", "beta.mp4", "gamma.mp4"}
+    with pytest.raises(UsageError, match="no indexed video is under"):
+        backend.search_text(f"a red square in:{library.parent / 'elsewhere'}", k=5)

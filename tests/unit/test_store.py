@@ -259,9 +259,9 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         times, vectors = migrated.frame_vectors(7)
         assert list(times) == [0.0, 1.0]
         np.testing.assert_allclose(vectors, version_1_frame_vectors(), rtol=1e-3, atol=1e-4)
-        frame_ids, frame_bits, _owners = migrated._frame_bits.get(migrated.conn,
-                                                                  migrated._state(), 8)
-        assert list(frame_ids) == [1, 2]
+        frame_ids, frame_bits, frame_owners = migrated._frame_bits.get(
+            migrated.conn, migrated._state(), 8)
+        assert list(frame_ids) == [1, 2] and list(frame_owners) == [7, 7]
         np.testing.assert_array_equal(frame_bits,
                                       store_vectors.pack_sign_bits(version_1_frame_vectors()))
         stats = migrated.stats()

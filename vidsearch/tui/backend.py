@@ -177,12 +177,13 @@ class LibraryBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
 
-        parts = search.parse_box(query)
+        parts, filters = search.parse_box_query(query)
         self._use_query_threads()
         with self._open() as store:
+            search.check_folders(store, filters)  # a mistake is worth saying before a load
             model = (self._loaded_full_model() if search.needs_vision(parts)
                      else self._loaded_text_model())
-            return search.search_parts(store, model, parts, k=k)
+            return search.search_parts(store, model, parts, k=k, filters=filters)
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]:
         from vidsearch import search, video
