@@ -29,19 +29,20 @@ def register(subparsers, shared) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vidsearch import search
-    from vidsearch.model.threads import use_threads_for
+    from vidsearch.model.threads import use_threads_if_loaded
     from vidsearch.store import open_store
 
     check_usage(args)
     image = load_query_image(args.image) if args.image is not None else None
     db = common.db_path(args)
     with open_store(db, create=False) as store:
-        use_threads_for("query")
         if image is not None:
             model = common.load_model(args)
+            use_threads_if_loaded("query")
             hits = search.search_image(store, model, image, k=args.k)
         else:
             model = common.load_model(args) if args.rerank else common.load_query_model(args)
+            use_threads_if_loaded("query")
             hits = search.search_text(store, model, args.query, k=args.k, rerank=args.rerank)
     if args.json:
         document = {"query": args.query, "image": str(args.image) if args.image else None,
