@@ -17,7 +17,7 @@ from vidsearch.config import load_settings
 from vidsearch.errors import VidsearchError, first_line
 from vidsearch.model.cards import ModelCard, load_card
 from vidsearch.model.exports import export_path, read_check
-from vidsearch.model.locate import locate_model
+from vidsearch.model.locate import compute_fingerprint, locate_model
 from vidsearch.model.text_spec import plain_text_config
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _told: set[str] = set()  # fingerprints whose torch fallback was logged in this process
+# Why there is no export to run, where exporting again would not help or needs no warning.
+_MISSING = "no ONNX export yet"
+_FAILED_CHECK = "the export failed its check"
 
 
 def load_query_text_model(name: str | None = None, *, weights: Path | str | None = None,
@@ -44,28 +47,53 @@ def load_query_text_model(name: str | None = None, *, weights: Path | str | None
     from vidsearch.model.text_query import load_text_query_model
 
     torch_model = load_text_query_model(card.name, weights=located.weights, offline=offline)
-    if torch_model is None:
-        return None
-    if problem is not None:  # missing or unloadable: make it (again) for the next query
-        problem = _export(torch_model, problem)
-    if problem is not None:
-        _tell_once(located.fingerprint, card, problem)
+    if torch_model is None or problem is _FAILED_CHECK:
+        return torch_model
+    # Missing (the first query after indexing) or unloadable: make it for the next query.
+    failure = _export(torch_model, problem)
+    if failure is not None:
+        _tell_once(located.fingerprint, card, failure)
+    elif problem is not _MISSING:
+        _tell_once(located.fingerprint, card, f"{problem}; it is made again for the next query")
     return torch_model
 
 
+def export_for_queries(card: ModelCard, weights: Path) -> None:
+    """Make the text tower's ONNX export for weights just downloaded or imported, so the first
+    query is already quick. Never raises: a problem is logged, and queries use torch."""
+    if plain_text_config(card) is None:
+        return
+    from vidsearch.model.weights import weights_fingerprint
+
+    fingerprint = compute_fingerprint(card, weights_fingerprint(weights))
+    if read_check(export_path(fingerprint, "text", "onnx")) is not None:
+        return
+    from vidsearch.model.text_query import load_text_query_model
+
+    try:
+        torch_model = load_text_query_model(card.name, weights=weights, offline=True)
+    except VidsearchError as exc:
+        _tell_once(fingerprint, card, f"its text tower cannot be exported ({exc})")
+        return
+    if torch_model is not None:
+        problem = _export(torch_model, _MISSING)
+        if problem is not None:
+            _tell_once(fingerprint, card, problem)
+
+
 def _open_export(card: ModelCard, fingerprint: str, config: dict
-                 ) -> tuple[TextEncoder | None, str | None]:
-    """The export as a model; else None and why (None as the reason: a failed check, which
-    exporting again would only repeat)."""
+                 ) -> tuple[TextEncoder | None, str]:
+    """The export as a model; else None and why (`_MISSING`, `_FAILED_CHECK`, or what is
+    wrong with it)."""
     path = export_path(fingerprint, "text", "onnx")
     check = read_check(path)
     if check is None:
-        return None, f"no checked ONNX export at {path}"
+        return None, _MISSING
     if not check.passed:
         _tell_once(fingerprint, card, f"its ONNX export {path} gave min cosine "
                                       f"{check.min_cosine:.6f} against torch in its check "
                                       f"(made with {check.versions})")
-        return None, None
+        return None, _FAILED_CHECK
     try:
         from vidsearch.model.onnx_text import OnnxTextModel
 
@@ -76,7 +104,7 @@ def _open_export(card: ModelCard, fingerprint: str, config: dict
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own unrelated types
         return None, f"its ONNX export {path} cannot be loaded ({first_line(exc, 160)})"
     log.info("text queries with %s run on ONNX Runtime (%s)", card.name, path)
-    return model, None
+    return model, ""
 
 
 def _export(torch_model, problem: str) -> str | None:
