@@ -138,9 +138,13 @@ def test_a_missing_export_is_made_by_torch_for_the_next_query(home, caplog):
     assert _warnings(caplog) == []
 
 
-def test_a_corrupted_export_falls_back_once_and_is_made_again(home, caplog):
+@pytest.mark.parametrize("damage", ["junk graph", "weights file gone"])
+def test_a_corrupted_export_falls_back_once_and_is_made_again(home, caplog, damage):
     query_text.load_query_text_model("tiny")  # makes the export
-    text_export().write_bytes(b"\x08\x07 not a graph")
+    if damage == "junk graph":
+        text_export().write_bytes(b"\x08\x07 not a graph")
+    else:
+        text_export().with_name("text.onnx.data").unlink()
     assert isinstance(query_text.load_query_text_model("tiny"), TextQueryModel)
     assert isinstance(query_text.load_query_text_model("tiny"), OnnxTextModel)
     [warning] = _warnings(caplog)

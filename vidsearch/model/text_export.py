@@ -84,7 +84,7 @@ def export_text_tower(model: TextQueryModel) -> ExportCheck:
         graph = scratch / path.name
         _write_onnx(model.tower, graph)
         check = check_graph(model, graph)
-        write_export(path, lambda target: os.replace(graph, target), check)
+        write_export(path, lambda target: _move_files(scratch, target.parent), check)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("exported the text tower of %s to %s (min cosine %.6f over %d captions: %s)",
@@ -93,15 +93,31 @@ def export_text_tower(model: TextQueryModel) -> ExportCheck:
     return check
 
 
+def _move_files(source: Path, target: Path) -> None:
+    """The graph and its weights file, from where they were checked into the cache's staging."""
+    for file in source.iterdir():
+        os.replace(file, target / file.name)
+
+
 def _write_onnx(tower: TextTower, path: Path) -> None:
+    """The graph at `path`, its weights beside it in `<name>.data`: ONNX Runtime opens a graph
+    with external weights in half the time of one holding them inline (1.1 s against 2.2 s
+    for ViT-B/32's text tower on a loaded 2-core machine), which is most of a cold query."""
+    import onnx
+
     example = torch.tensor([[49406, 320, 1929, 49407, 0], [49406, 320, 49407, 0, 0]])
+    inline = path.with_name(f"inline-{path.name}")
     with warnings.catch_warnings():
         # The TorchScript exporter warns that it is deprecated; it exports this graph in ~3 s
         # where the dynamo one takes ~25 s on a busy machine, and the check below holds either.
         warnings.simplefilter("ignore")
-        torch.onnx.export(_ExportableTower(tower).eval(), (example,), str(path),
+        torch.onnx.export(_ExportableTower(tower).eval(), (example,), str(inline),
                           input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
                           dynamic_axes={INPUT: {0: "batch", 1: "length"}}, dynamo=False)
+    onnx.save_model(onnx.load(str(inline)), str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=f"{path.name}.data",
+                    size_threshold=1024)
+    inline.unlink()
 
 
 def check_graph(model: TextQueryModel, graph: Path) -> ExportCheck:
