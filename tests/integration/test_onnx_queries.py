@@ -205,3 +205,13 @@ def test_imported_weights_are_exported_at_once(isolated_home, tmp_path, monkeypa
     (config.models_dir() / "tiny" / "model.safetensors").unlink()
     import_weights("tiny", tmp_path / "elsewhere" / "tiny" / "model.safetensors")
     assert read_check(text_export()).passed
+
+
+def test_without_torch_or_an_export_the_error_says_what_to_copy(home, monkeypatch, capsys):
+    # As on a query-only install: importing the torch tower fails.
+    monkeypatch.setitem(sys.modules, "vidsearch.model.text_query", None)
+    assert main(["find", "a dog"]) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "need its ONNX export or torch" in err and "copy the exports folder" in err
+    assert str(text_export()) in err

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidsearch.config import load_settings
-from vidsearch.errors import VidsearchError, first_line
+from vidsearch.errors import CannotRunError, VidsearchError, first_line
 from vidsearch.model.cards import ModelCard, load_card
 from vidsearch.model.exports import export_path, read_check
 from vidsearch.model.locate import compute_fingerprint, locate_model
@@ -44,8 +44,15 @@ def load_query_text_model(name: str | None = None, *, weights: Path | str | None
     model, problem = _open_export(card, located.fingerprint, config)
     if model is not None:
         return model
-    from vidsearch.model.text_query import load_text_query_model
-
+    try:
+        from vidsearch.model.text_query import load_text_query_model
+    except ImportError as exc:  # a query-only install: ONNX Runtime and no torch
+        raise CannotRunError(
+            f"text queries with {card.name} need its ONNX export or torch: {problem} "
+            f"({export_path(located.fingerprint, 'text', 'onnx')}), and torch cannot be "
+            f"imported ({first_line(exc, 80)})",
+            "copy the exports folder of the cache from a machine with torch, where any "
+            "text search makes it, or install torch") from exc
     torch_model = load_text_query_model(card.name, weights=located.weights, offline=offline)
     if torch_model is None or problem is _FAILED_CHECK:
         return torch_model
@@ -68,10 +75,13 @@ def export_for_queries(card: ModelCard, weights: Path) -> None:
     fingerprint = compute_fingerprint(card, weights_fingerprint(weights))
     if read_check(export_path(fingerprint, "text", "onnx")) is not None:
         return
-    from vidsearch.model.text_query import load_text_query_model
-
     try:
+        from vidsearch.model.text_query import load_text_query_model
+
         torch_model = load_text_query_model(card.name, weights=weights, offline=True)
+    except ImportError as exc:  # no torch here: queries will ask for the export then
+        log.info("no ONNX export made for %s: %s", card.name, first_line(exc, 80))
+        return
     except VidsearchError as exc:
         _tell_once(fingerprint, card, f"its text tower cannot be exported ({exc})")
         return
