@@ -115,15 +115,16 @@ def check_compatible(store: Store, model: IdentifiedModel) -> None:
 def load_text_only_model(name: str | None = None, *, device: str = "auto",
                          weights: Path | str | None = None, offline: bool | None = None
                          ) -> TextEncoder | None:
-    """The model's text tower alone, for plain text queries: a new process answers in a couple
-    of seconds instead of waiting for open_clip and a vision tower. None where the full model
-    must serve (asked for CUDA, or a text tower the fast path does not reproduce): callers
-    then load it themselves, so that a caller that also needs it for images loads it once."""
+    """The model's text tower alone, for plain text queries: its checked ONNX export where
+    there is one (no torch imported), else the torch tower, so a new process answers quickly
+    without open_clip and a vision tower. None where the full model must serve (asked for
+    CUDA, or a text tower the fast path does not reproduce): callers then load it themselves,
+    so that a caller that also needs it for images loads it once."""
     if device == "cuda":
         return None
-    from vidsearch.model.text_query import load_text_query_model
+    from vidsearch.model.query_text import load_query_text_model
 
-    return load_text_query_model(name, weights=weights, offline=offline)
+    return load_query_text_model(name, weights=weights, offline=offline)
 
 
 def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: int = 10,

@@ -112,6 +112,7 @@ def import_weights(name: str, file: Path | str) -> Path:
         if other != target and other.is_file() and other.suffix in WEIGHT_SUFFIXES:
             other.unlink()
     log.info("imported %s as the weights of %s", source, name)
+    _export_for_queries(card, target)
     return target
 
 
@@ -150,7 +151,15 @@ def download_weights(card: ModelCard, *, offline: bool = False) -> Path:
     target = folder / downloaded.name
     os.replace(downloaded.resolve(), target)
     shutil.rmtree(staging, ignore_errors=True)
+    _export_for_queries(card, target)
     return target
+
+
+def _export_for_queries(card: ModelCard, weights: Path) -> None:
+    # New weights get their text tower's ONNX export now, so their first query needs no torch.
+    from vidsearch.model.query_text import export_for_queries
+
+    export_for_queries(card, weights)
 
 
 def _describe_source(card: ModelCard, files: HubFiles | None) -> str:
