@@ -80,6 +80,7 @@ def import_weights(name: str, file: Path | str) -> Path:
     """Copy a weights file into the cache for model `name` (`vidsearch models import`), once
     it is known to load as that model's weights; a file that does not is refused, unstored."""
     from vidsearch.model.fit import check_weights_fit
+    from vidsearch.model.hf_text import ensure_text_files
 
     card = load_card(name)  # an unknown name fails here, listing the known ones
     source = Path(file).expanduser()
@@ -88,6 +89,7 @@ def import_weights(name: str, file: Path | str) -> Path:
     if source.suffix not in WEIGHT_SUFFIXES:
         raise UsageError(f"{source}: not a weights file",
                          f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    ensure_text_files(card)  # the fit check builds the text tower, which needs its config
     check_weights_fit(card, source)
     folder = weights_cache_dir() / name
     target = folder / source.name
