@@ -64,6 +64,7 @@ def ensure_text_files(card: ModelCard, *, offline: bool | None = None) -> Path |
     repo = hf_text_repo(architecture_config(card))
     if repo is None:
         return None
+    _need_transformers(card)
     found = find_text_files(card, repo)
     if found is not None:
         return found
@@ -151,7 +152,15 @@ def rebuild_embedding_ids(name: str, buffer: Any) -> Any | None:
     return None
 
 
+def _need_transformers(card: ModelCard) -> None:
+    # open_clip builds the tower with transformers and would only say so mid-build.
+    if importlib.util.find_spec("transformers") is None:
+        raise CannotRunError(f"model '{card.name}' needs the transformers package for its text tower",
+                             "pip install 'vidsearch[multilingual]'")
+
+
 def _require(card: ModelCard, repo: str) -> Path:
+    _need_transformers(card)
     found = find_text_files(card, repo)
     if found is None:
         folder = text_folder(card)
