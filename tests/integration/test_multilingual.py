@@ -94,8 +94,10 @@ def test_an_offline_first_run_names_the_text_files_to_fetch_and_where(tiny_ml_mo
     from vidsearch.model.cards import load_card
     from vidsearch.model.hf_text import text_folder
 
-    folder = text_folder(load_card(tiny_ml_model))
+    card = load_card(tiny_ml_model)
+    folder = text_folder(card)
     shutil.rmtree(folder)
+    shutil.rmtree(card.folder / "text")  # the saved model's own copy
     assert main(["index", str(library)]) == 3
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1

@@ -225,3 +225,23 @@ def test_without_transformers_the_card_says_what_to_install(monkeypatch):
     with pytest.raises(CannotRunError, match=r"needs the transformers package.*"
                                              r"pip install 'vidsearch\[multilingual\]'"):
         ensure_text_files(load_card(CARD), offline=True)
+
+
+@pytest.mark.slow
+def test_a_saved_model_carries_its_text_files_and_loads_without_the_cache(isolated_home):
+    from dataclasses import replace
+
+    from vidsearch.model import load_model
+    from vidsearch.model.factory import save_model
+
+    name = install_tiny_ml_model(config.models_dir())
+    model = load_model(name, device="cpu")
+    want = model.embed_texts(["강아지가 원반을 잡는다"])
+    folder = config.models_dir() / "tiny-ml-copy"
+    save_model(model, replace(model.card, name="tiny-ml-copy"), folder)
+    assert sorted(p.name for p in (folder / "text").iterdir()) == sorted(
+        p.name for p in text_folder(model.card).iterdir())
+    shutil.rmtree(text_folder(model.card))
+    shutil.rmtree(config.models_dir() / name / "text")
+    again = load_model("tiny-ml-copy", device="cpu", offline=True)
+    torch.testing.assert_close(again.embed_texts(["강아지가 원반을 잡는다"]), want)

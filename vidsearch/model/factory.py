@@ -25,8 +25,8 @@ from vidsearch.errors import CannotRunError, UsageError
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
 from vidsearch.model.fit import misfit_detail
-from vidsearch.model.hf_text import (hf_text_repo, make_hf_tokenizer, rebuild_embedding_ids,
-                                     text_tower_options)
+from vidsearch.model.hf_text import (copy_text_files, hf_text_repo, make_hf_tokenizer,
+                                     rebuild_embedding_ids, text_tower_options)
 from vidsearch.model.locate import LocatedModel, compute_fingerprint, locate_model
 from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
@@ -87,7 +87,8 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
 
     The folder's name is the model's name (as `models_dir()/NAME` expects); the written card
     says `weights_source = "local"`, `weights_layout = "clip4clip"` and records what the module
-    really is (header, patch), so `load_model(NAME)` rebuilds it exactly.
+    really is (header, patch), so `load_model(NAME)` rebuilds it exactly. A Hugging Face text
+    tower's config and tokenizer go along, in `folder/text`.
     """
     module = model.module if isinstance(model, VideoTextModel) else model
     folder = Path(folder)
@@ -106,6 +107,7 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
         embed_dim=module.embed_dim,
         extra=copy.deepcopy(card.extra),
     )
+    copy_text_files(card, folder)
     save_state_file(module.state_dict(), folder / USER_WEIGHTS_FILENAME)
     write_card(saved, folder)
     return folder

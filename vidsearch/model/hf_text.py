@@ -103,6 +103,28 @@ def text_folder(card: ModelCard) -> Path:
     return weights_cache_dir() / card.name / TEXT_DIRNAME
 
 
+def copy_text_files(card: ModelCard, folder: Path) -> None:
+    """Copy the card's text config and tokenizer into a user model's `folder/text`, so a saved
+    model is whole on its own (moved to another machine, or its base's cache cleared)."""
+    repo = hf_text_repo(architecture_config(card))
+    if repo is None:
+        return
+    source, target = _require(card, repo), folder / TEXT_DIRNAME
+    if source.resolve() == target.resolve():
+        return
+    staging = folder / f".{TEXT_DIRNAME}.saving"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        # Files, not the HF cache's symlinks to its blobs; no staging folders of a download.
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".*"))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CannotRunError(f"cannot copy {source} to {target} ({exc})",
+                             "check free space and permissions") from exc
+
+
 def text_tower_options(card: ModelCard, config: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for `open_clip.create_model` that build the HF text tower from the
     local files and without its pretrained weights (the CLIP checkpoint holds them); {} for
