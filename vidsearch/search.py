@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.errors import CannotRunError, UsageError, advised
 from vidsearch.store import Store
 from vidsearch.windows import Span, merge_overlapping
 
@@ -51,12 +51,12 @@ def check_compatible(store: Store, model: IdentifiedModel) -> None:
         )
     if stored != model.fingerprint:
         indexed_with = store.get_meta("model_name") or "another model"
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{store.path}: the library was indexed with model '{indexed_with}', "
             f"not '{model.card.name}'",
             f"run `vidsearch index FOLDER` to re-embed it with '{model.card.name}', "
-            f"or search with --model {indexed_with}",
-        )
+            f"or search with model '{indexed_with}'",
+        ), "model")
 
 
 def load_text_only_model(name: str | None = None, *, device: str = "auto",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch import scan
-from vidsearch.errors import CannotRunError
+from vidsearch.errors import CannotRunError, advised
 from vidsearch.store import integrity, records
 from vidsearch.store import vectors as vec
 from vidsearch.store.records import (ClipMatch, FrameMatch, LibraryStats, VideoMeta,
@@ -432,9 +432,9 @@ def open_store(path: Path, *, create: bool = True) -> Store:
     apsw, sqlite_vec = _load_apsw()
     path = Path(path)
     if not path.exists() and not create:
-        raise CannotRunError(
-            f"{path}: no library here yet", "run `vidsearch index FOLDER` first, or pass --db"
-        )
+        raise advised(CannotRunError(f"{path}: no library here yet",
+                                     "run `vidsearch index FOLDER` first, or use another library"),
+                      "db")
     with translating(path, opening=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsearch.errors import CannotRunError
+from vidsearch.errors import CannotRunError, advised
 from vidsearch.store.vectors import pack_sign_bits
 
 log = logging.getLogger(__name__)
@@ -125,11 +125,11 @@ def migrate(conn, path: Path) -> None:
     known = [name for name, _ in MIGRATIONS]
     unknown = [name for name in applied if name not in known]
     if unknown:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: library schema version {len(applied)} is newer than this vidsearch "
             f"understands ({schema_version()})",
-            "upgrade vidsearch, or point --db at another library",
-        )
+            "upgrade vidsearch, or use another library",
+        ), "db")
     for name, step in MIGRATIONS:
         if name in applied:
             continue
@@ -149,8 +149,8 @@ def _applied(conn, path: Path) -> list[str]:
     if has_record:
         return [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: an SQLite database, but not a vidsearch library",
-            "pass another --db; vidsearch will not change this file",
-        )
+            "use another library; vidsearch will not change this file",
+        ), "db")
     return []
