@@ -105,3 +105,16 @@ def test_an_offline_first_run_names_the_text_files_to_fetch_and_where(tiny_ml_mo
     assert f"not in {folder}" in err
     for name in ("config.json", "tokenizer.json"):
         assert f"https://huggingface.co/vidsearch-tests/tiny-xlm-roberta/resolve/main/{name}" in err
+
+
+@pytest.mark.slow
+def test_vidsearch_find_in_korean_from_the_command_line(tiny_ml_model, library):
+    from tests.conftest import run_cli
+
+    assert main(["index", str(library)]) == 0
+    result = run_cli("find", KOREAN, "-k", "1", "--json",
+                     env_extra={"LC_ALL": "C", "LANG": "C"})  # no UTF-8 locale
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["query"] == KOREAN
+    assert len(document["hits"]) == 1
