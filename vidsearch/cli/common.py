@@ -155,7 +155,8 @@ def run_settings(args: argparse.Namespace):
     from vidsearch.config import read_run_settings
 
     settings = read_run_settings()
-    return replace(settings, precision=args.precision) if args.precision else settings
+    precision = getattr(args, "precision", None)  # not every command has the flag
+    return replace(settings, precision=precision) if precision else settings
 
 
 def load_model(args: argparse.Namespace, model_name: str | None = None, *, text: bool = True):

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidsearch.config import read_run_settings
 from vidsearch.errors import CannotRunError, UsageError, advised
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
@@ -49,14 +48,15 @@ _registered_configs: dict[str, dict[str, Any]] = {}
 
 
 def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
-               precision: str | None = None, offline: bool | None = None,
+               precision: str = "fp32", offline: bool = False,
                text: bool = True) -> VideoTextModel:
     """The model the app uses: `name` (default: the active model setting) on `device`.
 
-    `precision` and `offline` None: as `config.read_run_settings()` says. `text=False` leaves
-    the text tower out (indexing never uses it: a quarter of ViT-B/32's memory).
+    `precision` and `offline` are the caller's: the faces pass what `config.read_run_settings()`
+    and the flags say ("auto" picks by device and CPU); the library never reads the environment.
+    `text=False` leaves the text tower out (indexing never uses it: a quarter of ViT-B/32's
+    memory).
     """
-    precision = precision or read_run_settings().precision
     torch_device = pick_device(device)
     pick_autocast(precision, torch_device)  # an unknown precision fails before any download
     return load_located(locate_model(name, weights=weights, offline=offline), device=torch_device,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidsearch.config import read_run_settings, weights_cache_dir
+from vidsearch.config import weights_cache_dir
 from vidsearch.errors import CannotRunError, UsageError, advised, first_line
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card
 from vidsearch.model.hub import HubFiles, check_hub_reachable, hub_endpoint, hub_files, quiet_hub
@@ -48,9 +48,9 @@ class MissingWeightsError(CannotRunError):
 
 
 def resolve_weights(card: ModelCard, override: Path | str | None = None, *,
-                    offline: bool | None = None) -> Path:
+                    offline: bool = False) -> Path:
     """The weights file for `card`, downloading it into the cache when it is not there yet
-    (never when `offline`; None: as `config.read_run_settings()` says)."""
+    (never when `offline`)."""
     if override is not None:
         path = Path(override).expanduser()
         if not path.is_file():
@@ -117,12 +117,10 @@ def import_weights(name: str, file: Path | str) -> Path:
     return target
 
 
-def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
+def download_weights(card: ModelCard, *, offline: bool = False) -> Path:
     folder = weights_cache_dir() / card.name
     files = hub_files(card)
     source = _describe_source(card, files)
-    if offline is None:
-        offline = read_run_settings().offline
     if offline:
         raise MissingWeightsError(
             f"no weights for model '{card.name}': none in {folder} and offline mode forbids "

@@ -67,6 +67,7 @@ class FinetuneSettings:
     freeze_backbone: bool = False
     seed: int = DEFAULTS.seed
     device: str = "auto"
+    offline: bool = False  # the run's, not the recipe's: never download the base's weights
 
     def validate(self) -> None:
         """Raise SettingError (or UsageError) for the first setting the recipe cannot use."""
