@@ -105,6 +105,10 @@ def test_an_offline_first_run_names_the_text_files_to_fetch_and_where(tiny_ml_mo
     assert f"not in {folder}" in err
     for name in ("config.json", "tokenizer.json"):
         assert f"https://huggingface.co/vidsearch-tests/tiny-xlm-roberta/resolve/main/{name}" in err
+    # `models import` checks a file against the tower built from those files: the same line.
+    weights = card.folder / "model.safetensors"
+    assert main(["models", "import", tiny_ml_model, str(weights)]) == 3
+    assert capsys.readouterr().err.strip() == err.strip()
 
 
 @pytest.mark.slow

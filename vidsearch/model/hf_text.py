@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vidsearch.config import read_run_settings, weights_cache_dir
+from vidsearch.config import weights_cache_dir
 from vidsearch.errors import CannotRunError, UsageError, first_line
 from vidsearch.model.cards import ModelCard
 from vidsearch.model.hub import HubFiles, check_hub_reachable, hub_endpoint, quiet_hub
@@ -57,10 +57,10 @@ def hf_text_repo(config: dict[str, Any] | None) -> str | None:
     return text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name") or None
 
 
-def ensure_text_files(card: ModelCard, *, offline: bool | None = None) -> Path | None:
+def ensure_text_files(card: ModelCard, *, offline: bool = False) -> Path | None:
     """The folder holding the card's text config and tokenizer, fetched into the weights cache
-    when no copy is found (never when `offline`; None: as `config.read_run_settings()` says).
-    None for a card whose text tower is not a Hugging Face one."""
+    when no copy is found (never when `offline`). None for a card whose text tower is not a
+    Hugging Face one."""
     repo = hf_text_repo(architecture_config(card))
     if repo is None:
         return None
@@ -68,8 +68,6 @@ def ensure_text_files(card: ModelCard, *, offline: bool | None = None) -> Path |
     found = find_text_files(card, repo)
     if found is not None:
         return found
-    if offline is None:
-        offline = read_run_settings().offline
     folder = text_folder(card)
     if offline:
         raise CannotRunError(
