@@ -9,7 +9,8 @@ of --batches; the configurations take turns, round after round, so a busy machin
 them alike: ratios to torch fp32 are taken within each round, and their median is printed.
 
 Runtimes: torch (`VideoTextModel.embed_frames`), ONNX Runtime (CPU provider) and OpenVINO
-(CPU), the two last on the image tower exported to ONNX once per run. Precisions: fp32, and
+(CPU), the two last on the image tower exported to ONNX once per run, by the export the indexer
+uses (`vidsearch/model/image_runtime.py`). Precisions: fp32, and
 bf16 only where the CPU has bf16 arithmetic (AVX-512 BF16 or AMX): elsewhere it is emulated
 and not worth timing. Cosine: each configuration's vectors against torch fp32's, lowest frame.
 It times the CPU (the machine indexing without a GPU); on CUDA the indexer uses torch.
@@ -53,26 +54,6 @@ def torch_encoder(model, batch: int):
     return encode
 
 
-def export_image_tower(model, path: Path) -> None:
-    """The image tower from normalised pixels [N, 3, S, S] to features [N, D], batch dynamic."""
-    import torch
-
-    class Tower(torch.nn.Module):
-        def __init__(self, clip):
-            super().__init__()
-            self.clip = clip
-
-        def forward(self, pixels):
-            return self.clip.encode_image(pixels)
-
-    size = model.image_size
-    example = torch.zeros(2, 3, size, size)
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    torch.onnx.export(Tower(model.module.clip).eval(), (example,), str(path),
-                      input_names=["pixels"], output_names=["features"],
-                      dynamic_shapes={"pixels": {0: batch}}, dynamo=True, external_data=False)
-
-
 def normaliser(model):
     mean = model._mean.cpu().numpy().reshape(1, 3, 1, 1)
     std = model._std.cpu().numpy().reshape(1, 3, 1, 1)
@@ -88,17 +69,6 @@ def batched(run, normalise, batch: int):
         return np.concatenate([run(normalise(frames[i:i + batch]))
                                for i in range(0, len(frames), batch)])
     return encode
-
-
-def onnxruntime_runner(onnx_path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    return lambda pixels: session.run(None, {"pixels": pixels})[0]
 
 
 def openvino_runner(onnx_path: Path, threads: int, precision: str):
@@ -127,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from vidsearch.model import load_model
+    from vidsearch.model.image_runtime import export_image_tower, onnx_session
     from vidsearch.model.precision import fast_bf16_feature
     from vidsearch.model.threads import use_threads_for
 
@@ -145,7 +116,7 @@ def main() -> None:
         onnx_path = Path(tmp) / "image.onnx"
         if set(args.runtimes) & {"onnxruntime", "openvino"}:
             started = time.perf_counter()
-            export_image_tower(fp32, onnx_path)
+            export_image_tower(fp32.module.clip, fp32.image_size, onnx_path)
             print(f"ONNX export of the image tower: {time.perf_counter() - started:.1f} s")
         normalise = normaliser(fp32)
         for precision in precisions:
@@ -157,7 +128,7 @@ def main() -> None:
                 if "onnxruntime" in args.runtimes and precision == "fp32":
                     # ONNX Runtime has no bf16 CPU kernels for these operators.
                     configs[("onnxruntime", precision, batch)] = batched(
-                        onnxruntime_runner(onnx_path, threads), normalise, batch)
+                        onnx_session(onnx_path, threads), normalise, batch)
                 if "openvino" in args.runtimes:
                     configs[("openvino", precision, batch)] = batched(
                         openvino_runner(onnx_path, threads, precision), normalise, batch)
