@@ -41,7 +41,10 @@ def test_a_faster_faithful_export_is_used_and_reused(tiny_model, frames, monkeyp
     model = indexing_model(tiny_model)
     vectors = model.embed_frames(frames)
     assert model.image_runtime == "onnxruntime"
+    assert next(model.module.clip.visual.parameters()).is_meta  # torch's copy let go
     np.testing.assert_allclose(vectors, reference, rtol=0, atol=1e-5)
+    # An image query through the same model takes the same path.
+    np.testing.assert_allclose(model.embed_image(frames[0]), reference[0], rtol=0, atol=1e-5)
     check = read_check(export_path(model.fingerprint, "image", "onnx"))
     assert check.passed and check.min_cosine >= image_runtime.MIN_COSINE
     assert check.samples == 16 and check.runtime == "onnxruntime"
