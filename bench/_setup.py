@@ -85,6 +85,18 @@ def describe_machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
 
 
+def cpu_flags() -> str:
+    """The CPU features that decide which precision and runtime can win, as lscpu names them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    wanted = sorted({f for f in flags if f == "avx2" or f.startswith(("avx512", "amx"))})
+    return " ".join(wanted) or "no avx2, avx512 or amx"
+
+
 def git_revision() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,

@@ -26,6 +26,7 @@ from vidsearch import video
 from vidsearch.display import count
 from vidsearch.errors import DecodeError
 from vidsearch.index_progress import Coverage, Progress, SilentProgress
+from vidsearch.repeats import RepeatSkipper
 from vidsearch.store import Store, VideoMeta
 from vidsearch.windows import plan_windows
 
@@ -83,6 +84,9 @@ class _Job:
     times: list[np.ndarray] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     pending: list[np.ndarray] = field(default_factory=list)  # frames decoded, not yet encoded
+    pending_sampled: int = 0  # the sampled frames `pending` stands for (repeats left out)
+    repeats: RepeatSkipper = field(default_factory=RepeatSkipper)
+    encoded: int = 0  # frames that went through the encoder
     left_context: np.ndarray | None = None  # for 3D patches: last frame already encoded
     decoded: bool = False
     strategy: str = ""
@@ -239,7 +243,7 @@ class Indexer:
                     job = jobs[message.number]
                     match message:
                         case _Frames(frames=frames):
-                            job.pending.append(frames)
+                            self._queue_frames(job, frames)
                             if self._pending_count(jobs) >= self.batch_size:
                                 self._encode_pending(jobs, final=False)
                         case _Done():
@@ -249,10 +253,12 @@ class Indexer:
                             open_jobs.discard(message.number)
                         case _Stopped():
                             job.pending.clear()
+                            job.pending_sampled = 0
                             report.interrupted = True
                             open_jobs.discard(message.number)
                         case _Failed(reason=reason):
                             job.pending.clear()
+                            job.pending_sampled = 0
                             self._fail(job, reason, report)
                             open_jobs.discard(message.number)
             except BaseException:
@@ -297,6 +303,12 @@ class Indexer:
             chunks.put(_Failed(number,
                                f"unexpected error while decoding ({type(exc).__name__}: {exc})"))
 
+    def _queue_frames(self, job: _Job, frames: np.ndarray) -> None:
+        job.pending_sampled += len(frames)
+        # A frame seen on its own (2d) that repeats the one before reuses its vector.
+        job.pending.append(job.repeats.distinct(frames) if self.model.temporal_context == 0
+                           else frames)
+
     @staticmethod
     def _pending_count(jobs: list[_Job]) -> int:
         return sum(len(frames) for job in jobs for frames in job.pending)
@@ -310,21 +322,26 @@ class Indexer:
                 self._encode_sequence(job, final=final and job is only)
 
     def _encode_across_videos(self, jobs: list[_Job]) -> None:
-        owners: list[tuple[_Job, int]] = []
+        owners: list[tuple[_Job, int, int]] = []  # job, frames to encode, frames sampled
         batch = []
         for job in jobs:
-            for frames in job.pending:
-                owners.append((job, len(frames)))
-                batch.append(frames)
+            if not job.pending_sampled:
+                continue
+            owners.append((job, job.repeats.outstanding, job.pending_sampled))
+            batch.extend(job.pending)
             job.pending.clear()
-        if not batch:
+            job.pending_sampled = 0
+        if not owners:
             return
-        vectors = self.model.embed_frames(np.concatenate(batch))
+        frames = np.concatenate(batch)
+        vectors = (self.model.embed_frames(frames) if len(frames)
+                   else np.zeros((0, self.model.embed_dim), np.float32))
         offset = 0
-        for job, count in owners:
-            job.vectors.append(vectors[offset:offset + count])
-            offset += count
-            self._coverage.encoded(job.number, count)
+        for job, encoded, sampled in owners:
+            job.vectors.append(job.repeats.expand(vectors[offset:offset + encoded]))
+            offset += encoded
+            job.encoded += encoded
+            self._coverage.encoded(job.number, sampled)
         self.progress.advanced(self._coverage.done)
 
     def _encode_sequence(self, job: _Job, *, final: bool) -> None:
@@ -337,18 +354,22 @@ class Indexer:
             return
         frames = np.concatenate(job.pending)
         job.pending.clear()
+        job.pending_sampled = 0
         hold_back = 0 if final else 1
         if len(frames) <= hold_back:
             job.pending.append(frames)
+            job.pending_sampled = len(frames)
             return
         sequence = frames if job.left_context is None else np.concatenate(
             [job.left_context[None], frames])
         left = 0 if job.left_context is None else 1
         vectors = self.model.embed_frames(sequence, context=(left, hold_back))
         job.vectors.append(vectors)
+        job.encoded += len(vectors)
         job.left_context = frames[len(frames) - hold_back - 1]
         if hold_back:
             job.pending.append(frames[-hold_back:])
+            job.pending_sampled = hold_back
         self.progress.advanced(self._coverage.encoded(job.number, len(vectors)))
 
     def _finish(self, job: _Job, report: IndexReport) -> None:
@@ -378,7 +399,7 @@ class Indexer:
         report.indexed.append(job.state.path)
         report.seconds_indexed += duration
         report.frames += len(times)
-        report.frames_encoded += len(vectors)
+        report.frames_encoded += job.encoded
         job.times, job.vectors = [], []
         log.info("indexed %s (%s, %s)", job.state.path, count(len(times), "frame"),
                  count(len(windows), "clip"))

@@ -65,7 +65,7 @@ def test_index_summary_counts_right_and_times_the_whole_command(tiny_model, tmp_
     monkeypatch.setattr(indexer.Indexer, "sync", slow_start)
     assert main(["index", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "indexed 1 video (0:00:08 of video, 8 frames)" in out  # beta is 7.5 s long
+    assert "indexed 1 video (0:00:08 of video, 8 frames sampled, 8 encoded)" in out  # beta is 7.5 s long
     seconds = float(out.split(" in ")[-1].split(" s")[0])
     assert seconds >= 1.5
 

@@ -84,7 +84,7 @@ def print_summary(report, wall: float) -> None:
     print(
         f"indexed {count(len(report.indexed), 'video')} "
         f"({format_time(report.seconds_indexed)} of video, "
-        f"{count(report.frames, 'frame')}), "
+        f"{count(report.frames, 'frame')} sampled, {report.frames_encoded} encoded), "
         f"skipped {report.skipped} unchanged, moved {len(report.moved)}, "
         f"removed {len(report.removed)}, failed {len(report.failed)} "
         f"in {wall:.1f} s",

@@ -51,6 +51,10 @@ class VideoTextModel:
         # precision "auto" on a CPU: measured on the first frames to encode (see precision.py),
         # so a text query never pays for the measurement.
         self._probe_cpu_precision = probe_cpu_precision and self._device.type == "cpu"
+        # fp32 frames on a CPU may run faster in ONNX Runtime (image_runtime.py): measured when
+        # an indexer asks (`prefer_fastest_image_runtime`), never for a query.
+        self._probe_image_runtime = False
+        self._image_runtime: Callable[[np.ndarray], np.ndarray] | None = None
         self.fingerprint = fingerprint
         self.image_size = int(image_size)
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
@@ -110,6 +114,8 @@ class VideoTextModel:
         self._check_frames(frames)
         if self._probe_cpu_precision:
             self._pick_cpu_precision()
+        if self._probe_image_runtime:
+            self._pick_image_runtime()
         left, right = (int(value) for value in context)
         count = frames.shape[0]
         if left < 0 or right < 0 or left + right > count:
@@ -152,6 +158,46 @@ class VideoTextModel:
         if choice.use_bf16:
             self.use_bf16_frames(towers.pop(True, None))
 
+    def prefer_fastest_image_runtime(self) -> None:
+        """Encode fp32 frames with the image tower's ONNX export where it is measured faster
+        and agrees with torch (image_runtime.py), from the next frames on. Only with precision
+        "auto" on a CPU and the 2d patch: a precision asked for by name runs in torch."""
+        self._probe_image_runtime = (self._probe_cpu_precision and self.module.patch == "2d"
+                                     and self.autocast_dtype is None)
+
+    def _pick_image_runtime(self) -> None:
+        from vidsearch.config import cache_dir
+        from vidsearch.model.image_runtime import CHOICES_FILE, export_image_tower, \
+            pick_image_runtime
+        from vidsearch.model.precision import machine_key, probe_frames
+
+        self._probe_image_runtime = False
+        if self._frame_dtype != torch.float32:
+            return  # bf16 was chosen: ONNX Runtime has no bf16 CPU kernels for it
+        clip, size = self.module.clip, self.image_size
+
+        def torch_encode(pixels: np.ndarray) -> np.ndarray:
+            with self._inference():
+                return _to_numpy(clip.encode_image(torch.from_numpy(pixels)))
+
+        self._image_runtime = pick_image_runtime(
+            fingerprint=self.fingerprint,
+            machine_key=machine_key(f"{self.card.arch}|{self.module.patch}|onnxruntime"),
+            export=lambda path: export_image_tower(clip, size, path),
+            torch_encode=torch_encode,
+            probe=self._normalise(probe_frames(size, 16)).numpy(),
+            threads=torch.get_num_threads(),
+            cache_file=cache_dir() / CHOICES_FILE)
+        if self._image_runtime is not None:
+            # ONNX Runtime holds its own copy of the weights, and every frame now goes there:
+            # torch's copy would only add a third of ViT-B/32's memory to the run.
+            clip.visual.to("meta")
+            return_freed_memory()
+
+    @property
+    def image_runtime(self) -> str:
+        return "onnxruntime" if self._image_runtime is not None else "torch"
+
     def use_bf16_frames(self, tower: torch.nn.Module | None = None) -> None:
         """Encode frames with the image tower in bf16 (CPU): `tower`, a bf16 copy the probe
         made, or else the tower itself converted in place (a tensor at a time, so fp32 and bf16
@@ -181,6 +227,8 @@ class VideoTextModel:
 
     def _encode_independent(self, frames: np.ndarray) -> np.ndarray:
         pixels = self._normalise(frames)
+        if self._image_runtime is not None:
+            return np.asarray(self._image_runtime(pixels.numpy()), dtype=np.float32)
         with self._inference():
             features = self.module.encode_frames(pixels.unsqueeze(1))
         return _to_numpy(features[:, 0].float())
