@@ -20,18 +20,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidsearch.config import read_run_settings
-from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.errors import CannotRunError, UsageError, advised
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
 from vidsearch.model.fit import misfit_detail
+from vidsearch.model.hf_text import (copy_text_files, hf_text_repo, make_hf_tokenizer,
+                                     rebuild_embedding_ids, text_tower_options)
 from vidsearch.model.locate import LocatedModel, compute_fingerprint, locate_model
 from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import (
     convert_hf_clip_to_open_clip,
-    detect_layout,
+    MissingWeightsError,
     describe_fixes,
+    detect_layout,
     backbone_state,
     load_state_file,
     save_state_file,
@@ -46,14 +48,15 @@ _registered_configs: dict[str, dict[str, Any]] = {}
 
 
 def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
-               precision: str | None = None, offline: bool | None = None,
+               precision: str = "fp32", offline: bool = False,
                text: bool = True) -> VideoTextModel:
     """The model the app uses: `name` (default: the active model setting) on `device`.
 
-    `precision` and `offline` None: as `config.read_run_settings()` says. `text=False` leaves
-    the text tower out (indexing never uses it: a quarter of ViT-B/32's memory).
+    `precision` and `offline` are the caller's: the faces pass what `config.read_run_settings()`
+    and the flags say ("auto" picks by device and CPU); the library never reads the environment.
+    `text=False` leaves the text tower out (indexing never uses it: a quarter of ViT-B/32's
+    memory).
     """
-    precision = precision or read_run_settings().precision
     torch_device = pick_device(device)
     pick_autocast(precision, torch_device)  # an unknown precision fails before any download
     return load_located(locate_model(name, weights=weights, offline=offline), device=torch_device,
@@ -85,7 +88,8 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
 
     The folder's name is the model's name (as `models_dir()/NAME` expects); the written card
     says `weights_source = "local"`, `weights_layout = "clip4clip"` and records what the module
-    really is (header, patch), so `load_model(NAME)` rebuilds it exactly.
+    really is (header, patch), so `load_model(NAME)` rebuilds it exactly. A Hugging Face text
+    tower's config and tokenizer go along, in `folder/text`.
     """
     module = model.module if isinstance(model, VideoTextModel) else model
     folder = Path(folder)
@@ -104,6 +108,7 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
         embed_dim=module.embed_dim,
         extra=copy.deepcopy(card.extra),
     )
+    copy_text_files(card, folder)
     save_state_file(module.state_dict(), folder / USER_WEIGHTS_FILENAME)
     write_card(saved, folder)
     return folder
@@ -199,21 +204,33 @@ def _set_buffer(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
     owner._buffers[attribute] = tensor
 
 
-def _rebuild_causal_masks(module: nn.Module) -> bool:
-    """Compute the unsaved buffers of a model built on the meta device, where they are all
-    open_clip causal attention masks (-inf above the diagonal, as its `build_causal_mask`);
-    False when some other buffer is there, which only a real construction can make."""
+def _rebuild_unsaved_buffers(module: nn.Module) -> bool:
+    """Compute the unsaved buffers of a model built on the meta device, where each is one whose
+    construction is known: open_clip's causal attention masks (-inf above the diagonal, as its
+    `build_causal_mask`) or a Hugging Face text tower's embedding ids; False when some other
+    buffer is there, which only a real construction can make."""
     saved = set(module.state_dict(keep_vars=True))
-    masks = {name: buffer for name, buffer in module.named_buffers() if name not in saved}
-    for name, buffer in masks.items():
-        square = buffer.ndim == 2 and buffer.shape[0] == buffer.shape[1]
-        if name.rpartition(".")[2] != "attn_mask" or not square or not buffer.is_floating_point():
+    rebuilt: dict[str, torch.Tensor] = {}
+    for name, buffer in module.named_buffers():
+        if name in saved:
+            continue
+        value = _causal_mask(name, buffer)
+        if value is None:
+            value = rebuild_embedding_ids(name, buffer)
+        if value is None:
             return False
-    for name, buffer in masks.items():
-        size = buffer.shape[0]
-        _set_buffer(module, name, torch.full((size, size), float("-inf"),
-                                             dtype=buffer.dtype).triu_(1))
+        rebuilt[name] = value
+    for name, value in rebuilt.items():
+        _set_buffer(module, name, value)
     return True
+
+
+def _causal_mask(name: str, buffer: torch.Tensor) -> torch.Tensor | None:
+    square = buffer.ndim == 2 and buffer.shape[0] == buffer.shape[1]
+    if name.rpartition(".")[2] != "attn_mask" or not square or not buffer.is_floating_point():
+        return None
+    size = buffer.shape[0]
+    return torch.full((size, size), float("-inf"), dtype=buffer.dtype).triu_(1)
 
 
 def drop_text_tower(clip: nn.Module) -> None:
@@ -226,8 +243,8 @@ def drop_text_tower(clip: nn.Module) -> None:
             setattr(clip, name, None)
 
 
-def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> CannotRunError:
-    return CannotRunError.about(
+def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> MissingWeightsError:
+    return MissingWeightsError.about(
         source, f"weights do not fit model '{card.name}' ({card.arch}): {misfit_detail(exc)}",
         describe_fixes(card.name))
 
@@ -255,11 +272,11 @@ def create_backbone(card: ModelCard, *, unloaded: bool = False
     if "mean" in tag and "std" in tag:
         overrides = {"mean": tag["mean"], "std": tag["std"]}
     options = {"pretrained": None, "precision": "fp32", "force_preprocess_cfg": overrides,
-               "quick_gelu": resolve_quick_gelu(card)}
+               "quick_gelu": resolve_quick_gelu(card), **text_tower_options(card, config)}
     if unloaded:
         with _quiet_open_clip(), torch.device("meta"):
             clip = open_clip.create_model(card.arch, device="meta", **options)
-        if _rebuild_causal_masks(clip):
+        if _rebuild_unsaved_buffers(clip):
             return clip, config
         log.debug("%s has buffers only a real construction makes; building it on the CPU",
                   card.arch)
@@ -377,11 +394,15 @@ def _like(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def make_tokenizer(card: ModelCard) -> Any:
-    """The architecture's real open_clip tokenizer (SimpleTokenizer for inline configs)."""
+    """The architecture's real open_clip tokenizer (SimpleTokenizer for inline configs; a
+    Hugging Face one from its local files for HF text towers)."""
     import open_clip
 
     if card.open_clip_config is not None:
         register_config(card.arch, card.open_clip_config)
+    config = open_clip.get_model_config(card.arch)
+    if hf_text_repo(config) is not None:
+        return make_hf_tokenizer(card, config)
     return open_clip.get_tokenizer(card.arch)
 
 
@@ -404,8 +425,8 @@ def pick_device(device: str) -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise CannotRunError("CUDA was requested but no CUDA device is available",
-                                 "use --device cpu or --device auto")
+            raise advised(CannotRunError("CUDA was requested but no CUDA device is available",
+                                         "use the cpu or auto device"), "device")
     elif device != "cpu":
         raise UsageError(f"unknown device '{device}'", "use auto, cpu or cuda")
     return torch.device(device)
@@ -422,7 +443,8 @@ def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.float16 if device.type == "cuda" else None
     if precision == "fp16":
         if device.type != "cuda":
-            raise UsageError("fp16 needs a CUDA device", "use --precision auto or fp32 on a CPU")
+            raise advised(UsageError("fp16 needs a CUDA device",
+                                     "use precision auto or fp32 on a CPU"), "precision")
         return torch.float16
     if precision == "bf16":
         return torch.bfloat16 if device.type == "cuda" else None

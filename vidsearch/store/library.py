@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch import scan
-from vidsearch.errors import CannotRunError
+from vidsearch.errors import CannotRunError, advised
 from vidsearch.store import integrity, records
 from vidsearch.store import vectors as vec
 from vidsearch.store.records import (ClipMatch, FrameMatch, LibraryStats, VideoMeta,
@@ -154,6 +154,51 @@ class Store:
         return found
 
     @translated
+    def video_ids_matching(self, folders: Iterable[str] = (), after: float | None = None,
+                           before: float | None = None) -> np.ndarray:
+        """Sorted ids of the indexed videos under any of `folders` (all when none is given)
+        recorded at or after `after` and before `before` (Unix seconds; None: no bound): the
+        `within` of `nearest_clips` and `nearest_frames`."""
+        where, params = ["status = 'ok'"], []
+        folder_terms = []
+        for folder in folders:
+            prefix = os.fsencode(scan.folder_prefix(folder))
+            folder_terms.append("path = ? OR substr(CAST(path AS BLOB), 1, ?) = ?")
+            params += [records.db_path(folder), len(prefix), prefix]
+        if folder_terms:
+            where.append("(" + " OR ".join(f"({t})" for t in folder_terms) + ")")
+        if after is not None:
+            where.append("recorded_at >= ?")
+            params.append(float(after))
+        if before is not None:
+            where.append("recorded_at < ?")
+            params.append(float(before))
+        rows = self.conn.execute(
+            f"SELECT id FROM videos WHERE {' AND '.join(where)} ORDER BY id", params)
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    @translated
+    def indexed_folders(self) -> list[str]:
+        """The outermost folders holding indexed videos: what a folder filter can name."""
+        folders = sorted({os.path.dirname(records.path_from_db(r[0])) for r in
+                          self.conn.execute("SELECT path FROM videos WHERE status = 'ok'")})
+        outermost: list[str] = []
+        for folder in folders:
+            if not scan.is_under_any(folder, outermost):
+                outermost.append(folder)
+        return outermost
+
+    @translated
+    def recording_times(self, video_ids: Iterable[int]) -> dict[int, float | None]:
+        """When each of these videos was recorded (Unix seconds)."""
+        ids = sorted({int(i) for i in video_ids})
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT id, recorded_at FROM videos WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {r[0]: r[1] for r in rows}
+
+    @translated
     def has_videos(self) -> bool:
         return self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM videos WHERE status = 'ok')").fetchone()[0] == 1
@@ -180,12 +225,13 @@ class Store:
     @translated
     def video_details(self, video_id: int) -> dict | None:
         row = self.conn.execute(
-            "SELECT path, duration, fps, width, height, indexed_at FROM videos WHERE id = ?",
+            "SELECT path, duration, fps, width, height, indexed_at, recorded_at FROM videos "
+            "WHERE id = ?",
             (video_id,),
         ).fetchone()
         if not row:
             return None
-        keys = ("path", "duration", "fps", "width", "height", "indexed_at")
+        keys = ("path", "duration", "fps", "width", "height", "indexed_at", "recorded_at")
         return dict(zip(keys, (records.path_from_db(row[0]), *row[1:])))
 
     @translated
@@ -201,8 +247,12 @@ class Store:
         frame_vectors: np.ndarray,
         clip_spans: list[tuple[float, float]],
         clip_vectors: np.ndarray,
+        recorded_at: float | None = None,
     ) -> int:
-        """Replace everything stored for `path` in one transaction: all of it lands or none."""
+        """Replace everything stored for `path` in one transaction: all of it lands or none.
+
+        `recorded_at` (Unix seconds) is when the video was recorded; None (its tags do not
+        say) stores the file's modification time, as the migration did for older rows."""
         if len(frame_times) != len(frame_vectors) or len(clip_spans) != len(clip_vectors):
             raise ValueError("times/spans and vectors differ in length")
         frame_vectors = np.ascontiguousarray(frame_vectors, dtype=vec.FRAME_DTYPE)
@@ -213,11 +263,12 @@ class Store:
             self._delete_paths([path])
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, duration, fps, width, "
-                "height, decode_strategy, status, error, indexed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
+                "height, decode_strategy, status, error, indexed_at, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?)",
                 (
                     records.db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
                     meta.width, meta.height, meta.decode_strategy, time.time(),
+                    mtime_ns / 1e9 if recorded_at is None else float(recorded_at),
                 ),
             )
             video_id = self.conn.last_insert_rowid()
@@ -325,15 +376,21 @@ class Store:
     # --- search -----------------------------------------------------------------------------
 
     @translated
-    def nearest_clips(self, query: np.ndarray, k: int) -> list[ClipMatch]:
+    def nearest_clips(self, query: np.ndarray, k: int, *, within: np.ndarray | None = None
+                      ) -> list[ClipMatch]:
         """The k clips closest to `query` by cosine, best first (score = cosine similarity).
 
         Shortlist by Hamming distance over sign bits held in memory, then exact cosine on the
         shortlist's float vectors; libraries smaller than the shortlist are searched exactly.
+        `within` (sorted video ids, from `video_ids_matching`) keeps only those videos' clips,
+        before the shortlist, so a filter never costs hits.
         """
         if not self._has_vector_tables() or k <= 0:
             return []
-        clip_ids, bits = self._load_bit_index()
+        clip_ids, bits, owners = self._load_bit_index()
+        if within is not None:
+            keep = vec.allowed(owners, np.asarray(within, dtype=np.int64))
+            clip_ids, bits = clip_ids[keep], bits[keep]
         if clip_ids.size == 0:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
@@ -349,8 +406,9 @@ class Store:
         return [ClipMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
                           *rows[i][3:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
 
-    def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """All clip ids and sign bits, cached until this or another connection writes."""
+    def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All clip ids, sign bits and video ids, cached until this or another connection
+        writes."""
         return self._bits.get(self.conn, self._state(), self.vector_dim or 1)
 
     @translated
@@ -362,9 +420,10 @@ class Store:
         frames, before the top k are cut."""
         if not self._has_vector_tables() or k <= 0:
             return []
-        frame_ids, bits = self._frame_bits.get(self.conn, self._state(), self.vector_dim or 1)
+        frame_ids, bits, owners = self._frame_bits.get(self.conn, self._state(),
+                                                       self.vector_dim or 1)
         if within is not None:
-            keep = vec.allowed(self._frame_bits.owners(), within)
+            keep = vec.allowed(owners, within)
             frame_ids, bits = frame_ids[keep], bits[keep]
         if frame_ids.size == 0:
             return []
@@ -403,6 +462,14 @@ class Store:
         times = np.array([r[0] for r in rows], dtype=np.float64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=vec.FRAME_DTYPE)
         return times, vectors.reshape(len(rows), -1).astype(np.float32)
+
+    @translated
+    def clip_vector(self, clip_id: int) -> np.ndarray:
+        """One stored clip vector, as the index wrote it."""
+        row = self.conn.execute("SELECT embedding FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None or row[0] is None:
+            raise KeyError(clip_id)
+        return np.frombuffer(row[0], dtype=np.float32).copy()
 
     @translated
     def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:
@@ -455,9 +522,9 @@ def open_store(path: Path, *, create: bool = True) -> Store:
     apsw, sqlite_vec = _load_apsw()
     path = Path(path)
     if not path.exists() and not create:
-        raise CannotRunError(
-            f"{path}: no library here yet", "run `vidsearch index FOLDER` first, or pass --db"
-        )
+        raise advised(CannotRunError(f"{path}: no library here yet",
+                                     "run `vidsearch index FOLDER` first, or use another library"),
+                      "db")
     with translating(path, opening=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)

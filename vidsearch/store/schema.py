@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsearch.errors import CannotRunError
+from vidsearch.errors import CannotRunError, advised
 from vidsearch.store.vectors import FRAME_DTYPE, pack_sign_bits
 
 log = logging.getLogger(__name__)
@@ -165,17 +165,46 @@ def m004_frame_vectors_float16(conn) -> None:
     conn.execute("DROP TABLE frame_vec")
 
 
+@migration
+def m005_recorded_at(conn) -> None:
+    """When each video was recorded (Unix seconds: its container's tags, else its file's
+    modification time), for date filters. Videos indexed before this step get their file's
+    modification time; re-indexing a changed file reads its tags."""
+    conn.execute(
+        """
+        ALTER TABLE videos ADD COLUMN recorded_at REAL;
+        UPDATE videos SET recorded_at = mtime_ns / 1e9;
+        CREATE INDEX videos_recorded_at ON videos(recorded_at);
+        """
+    )
+
+
+# Releases before the registry (schema 1 and 2) read `meta.schema_version` and, finding none,
+# would run their first migration again on a newer library and fail with an SQLite error. This
+# value is no version (the migrations table is the only one): it is above anything they know,
+# so they refuse the library with their own "newer than this vidsearch understands" message.
+OLDER_RELEASES_REFUSE = "1000000"
+
+
+@migration
+def m006_older_releases_refuse(conn) -> None:
+    """Older releases see a library they must not touch (see OLDER_RELEASES_REFUSE)."""
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (OLDER_RELEASES_REFUSE,))
+
+
 def migrate(conn, path: Path) -> None:
     """Apply every registered migration the library at `path` has not had yet."""
     applied = _applied(conn, path)
     known = [name for name, _ in MIGRATIONS]
     unknown = [name for name in applied if name not in known]
     if unknown:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: library schema version {len(applied)} is newer than this vidsearch "
             f"understands ({schema_version()})",
-            "upgrade vidsearch, or point --db at another library",
-        )
+            "upgrade vidsearch, or use another library",
+        ), "db")
     for name, step in MIGRATIONS:
         if name in applied:
             continue
@@ -195,8 +224,8 @@ def _applied(conn, path: Path) -> list[str]:
     if has_record:
         return [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: an SQLite database, but not a vidsearch library",
-            "pass another --db; vidsearch will not change this file",
-        )
+            "use another library; vidsearch will not change this file",
+        ), "db")
     return []

@@ -40,37 +40,24 @@ class BitIndex:
     def __init__(self, table: str = "clip_bits", ids_column: str = "clip_ids") -> None:
         self._query = f"SELECT video_id, {ids_column}, bits FROM {table}"
         self._key: object = None
-        self._index: tuple[np.ndarray, np.ndarray] | None = None
-        self._owners = np.zeros(0, np.int64)
+        self._index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def get(self, conn, key: object, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, conn, key: object, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row ids, sign bits, video ids), one row per clip or frame."""
         if self._index is None or key != self._key:
-            owner_parts, id_parts, bit_parts = [], [], []
+            id_parts, bit_parts, owner_parts = [], [], []
             for video_id, ids_blob, bits_blob in conn.execute(self._query):
                 ids = np.frombuffer(ids_blob, dtype=np.int64)
-                owner_parts.append(np.full(ids.size, video_id, np.int64))
                 id_parts.append(ids)
                 bit_parts.append(np.frombuffer(bits_blob, dtype=np.uint64))
+                owner_parts.append(np.full(ids.size, video_id, dtype=np.int64))
             words = -(-max(dim, 1) // 64)
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
             bits = np.concatenate(bit_parts) if bit_parts else np.zeros(0, np.uint64)
-            self._owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.int64)
-            self._index = (ids, bits.reshape(-1, words))
+            owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.int64)
+            self._index = (ids, bits.reshape(-1, words), owners)
             self._key = key
         return self._index
-
-    def owners(self) -> np.ndarray:
-        """The video id of each row `get` returned last, in the same order."""
-        return self._owners
-
-
-def allowed(owners: np.ndarray, within: np.ndarray) -> np.ndarray:
-    """Which rows belong to a video in `within` (sorted video ids): a boolean mask."""
-    within = np.asarray(within, dtype=np.int64)
-    if within.size == 0:
-        return np.zeros(owners.shape, dtype=bool)
-    at = np.minimum(np.searchsorted(within, owners), within.size - 1)
-    return within[at] == owners
 
 
 def hamming(bits: np.ndarray, query_bits: np.ndarray) -> np.ndarray:
@@ -92,6 +79,16 @@ def nearest(distances: np.ndarray, size: int) -> np.ndarray:
     reach = int(np.searchsorted(np.cumsum(np.bincount(distances)), size))
     below = np.flatnonzero(distances < reach)
     return np.concatenate([below, np.flatnonzero(distances == reach)[:size - below.size]])
+
+
+def allowed(owners: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """A mask of the rows whose video id is in `within` (sorted ids): one binary search per
+    row, so a filter costs about what a Hamming pass does, whatever the number of videos."""
+    within = np.asarray(within, dtype=np.int64)
+    if within.size == 0:
+        return np.zeros(owners.shape, dtype=bool)
+    places = np.clip(np.searchsorted(within, owners), 0, within.size - 1)
+    return within[places] == owners
 
 
 def shortlist(ids: np.ndarray, bits: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:

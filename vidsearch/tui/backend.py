@@ -68,9 +68,15 @@ class Backend(Protocol):
 
     def status(self) -> LibraryStatus: ...
 
-    def search_text(self, query: str, k: int) -> list[Hit]: ...
+    def search_text(self, query: str, k: int) -> list[Hit]:
+        """The search box's text, in its syntax (`vidsearch.query.BOX_SYNTAX`)."""
+        ...
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]: ...
+
+    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+        """Clips like the stored clip at `hit`'s best moment; needs no model."""
+        ...
 
     def video_facts(self, hit: Hit) -> VideoFacts | None: ...
 
@@ -137,11 +143,11 @@ class LibraryBackend:
     def _use_query_threads() -> None:
         # The TUI is a query process for all its searches, text or image: one policy. Set in
         # the worker that searches, because torch's (OpenMP's) thread count is per thread: a
-        # count set in one worker is not seen by the next. Not at start-up: importing torch
-        # there would hold the screen back.
-        from vidsearch.model.threads import use_threads_for
+        # count set in one worker is not seen by the next. Once the model is loaded, and only
+        # if it imported torch: a text search on the ONNX export never imports it.
+        from vidsearch.model.threads import use_threads_if_loaded
 
-        use_threads_for("query")
+        use_threads_if_loaded("query")
 
     def _open(self):
         from vidsearch.store import open_store
@@ -171,17 +177,29 @@ class LibraryBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
 
-        self._use_query_threads()
+        parts, filters = search.parse_box_query(query)
         with self._open() as store:
-            return search.search_text(store, self._loaded_text_model(), query, k=k)
+            search.check_folders(store, filters)  # a mistake is worth saying before a load
+            model = (self._loaded_full_model() if search.needs_vision(parts)
+                     else self._loaded_text_model())
+            self._use_query_threads()
+            return search.search_parts(store, model, parts, k=k, filters=filters)
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]:
         from vidsearch import search, video
 
         image = video.load_image(image_path)
-        self._use_query_threads()
         with self._open() as store:
-            return search.search_image(store, self._loaded_full_model(), image, k=k)
+            model = self._loaded_full_model()
+            self._use_query_threads()
+            return search.search_image(store, model, image, k=k)
+
+    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+        from vidsearch import search
+
+        with self._open() as store:
+            source = search.like_source(store, hit.path, hit.best_moment)
+            return search.search_like(store, source, k=k)
 
     def video_facts(self, hit: Hit) -> VideoFacts | None:
         with self._open() as store:
