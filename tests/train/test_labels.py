@@ -127,7 +127,7 @@ def test_header_problems(clips):
     assert problems_of(write(clips, "video,caption,comment,start,start\n")) == [
         f"{clips / 'labels.csv'}:1: column 'start' appears twice",
         f"{clips / 'labels.csv'}:1: unknown column(s) 'comment'; known columns: "
-        "video, caption, start, end",
+        "video, caption, start, end, negative",
     ]
     [missing] = problems_of(write(clips, "party.mp4,a party\n"))
     assert ":1: missing column(s) video, caption" in missing
