@@ -22,6 +22,9 @@ KEYS: list[KeyHelp] = [
     KeyHelp("/", "back to the search box"),
     KeyHelp("Esc", "leave the search box (to the results, if there are any)"),
     KeyHelp("i", "search by an example image (asks for a file path; → completes it)"),
+    KeyHelp("+ -", "mark the selected result a right (+) or wrong (-) answer to the text "
+                   "searched, in feedback.csv for `vidsearch finetune --feedback`; a wrong "
+                   "one leaves the list for the rest of the session"),
     KeyHelp("? or F1", "this help: all keys (F1 also while typing in the search box)"),
     KeyHelp("q", "quit (Ctrl+Q works everywhere, even while typing in the search box)"),
 ]

@@ -22,6 +22,7 @@ class WorkerGroup(StrEnum):
     STATUS = "status"
     SEARCH = "search"
     PREVIEW = "preview"
+    FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class TextQuery:
 
     text: str
     needs_vision = False  # whether the search waits for the vision tower to load
+
+    @property
+    def caption(self) -> str | None:
+        """What a `+`/`-` mark records as the caption its hit answers (None: cannot mark)."""
+        return self.text
 
     def describe(self) -> str:
         return f"“{self.text}”"
@@ -44,6 +50,7 @@ class ImageQuery:
 
     image: Path
     needs_vision = True
+    caption = None  # a picture is no caption a fine-tune can learn
 
     def describe(self) -> str:
         return f"image {self.image}"
