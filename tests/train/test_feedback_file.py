@@ -93,3 +93,16 @@ def test_a_data_folder_that_cannot_be_made_is_a_one_line_error(tmp_path):
     with pytest.raises(CannotRunError, match="data/feedback.csv: cannot write the feedback "
                                              "file"):
         append_mark(tmp_path / "data" / "feedback.csv", Mark("/v/a.mp4", "a dog", 0, 10, False))
+
+
+def test_writing_marks_needs_no_torch():
+    # The TUI writes marks while it runs; a text-only TUI session may never load torch.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = "import sys, vidsearch.train.feedback; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, check=True)
+    assert result.stdout.strip() == "False"
