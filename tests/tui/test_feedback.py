@@ -11,7 +11,6 @@ from tests.tui.fakes import HITS
 from tests.tui.screen_text import screen_text
 from vidsearch import config
 from vidsearch.train.labels_csv import parse_labels
-from vidsearch.tui.screens.main import image_box_text
 from vidsearch.tui.messages import ImageQuery
 from vidsearch.tui.widgets.results import ResultsTable
 
@@ -78,15 +77,22 @@ async def test_marking_every_hit_wrong_leaves_a_message(make_app, backend):
 async def test_image_search_hits_cannot_be_marked(make_app, backend, tmp_path):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        query = ImageQuery(tmp_path / "dog.png")
-        app.screen.query_one("#query").value = image_box_text(query)
-        app.screen.start_search(query)
+        app.screen._search_shown(ImageQuery(tmp_path / "dog.png"))  # as the image dialog does
         await settle(app, pilot)
         await pilot.press("minus")
         await settle(app, pilot)
         assert not config.feedback_path().exists()
         assert len(app.screen.query_one(ResultsTable).hits) == len(HITS)
-        assert any("only the hits of a text search" in n.message for n in app._notifications)
+        assert any("only the hits of a plain text search" in n.message
+                   for n in app._notifications)
+        # Combined queries are no one caption either; more like this is no caption at all.
+        await search(app, pilot, "beach -people")
+        await pilot.press("minus")
+        await pilot.press("m")
+        await settle(app, pilot)
+        await pilot.press("plus")
+        await settle(app, pilot)
+        assert not config.feedback_path().exists()
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import Backend, LibraryBackend
 from vidsearch.tui.feedback import FeedbackSession
-from vidsearch.tui.screens.main import MainScreen, hit_label
+from vidsearch.tui.messages import hit_label
+from vidsearch.tui.screens.main import MainScreen
 from vidsearch.display import printable
 
 log = logging.getLogger(__name__)
