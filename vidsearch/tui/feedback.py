@@ -62,14 +62,22 @@ class FeedbackSession:
         return [hit for hit in hits if hit_key(hit) not in hidden]
 
     def write_next(self) -> Mark | None:
-        """Append the oldest mark not yet written; raises the writer's VidsearchError (the
-        mark is then dropped: the error says why it cannot be written)."""
+        """Append the oldest mark not yet written; raises the writer's VidsearchError. A mark
+        that failed is dropped and forgotten, so pressing its key again tries again (a hit it
+        hid stays hidden: the user said it is wrong)."""
         with self._write_lock:
             with self._lock:
                 if not self._pending:
                     return None
                 mark = self._pending.popleft()
-            append_mark(self.path, mark)
+            try:
+                append_mark(self.path, mark)
+            except VidsearchError:
+                with self._lock:
+                    key = (mark.query, (mark.video, mark.start, mark.end))
+                    if self._marks.get(key) is mark.negative:
+                        del self._marks[key]
+                raise
             return mark
 
 
