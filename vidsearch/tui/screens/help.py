@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -35,9 +35,11 @@ class HelpScreen(ModalScreen[None]):
             syntax.add_row(Text(example), Text(meaning))
         with Vertical(id="help"):
             yield Static("vidsearch: keys", id="help-title", markup=False)
-            yield Static(table, id="help-keys")
-            yield Static("In the search box", id="help-syntax-title", markup=False)
-            yield Static(syntax, id="help-syntax")
+            # A short terminal scrolls the lists; the title and the way out stay in view.
+            with VerticalScroll(id="help-body"):
+                yield Static(table, id="help-keys")
+                yield Static("In the search box", id="help-syntax-title", markup=False)
+                yield Static(syntax, id="help-syntax")
             yield Static("Esc or ? to close", id="help-close", markup=False)
 
     def action_close(self) -> None:
