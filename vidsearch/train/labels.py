@@ -66,7 +66,7 @@ class Span:
 @dataclass
 class LabelledClip:
     span: Span
-    captions: list[str]  # the right answers: captions this clip is
+    captions: list[str]  # the right answers: captions that describe this clip
     lines: list[int]
     negatives: list[str] = field(default_factory=list)  # captions this clip is a wrong answer to
 
@@ -154,7 +154,8 @@ def load_labels_files(paths: Sequence[Path | str], *, probe_duration: Prober | N
 
 def merge_labels(parts: Sequence[Labels]) -> Labels:
     """One Labels from several: a span labelled in more than one file is one clip with the
-    captions of all of them; the first file names the whole."""
+    captions of all of them (a later file's mark of a caption wins, as a later row's does);
+    the first file names the whole."""
     clips: dict[Span, LabelledClip] = {}
     durations: dict[Path, float] = {}
     for part in parts:
