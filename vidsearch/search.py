@@ -9,6 +9,7 @@ video, before the top-k cut.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -114,15 +115,16 @@ def check_compatible(store: Store, model: IdentifiedModel) -> None:
 def load_text_only_model(name: str | None = None, *, device: str = "auto",
                          weights: Path | str | None = None, offline: bool | None = None
                          ) -> TextEncoder | None:
-    """The model's text tower alone, for plain text queries: a new process answers in a couple
-    of seconds instead of waiting for open_clip and a vision tower. None where the full model
-    must serve (asked for CUDA, or a text tower the fast path does not reproduce): callers
-    then load it themselves, so that a caller that also needs it for images loads it once."""
+    """The model's text tower alone, for plain text queries: its checked ONNX export where
+    there is one (no torch imported), else the torch tower, so a new process answers quickly
+    without open_clip and a vision tower. None where the full model must serve (asked for
+    CUDA, or a text tower the fast path does not reproduce): callers then load it themselves,
+    so that a caller that also needs it for images loads it once."""
     if device == "cuda":
         return None
-    from vidsearch.model.text_query import load_text_query_model
+    from vidsearch.model.query_text import load_query_text_model
 
-    return load_text_query_model(name, weights=weights, offline=offline)
+    return load_query_text_model(name, weights=weights, offline=offline)
 
 
 def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: int = 10,
@@ -141,6 +143,14 @@ def parse_box(text: str) -> list[Part]:
     """The TUI search box's text as query parts (`query.parse_box`; its syntax is in
     `query.BOX_SYNTAX`)."""
     return queries.parse_box(text, is_image=video.is_image_file)
+
+
+def parse_box_query(text: str) -> tuple[list[Part], Filters]:
+    """The TUI search box's text as query parts and the filters written in it (`in:`,
+    `after:`, `before:`, `per-video:`; `query.BOX_SYNTAX`), read as `find` reads its flags."""
+    rest, found = queries.split_filters(text)
+    folders = [os.path.expanduser(folder) for folder in found.folders]
+    return parse_box(rest), Filters.create(folders, found.after, found.before, found.per_video)
 
 
 def parts_from(text: str | None, add: Sequence[str] = (), subtract: Sequence[str] = ()

@@ -220,5 +220,6 @@ def test_models_at_80_columns_never_breaks_a_name(monkeypatch, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80
-    for name in ("clip-vit-b-32-openai", "clip4clip-webvid150k", "pe-core-b16"):
+    for name in ("clip-vit-b-32-openai", "clip4clip-webvid150k", "pe-core-b16",
+                 "xlm-roberta-vit-b-32"):
         assert name in out, out  # whole, on one line: the name the user types next

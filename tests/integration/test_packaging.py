@@ -23,7 +23,8 @@ def test_the_wheel_carries_the_model_cards_and_the_entry_point(tmp_path):
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
-    for card in ("clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16"):
+    for card in ("clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16",
+                 "xlm-roberta-vit-b-32"):
         assert f"vidsearch/cards/{card}.toml" in names
     assert "vidsearch = vidsearch.cli:main" in scripts
     assert "vidsearch/tui/vidsearch.tcss" in names

@@ -388,3 +388,15 @@ async def test_the_help_screen_explains_the_search_box_syntax(make_app):
         assert "In the search box" in text and "more like this" in text
         for example, _meaning in BOX_SYNTAX:
             assert example in text
+
+
+@pytest.mark.slow
+async def test_the_help_scrolls_on_a_short_terminal(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert "Esc or ? to close" not in screen_text(app)  # below the fold
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause()
+        assert "Esc or ? to close" in screen_text(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -68,7 +69,13 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
             use_threads_for("query")  # as `find` does (it sets the same policy as the TUI)
             model = search_api.load_text_only_model(tiny_model, device="cpu")
             expected = search_api.search_text(store, model, "a red square", k=5)
-        assert table.hits == expected and table.row_count == len(expected) > 0
+        # The TUI's first search ran on torch and made the ONNX export this one runs on: the
+        # same hits, scores equal to float precision.
+        assert [replace(h, score=0.0) for h in table.hits] == \
+            [replace(h, score=0.0) for h in expected]
+        assert [h.score for h in table.hits] == pytest.approx([h.score for h in expected],
+                                                              abs=1e-5)
+        assert table.row_count == len(expected) > 0
         names = {os.path.basename(h.path) for h in expected}
         text = screen_text(app)
         assert all(name in text for name in names)
@@ -175,6 +182,23 @@ def test_a_text_search_does_not_import_open_clip(indexed_db, tiny_model):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_text_searches_import_no_torch_once_the_export_exists(indexed_db, tiny_model):
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from vidsearch.tui.backend import LibraryBackend\n"
+        "backend = LibraryBackend(Path(sys.argv[1]), device='cpu')\n"
+        "assert backend.search_text('a red square', 5) and backend.search_text('a dog', 5)\n"
+        "print(sorted(n for n in ('torch', 'open_clip') if n in sys.modules))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code, str(indexed_db)], capture_output=True,
+                           text=True, timeout=120) for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[-1].stderr
+    # The first process made the export (with torch); the second searched on it alone.
+    assert [run.stdout.strip() for run in runs] == ["['torch']", "[]"]
 
 
 @pytest.mark.slow
@@ -324,3 +348,16 @@ def test_the_search_box_syntax_and_more_like_this_reach_the_search_core(indexed_
     assert backend.search_like(best, k=5) == expected
     assert all(not (h.video_id == source.video_id and h.start < source.end
                     and source.start < h.end) for h in expected)
+
+
+@pytest.mark.slow
+def test_filters_in_the_search_box_narrow_the_search(indexed_db, library, tiny_model):
+    from vidsearch.errors import UsageError
+
+    backend = LibraryBackend(indexed_db, device="cpu")
+    hits = backend.search_text(f"a red square in:{library / 'trip'}", k=5)
+    assert hits and {os.path.basename(h.path) for h in hits} <= {"beta.mp4", "gamma.mp4"}
+    assert {os.path.basename(h.path) for h in backend.search_text(
+        "a red square per-video:1", k=5)} == {"alpha.mp4", "beta.mp4", "gamma.mp4"}
+    with pytest.raises(UsageError, match="no indexed video is under"):
+        backend.search_text(f"a red square in:{library.parent / 'elsewhere'}", k=5)

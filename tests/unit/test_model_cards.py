@@ -21,7 +21,7 @@ from vidsearch.model.cards import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-BUILTIN = ("clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16")
+BUILTIN = ("clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16", "xlm-roberta-vit-b-32")
 
 
 @pytest.fixture(autouse=True)
@@ -128,7 +128,7 @@ def test_card_knows_its_folder_and_index_header():
 
 def test_importing_the_model_package_does_not_import_torch():
     code = ("import sys, vidsearch.model as m; m.list_cards(); m.load_card('pe-core-b16'); "
-            "import vidsearch.model.weights; "
+            "import vidsearch.model.weights, vidsearch.model.locate, vidsearch.model.hf_text; "
             "sys.exit(1 if 'torch' in sys.modules or 'open_clip' in sys.modules else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                             timeout=60)

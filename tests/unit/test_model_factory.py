@@ -275,7 +275,7 @@ def test_loading_from_a_file_takes_its_tensors_over_and_rebuilds_unsaved_buffers
     from vidsearch.model.weights import load_state_file
 
     if not meta_build:  # as for an architecture with buffers only a real construction makes
-        monkeypatch.setattr(factory, "_rebuild_causal_masks", lambda module: False)
+        monkeypatch.setattr(factory, "_rebuild_unsaved_buffers", lambda module: False)
 
     name = _install(header=header, patch=patch)
     card = load_card(name)

@@ -8,6 +8,7 @@ import pytest
 
 from vidsearch.model import protocols
 from vidsearch.model.on_demand import ModelOnDemand
+from vidsearch.model.onnx_text import OnnxTextModel
 from vidsearch.model.text_query import TextQueryModel
 from vidsearch.model.video_text import VideoTextModel
 
@@ -32,6 +33,7 @@ def _provided(cls) -> set[str]:
     (VideoTextModel, protocols.QueryModel),
     (VideoTextModel, protocols.FrameEncoder),
     (TextQueryModel, protocols.TextEncoder),
+    (OnnxTextModel, protocols.TextEncoder),
     (ModelOnDemand, protocols.FrameEncoder),
 ])
 def test_wrapper_provides_its_protocol(cls, protocol):

@@ -63,7 +63,7 @@ def test_text_only_path_does_not_import_open_clip(tiny_model):
 
 def test_unrecognised_text_towers_fall_back_to_the_full_model(tiny_model):
     from vidsearch.model.cards import load_card
-    from vidsearch.model.text_query import _plain_text_config
+    from vidsearch.model.text_spec import plain_text_config as _plain_text_config
 
     card = load_card(tiny_model)
     assert _plain_text_config(card) is not None

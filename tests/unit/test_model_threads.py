@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vidsearch.model.factory import pick_device
-from vidsearch.model.threads import threads_for, use_threads_for
+from vidsearch.model.threads import threads_for, use_threads_for, use_threads_if_loaded
 
 
 @pytest.fixture
@@ -32,6 +32,22 @@ def test_use_threads_for_sets_torch(restored_threads):
     torch.set_num_threads(2)
     assert use_threads_for("query") == 1
     assert torch.get_num_threads() == 1
+
+
+def test_use_threads_if_loaded_sets_a_loaded_torch(restored_threads):
+    torch.set_num_threads(2)
+    assert use_threads_if_loaded("query") == 1
+    assert torch.get_num_threads() == 1
+
+
+def test_use_threads_if_loaded_never_imports_torch():
+    code = ("import sys\n"
+            "from vidsearch.model.threads import use_threads_if_loaded\n"
+            "assert use_threads_if_loaded('query') == 1\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_picking_a_device_leaves_threads_alone(restored_threads):

@@ -59,7 +59,8 @@ def _save(path: Path, state: dict) -> Path:
 # --- resolution and missing weights ---
 
 
-@pytest.mark.parametrize("name", ["clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16"])
+@pytest.mark.parametrize("name", ["clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16",
+                                  "xlm-roberta-vit-b-32"])
 def test_missing_weights_offline_names_the_model_and_both_fixes(name):
     with pytest.raises(CannotRunError) as caught:
         resolve_weights(load_card(name), offline=True)

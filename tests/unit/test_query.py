@@ -75,3 +75,35 @@ def test_parts_that_cancel_or_only_subtract_are_refused():
         combine(np.array([[1.0, 2.0], [2.0, 4.0]]), [1, -1])
     with pytest.raises(UsageError, match="only says what to leave out"):
         check_parts([Part("people", -1)])
+
+
+def test_filters_in_the_box_are_taken_out_of_the_text():
+    from vidsearch.query import BoxFilters, split_filters
+
+    rest, found = split_filters('beach in:~/Videos in:"/my films" after:2024-06 '
+                                "+sunset before:2024-08 per-video:2 -people")
+    assert rest == "beach +sunset -people"
+    assert found == BoxFilters(("~/Videos", "/my films"), "2024-06", "2024-08", 2)
+    # only at the start of a term: inside a word, or signed, it is text
+    assert split_filters("login:admin +in:x -after:y") == ("login:admin +in:x -after:y",
+                                                           BoxFilters())
+
+
+@pytest.mark.parametrize("text, message", [("dog per-video:two", "not a number"),
+                                           ("dog per-video:0", "not a number"),
+                                           ("dog after:2020 after:2021", "given 2 times")])
+def test_bad_box_filters_say_what_is_wrong(text, message):
+    from vidsearch.query import split_filters
+
+    with pytest.raises(UsageError, match=message):
+        split_filters(text)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["in", "word"]), words), max_size=6))
+def test_every_folder_written_comes_back_in_order(terms):
+    from vidsearch.query import split_filters
+
+    text = " ".join(f"in:{w}" if kind == "in" else w for kind, w in terms)
+    rest, found = split_filters(text)
+    assert found.folders == tuple(w for kind, w in terms if kind == "in")
+    assert rest == " ".join(w for kind, w in terms if kind == "word")

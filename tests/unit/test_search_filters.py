@@ -234,3 +234,13 @@ def test_image_searches_take_the_same_filters(library):
     assert {h.path for h in inside} == {"/lib/old/a.mp4", "/lib/old/b.mp4"}
     one_each = search.search_image(store, model, image, k=20, filters=Filters(per_video=1))
     assert sorted(h.path for h in one_each) == sorted(p for p, _ in LIBRARY)
+
+
+def test_the_box_filters_reach_the_search_as_find_flags_do(library, tmp_path, monkeypatch):
+    store, _ids = library
+    monkeypatch.setenv("HOME", "/lib")
+    parts, filters = search.parse_box_query("q in:~/new after:2022 before:2022 per-video:1")
+    assert parts == [Part("q")]
+    assert filters == Filters.create(["/lib/new"], "2022", "2022", 1)
+    hits = search.search_parts(store, FakeModel({"q": unit(3)}), parts, k=10, filters=filters)
+    assert [h.path for h in hits] == ["/lib/new/c.mp4"]

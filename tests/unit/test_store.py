@@ -10,7 +10,7 @@ import pytest
 from vidsearch.errors import CannotRunError, LibraryBusyError
 from vidsearch.store import VideoMeta, open_store, schema_version, writer_lock
 from vidsearch.store import vectors as store_vectors
-from vidsearch.store.schema import MIGRATIONS
+from vidsearch.store.schema import MIGRATIONS, OLDER_RELEASES_REFUSE
 
 DIM = 8
 
@@ -44,10 +44,25 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert applied_migrations(store.conn) == [
             "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once",
-            "m004_frame_vectors_float16", "m005_recorded_at"]
-        assert schema_version() == 5
-        # the version is recorded in the migrations table only
-        assert store.get_meta("schema_version") is None
+            "m004_frame_vectors_float16", "m005_recorded_at", "m006_older_releases_refuse"]
+        assert schema_version() == 6
+        # the version is recorded in the migrations table only; the old key holds a guard
+        assert store.get_meta("schema_version") == OLDER_RELEASES_REFUSE
+
+
+def older_release_opens(conn) -> str:
+    """What releases before the migration registry did on opening a library (schema 2, the
+    version read from `meta.schema_version`): refuse a newer one, else migrate from there."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > 2:
+        return f"library schema version {version} is newer than this vidsearch understands (2)"
+    return "migrates" if version < 2 else "opens"
+
+
+def test_an_older_release_refuses_a_newer_library_instead_of_migrating_it(tmp_path):
+    with open_store(tmp_path / "lib.db") as store:
+        assert "is newer than this vidsearch" in older_release_opens(store.conn)
 
 
 def applied_migrations(conn) -> list[str]:
@@ -226,7 +241,7 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
     make_version_1_library(path)
     with open_store(path) as migrated:
         assert applied_migrations(migrated.conn) == [name for name, _ in MIGRATIONS]
-        assert migrated.get_meta("schema_version") is None
+        assert migrated.get_meta("schema_version") == OLDER_RELEASES_REFUSE
         assert migrated.model_fingerprint == "fp-a"
         best = migrated.nearest_clips(unit(12), 1)[0]
         assert (best.clip_id, best.path, best.start, best.end) == (2, "/v/old.mp4", 5.0, 15.0)
@@ -244,8 +259,9 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         times, vectors = migrated.frame_vectors(7)
         assert list(times) == [0.0, 1.0]
         np.testing.assert_allclose(vectors, version_1_frame_vectors(), rtol=1e-3, atol=1e-4)
-        frame_ids, frame_bits = migrated._frame_bits.get(migrated.conn, migrated._state(), 8)
-        assert list(frame_ids) == [1, 2]
+        frame_ids, frame_bits, frame_owners = migrated._frame_bits.get(
+            migrated.conn, migrated._state(), 8)
+        assert list(frame_ids) == [1, 2] and list(frame_owners) == [7, 7]
         np.testing.assert_array_equal(frame_bits,
                                       store_vectors.pack_sign_bits(version_1_frame_vectors()))
         stats = migrated.stats()

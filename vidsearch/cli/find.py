@@ -87,17 +87,18 @@ def run(args: argparse.Namespace) -> int:
 def run_query(args: argparse.Namespace, store, image, parts, filters):
     """A query that needs the model: (the model, the hits)."""
     from vidsearch import search
-    from vidsearch.model.threads import use_threads_for
+    from vidsearch.model.threads import use_threads_if_loaded
 
-    use_threads_for("query")
-    if image is not None:
+    if image is not None or args.rerank or search.needs_vision(parts):
         model = common.load_model(args)
+    else:
+        model = common.load_query_model(args)
+    # After the load, and only where it imported torch: an ONNX text query never does.
+    use_threads_if_loaded("query")
+    if image is not None:
         return model, search.search_image(store, model, image, k=args.k, filters=filters)
     if args.add or args.subtract:
-        model = (common.load_model(args) if search.needs_vision(parts)
-                 else common.load_query_model(args))
         return model, search.search_parts(store, model, parts, k=args.k, filters=filters)
-    model = common.load_model(args) if args.rerank else common.load_query_model(args)
     return model, search.search_text(store, model, args.query, k=args.k, rerank=args.rerank,
                                      filters=filters)
 

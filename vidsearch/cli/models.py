@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from vidsearch.model import cards, weights
 
     if args.action == "import":
-        target = weights.import_weights(args.name, args.file)
+        target = weights.import_weights(args.name, args.file,
+                                        offline=common.run_settings(args).offline)
         print(f"stored weights for {args.name} at {target}")
         return 0
     if args.action == "use":

@@ -24,6 +24,8 @@ from vidsearch.errors import CannotRunError, UsageError, advised
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
 from vidsearch.model.fit import misfit_detail
+from vidsearch.model.hf_text import (copy_text_files, hf_text_repo, make_hf_tokenizer,
+                                     rebuild_embedding_ids, text_tower_options)
 from vidsearch.model.locate import LocatedModel, compute_fingerprint, locate_model
 from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
@@ -86,7 +88,8 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
 
     The folder's name is the model's name (as `models_dir()/NAME` expects); the written card
     says `weights_source = "local"`, `weights_layout = "clip4clip"` and records what the module
-    really is (header, patch), so `load_model(NAME)` rebuilds it exactly.
+    really is (header, patch), so `load_model(NAME)` rebuilds it exactly. A Hugging Face text
+    tower's config and tokenizer go along, in `folder/text`.
     """
     module = model.module if isinstance(model, VideoTextModel) else model
     folder = Path(folder)
@@ -105,6 +108,7 @@ def save_model(model: VideoTextModel | CLIP4Clip, card: ModelCard, folder: Path 
         embed_dim=module.embed_dim,
         extra=copy.deepcopy(card.extra),
     )
+    copy_text_files(card, folder)
     save_state_file(module.state_dict(), folder / USER_WEIGHTS_FILENAME)
     write_card(saved, folder)
     return folder
@@ -200,21 +204,33 @@ def _set_buffer(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
     owner._buffers[attribute] = tensor
 
 
-def _rebuild_causal_masks(module: nn.Module) -> bool:
-    """Compute the unsaved buffers of a model built on the meta device, where they are all
-    open_clip causal attention masks (-inf above the diagonal, as its `build_causal_mask`);
-    False when some other buffer is there, which only a real construction can make."""
+def _rebuild_unsaved_buffers(module: nn.Module) -> bool:
+    """Compute the unsaved buffers of a model built on the meta device, where each is one whose
+    construction is known: open_clip's causal attention masks (-inf above the diagonal, as its
+    `build_causal_mask`) or a Hugging Face text tower's embedding ids; False when some other
+    buffer is there, which only a real construction can make."""
     saved = set(module.state_dict(keep_vars=True))
-    masks = {name: buffer for name, buffer in module.named_buffers() if name not in saved}
-    for name, buffer in masks.items():
-        square = buffer.ndim == 2 and buffer.shape[0] == buffer.shape[1]
-        if name.rpartition(".")[2] != "attn_mask" or not square or not buffer.is_floating_point():
+    rebuilt: dict[str, torch.Tensor] = {}
+    for name, buffer in module.named_buffers():
+        if name in saved:
+            continue
+        value = _causal_mask(name, buffer)
+        if value is None:
+            value = rebuild_embedding_ids(name, buffer)
+        if value is None:
             return False
-    for name, buffer in masks.items():
-        size = buffer.shape[0]
-        _set_buffer(module, name, torch.full((size, size), float("-inf"),
-                                             dtype=buffer.dtype).triu_(1))
+        rebuilt[name] = value
+    for name, value in rebuilt.items():
+        _set_buffer(module, name, value)
     return True
+
+
+def _causal_mask(name: str, buffer: torch.Tensor) -> torch.Tensor | None:
+    square = buffer.ndim == 2 and buffer.shape[0] == buffer.shape[1]
+    if name.rpartition(".")[2] != "attn_mask" or not square or not buffer.is_floating_point():
+        return None
+    size = buffer.shape[0]
+    return torch.full((size, size), float("-inf"), dtype=buffer.dtype).triu_(1)
 
 
 def drop_text_tower(clip: nn.Module) -> None:
@@ -256,11 +272,11 @@ def create_backbone(card: ModelCard, *, unloaded: bool = False
     if "mean" in tag and "std" in tag:
         overrides = {"mean": tag["mean"], "std": tag["std"]}
     options = {"pretrained": None, "precision": "fp32", "force_preprocess_cfg": overrides,
-               "quick_gelu": resolve_quick_gelu(card)}
+               "quick_gelu": resolve_quick_gelu(card), **text_tower_options(card, config)}
     if unloaded:
         with _quiet_open_clip(), torch.device("meta"):
             clip = open_clip.create_model(card.arch, device="meta", **options)
-        if _rebuild_causal_masks(clip):
+        if _rebuild_unsaved_buffers(clip):
             return clip, config
         log.debug("%s has buffers only a real construction makes; building it on the CPU",
                   card.arch)
@@ -378,11 +394,15 @@ def _like(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def make_tokenizer(card: ModelCard) -> Any:
-    """The architecture's real open_clip tokenizer (SimpleTokenizer for inline configs)."""
+    """The architecture's real open_clip tokenizer (SimpleTokenizer for inline configs; a
+    Hugging Face one from its local files for HF text towers)."""
     import open_clip
 
     if card.open_clip_config is not None:
         register_config(card.arch, card.open_clip_config)
+    config = open_clip.get_model_config(card.arch)
+    if hf_text_repo(config) is not None:
+        return make_hf_tokenizer(card, config)
     return open_clip.get_tokenizer(card.arch)
 
 

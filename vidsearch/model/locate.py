@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vidsearch.config import load_settings
 from vidsearch.model.cards import ModelCard, load_card
+from vidsearch.model.hf_text import ensure_text_files
 from vidsearch.model.weights import resolve_weights, weights_fingerprint
 
 
@@ -22,9 +23,11 @@ class LocatedModel:
 def locate_model(name: str | None = None, *, weights: Path | str | None = None,
                  offline: bool = False) -> LocatedModel:
     """`name` (default: the active model setting), its weights file (downloaded unless
-    `offline`; None: as the environment says) and the fingerprint its vectors will carry."""
+    `offline`; None: as the environment says) and the fingerprint its vectors will carry.
+    A Hugging Face text tower's config and tokenizer are fetched here too, for the same reason."""
     card = load_card(name or load_settings().active_model)
     path = resolve_weights(card, weights, offline=offline)
+    ensure_text_files(card, offline=offline)
     return LocatedModel(card, path, compute_fingerprint(card, weights_fingerprint(path)))
 
 

@@ -3,7 +3,7 @@
 Importing open_clip pulls in torchvision and timm (4 s here) and building a full CLIP spends
 another 2 s on a vision tower a text query never uses. For the standard CLIP text transformer
 this module builds only the text tower, with open_clip's own parameter names so the same
-weights load, and tokenises with open_clip's own tokenizer file. Anything it does not recognise
+weights load, and tokenises with `model.tokenizer` (open_clip's ids from its vocabulary file). Anything it does not recognise
 (HF text towers, other pooling, custom norms) goes through the full model instead.
 
 Causal attention makes the end-of-text token's output depend only on the tokens before it, so
@@ -13,13 +13,9 @@ the sequence is cut at the last end-of-text token of the batch: a six-word query
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,12 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidsearch.model.cards import ModelCard, load_card
+from vidsearch.model.text_spec import PLAIN_TEXT_KEYS, plain_text_config
+from vidsearch.model.tokenizer import ClipTokenizer
 
 log = logging.getLogger(__name__)
-
-# text_cfg keys whose standard values the plain tower below reproduces exactly.
-_PLAIN_TEXT_KEYS = {"context_length", "vocab_size", "width", "heads", "layers"}
-_PLAIN_TOP_KEYS = {"embed_dim", "vision_cfg", "text_cfg", "quick_gelu"}
 
 
 class QuickGELU(nn.Module):
@@ -102,8 +96,8 @@ class TextQueryModel:
 
     can_rerank = False
 
-    def __init__(self, card: ModelCard, tower: TextTower, tokenizer: Any, fingerprint: str
-                 ) -> None:
+    def __init__(self, card: ModelCard, tower: TextTower, tokenizer: ClipTokenizer,
+                 fingerprint: str) -> None:
         self.card = card
         self.tower = tower
         self.tokenizer = tokenizer
@@ -118,7 +112,7 @@ class TextQueryModel:
         if isinstance(texts, str):
             raise TypeError("embed_texts takes a list of strings, not one string")
         with torch.inference_mode():
-            features = self.tower(self.tokenizer(list(texts)))
+            features = self.tower(torch.from_numpy(self.tokenizer(list(texts))))
         return F.normalize(features.float(), dim=-1).numpy()
 
 
@@ -131,7 +125,7 @@ def load_text_query_model(name: str | None = None, *, weights: Path | str | None
                                          detect_layout, load_state_file)
 
     card = load_card(name or load_settings().active_model)
-    config = _plain_text_config(card)
+    config = plain_text_config(card)
     if config is None:
         return None
     located = locate_model(card.name, weights=weights, offline=offline)
@@ -143,62 +137,12 @@ def load_text_query_model(name: str | None = None, *, weights: Path | str | None
         state = backbone_state(state)
     text_cfg = config["text_cfg"]
     tower = TextTower(embed_dim=config["embed_dim"], quick_gelu=config["quick_gelu"],
-                      device="meta", **{key: text_cfg[key] for key in _PLAIN_TEXT_KEYS})
+                      device="meta", **{key: text_cfg[key] for key in PLAIN_TEXT_KEYS})
     wanted = tower.state_dict().keys()
     missing = [key for key in wanted if key not in state]
     if missing:
         log.debug("text-only path unavailable for %s: missing %s", card.name, missing[:3])
         return None
     tower.load_state_dict({key: state[key].float() for key in wanted}, assign=True)
-    tokenizer = _load_simple_tokenizer(text_cfg["context_length"])
-    if tokenizer is None:
-        return None
+    tokenizer = ClipTokenizer(text_cfg["context_length"])
     return TextQueryModel(card, tower.eval(), tokenizer, located.fingerprint)
-
-
-def _plain_text_config(card: ModelCard) -> dict[str, Any] | None:
-    """The model config, when its text tower is the plain CLIP one; else None."""
-    config = card.open_clip_config or _open_clip_config_file(card.arch)
-    if not config or set(config) - _PLAIN_TOP_KEYS:
-        return None
-    text_cfg = config.get("text_cfg", {})
-    if set(text_cfg) - _PLAIN_TEXT_KEYS or set(_PLAIN_TEXT_KEYS) - set(text_cfg):
-        return None
-    if card.quick_gelu is not None:
-        quick_gelu = card.quick_gelu
-    elif card.pretrained:
-        return None  # the pretrained tag decides, and reading it needs open_clip itself
-    else:
-        quick_gelu = bool(config.get("quick_gelu", False))
-    return {"embed_dim": config["embed_dim"], "text_cfg": text_cfg, "quick_gelu": quick_gelu}
-
-
-def _open_clip_folder() -> Path | None:
-    spec = importlib.util.find_spec("open_clip")  # finds the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _open_clip_config_file(arch: str) -> dict[str, Any] | None:
-    folder = _open_clip_folder()
-    path = folder / "model_configs" / f"{arch}.json" if folder else None
-    if path is None or not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _load_simple_tokenizer(context_length: int) -> Any | None:
-    """open_clip's SimpleTokenizer, loaded from its file alone (it imports nothing of open_clip)."""
-    if "open_clip" in sys.modules:
-        from open_clip.tokenizer import SimpleTokenizer
-
-        return SimpleTokenizer(context_length=context_length)
-    folder = _open_clip_folder()
-    if folder is None or not (folder / "tokenizer.py").is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("vidsearch._open_clip_tokenizer",
-                                                  folder / "tokenizer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SimpleTokenizer(context_length=context_length)

@@ -9,6 +9,7 @@ calls `use_threads_for` once, before the work starts.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Literal
 
 ProcessKind = Literal["query", "index", "train"]
@@ -34,4 +35,15 @@ def use_threads_for(kind: ProcessKind) -> int:
 
     count = threads_for(kind)
     torch.set_num_threads(count)
+    return count
+
+
+def use_threads_if_loaded(kind: ProcessKind) -> int:
+    """`use_threads_for`, where torch is already imported: a query answered by ONNX Runtime
+    never imports it (its sessions take `threads_for("query")` themselves). Call it after the
+    model is loaded, before the work."""
+    count = threads_for(kind)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(count)
     return count

@@ -83,10 +83,13 @@ def cached_weights(name: str) -> Path | None:
     return candidates[0]
 
 
-def import_weights(name: str, file: Path | str) -> Path:
+def import_weights(name: str, file: Path | str, *, offline: bool = False) -> Path:
     """Copy a weights file into the cache for model `name` (`vidsearch models import`), once
-    it is known to load as that model's weights; a file that does not is refused, unstored."""
+    it is known to load as that model's weights; a file that does not is refused, unstored.
+    `offline`: a Hugging Face text tower's config and tokenizer, which the check needs, are
+    never downloaded."""
     from vidsearch.model.fit import check_weights_fit
+    from vidsearch.model.hf_text import ensure_text_files
 
     card = load_card(name)  # an unknown name fails here, listing the known ones
     source = Path(file).expanduser()
@@ -95,6 +98,7 @@ def import_weights(name: str, file: Path | str) -> Path:
     if source.suffix not in WEIGHT_SUFFIXES:
         raise UsageError(f"{source}: not a weights file",
                          f"expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    ensure_text_files(card, offline=offline)  # the check builds the text tower from them
     check_weights_fit(card, source)
     folder = weights_cache_dir() / name
     target = folder / source.name
@@ -112,6 +116,7 @@ def import_weights(name: str, file: Path | str) -> Path:
         if other != target and other.is_file() and other.suffix in WEIGHT_SUFFIXES:
             other.unlink()
     log.info("imported %s as the weights of %s", source, name)
+    _export_for_queries(card, target)
     return target
 
 
@@ -150,7 +155,15 @@ def download_weights(card: ModelCard, *, offline: bool = False) -> Path:
     target = folder / downloaded.name
     os.replace(downloaded.resolve(), target)
     shutil.rmtree(staging, ignore_errors=True)
+    _export_for_queries(card, target)
     return target
+
+
+def _export_for_queries(card: ModelCard, weights: Path) -> None:
+    # New weights get their text tower's ONNX export now, so their first query needs no torch.
+    from vidsearch.model.query_text import export_for_queries
+
+    export_for_queries(card, weights)
 
 
 def _describe_source(card: ModelCard, files: HubFiles | None) -> str:

@@ -179,6 +179,21 @@ def m005_recorded_at(conn) -> None:
     )
 
 
+# Releases before the registry (schema 1 and 2) read `meta.schema_version` and, finding none,
+# would run their first migration again on a newer library and fail with an SQLite error. This
+# value is no version (the migrations table is the only one): it is above anything they know,
+# so they refuse the library with their own "newer than this vidsearch understands" message.
+OLDER_RELEASES_REFUSE = "1000000"
+
+
+@migration
+def m006_older_releases_refuse(conn) -> None:
+    """Older releases see a library they must not touch (see OLDER_RELEASES_REFUSE)."""
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (OLDER_RELEASES_REFUSE,))
+
+
 def migrate(conn, path: Path) -> None:
     """Apply every registered migration the library at `path` has not had yet."""
     applied = _applied(conn, path)

@@ -143,11 +143,11 @@ class LibraryBackend:
     def _use_query_threads() -> None:
         # The TUI is a query process for all its searches, text or image: one policy. Set in
         # the worker that searches, because torch's (OpenMP's) thread count is per thread: a
-        # count set in one worker is not seen by the next. Not at start-up: importing torch
-        # there would hold the screen back.
-        from vidsearch.model.threads import use_threads_for
+        # count set in one worker is not seen by the next. Once the model is loaded, and only
+        # if it imported torch: a text search on the ONNX export never imports it.
+        from vidsearch.model.threads import use_threads_if_loaded
 
-        use_threads_for("query")
+        use_threads_if_loaded("query")
 
     def _open(self):
         from vidsearch.store import open_store
@@ -177,20 +177,22 @@ class LibraryBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
 
-        parts = search.parse_box(query)
-        self._use_query_threads()
+        parts, filters = search.parse_box_query(query)
         with self._open() as store:
+            search.check_folders(store, filters)  # a mistake is worth saying before a load
             model = (self._loaded_full_model() if search.needs_vision(parts)
                      else self._loaded_text_model())
-            return search.search_parts(store, model, parts, k=k)
+            self._use_query_threads()
+            return search.search_parts(store, model, parts, k=k, filters=filters)
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]:
         from vidsearch import search, video
 
         image = video.load_image(image_path)
-        self._use_query_threads()
         with self._open() as store:
-            return search.search_image(store, self._loaded_full_model(), image, k=k)
+            model = self._loaded_full_model()
+            self._use_query_threads()
+            return search.search_image(store, model, image, k=k)
 
     def search_like(self, hit: Hit, k: int) -> list[Hit]:
         from vidsearch import search

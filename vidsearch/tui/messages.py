@@ -40,7 +40,7 @@ class TextQuery:
         from vidsearch import search
 
         try:
-            return search.needs_vision(search.parse_box(self.text))
+            return search.needs_vision(search.parse_box_query(self.text)[0])
         except VidsearchError:
             return False  # the search itself will say what is wrong
 

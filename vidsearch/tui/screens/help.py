@@ -20,6 +20,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False),
         Binding("q", "close", "Close", show=False),
         Binding("f1", "close", "Close", show=False),
+        # A short terminal shows part of the help: it scrolls, and nothing in it takes focus.
+        Binding("down", "scroll(1)", show=False),
+        Binding("up", "scroll(-1)", show=False),
+        Binding("pagedown", "scroll(10)", show=False),
+        Binding("pageup", "scroll(-10)", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -44,3 +49,6 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#help").scroll_relative(y=lines, animate=False)
