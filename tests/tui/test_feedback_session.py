@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,13 @@ def test_a_failed_write_is_forgotten_so_the_key_tries_again(tmp_path):
         session.write_next()
     assert session.visible("a dog", HITS) == HITS[1:]  # still hidden
     assert session.mark("a dog", HITS[0], negative=True)  # not "already marked"
+
+
+def test_a_mark_names_the_words_of_a_plain_search_without_its_filters():
+    from vidsearch.tui.messages import ImageQuery, LikeQuery, TextQuery
+
+    assert TextQuery("a dog catching a frisbee").caption == "a dog catching a frisbee"
+    assert TextQuery("a dog in:~/Videos after:2024").caption == "a dog"
+    assert TextQuery("beach -people").caption is None
+    assert TextQuery("-people").caption is None
+    assert ImageQuery(Path("dog.png")).caption is None and LikeQuery(HITS[0]).caption is None

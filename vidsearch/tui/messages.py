@@ -47,11 +47,12 @@ class TextQuery:
     @property
     def caption(self) -> str | None:
         """What a `+`/`-` mark records as the caption its hit answers: the words of a plain
-        text search; None for a combined one (`+x -y`, an image), which is no one caption."""
+        text search, its filters (`in:` ...) left out, since they do not change what the words
+        mean; None for a combined one (`+x -y`, an image), which is no one caption."""
         from vidsearch import search
 
         try:
-            parts = search.parse_box(self.text)
+            parts = search.parse_box_query(self.text)[0]
         except VidsearchError:
             return None
         if len(parts) == 1 and parts[0].sign > 0 and not parts[0].is_image:

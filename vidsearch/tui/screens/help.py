@@ -40,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
             syntax.add_row(Text(example), Text(meaning))
         with Vertical(id="help"):
             yield Static("vidsearch: keys", id="help-title", markup=False)
-            # A short terminal scrolls the lists; the title and the way out stay in view.
+            # The lists scroll; the title and the way out stay in view on a short terminal.
             with VerticalScroll(id="help-body"):
                 yield Static(table, id="help-keys")
                 yield Static("In the search box", id="help-syntax-title", markup=False)
@@ -51,4 +51,4 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_scroll(self, lines: int) -> None:
-        self.query_one("#help").scroll_relative(y=lines, animate=False)
+        self.query_one("#help-body").scroll_relative(y=lines, animate=False)
