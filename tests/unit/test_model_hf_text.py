@@ -37,7 +37,7 @@ def text_files(tmp_path_factory) -> Path:
 
 def test_the_multilingual_card_names_its_weights_and_its_text_tower():
     from vidsearch.model.hub import hub_files
-    from vidsearch.model.text_query import _plain_text_config
+    from vidsearch.model.text_spec import plain_text_config
 
     card = load_card(CARD)
     assert (card.arch, card.pretrained, card.embed_dim) == (
@@ -46,7 +46,7 @@ def test_the_multilingual_card_names_its_weights_and_its_text_tower():
     assert files.repo == "laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k"
     assert hf_text_repo(architecture_config(card)) == "xlm-roberta-base"
     # The plain-CLIP text path does not reproduce an XLM-R tower: queries use the full model.
-    assert _plain_text_config(card) is None
+    assert plain_text_config(card) is None
     assert hf_text_repo(architecture_config(load_card("clip-vit-b-32-openai"))) is None
     assert ensure_text_files(load_card("clip-vit-b-32-openai")) is None
 

@@ -12,7 +12,6 @@ so a model whose files are in place runs offline. No torch or open_clip import a
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from vidsearch.config import weights_cache_dir
 from vidsearch.errors import CannotRunError, UsageError, first_line
 from vidsearch.model.cards import ModelCard
 from vidsearch.model.hub import HubFiles, check_hub_reachable, hub_endpoint, quiet_hub
+from vidsearch.model.text_spec import open_clip_config_file
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,7 @@ def architecture_config(card: ModelCard) -> dict[str, Any] | None:
     read without importing open_clip (4 s of torchvision and timm)."""
     if card.open_clip_config is not None:
         return card.open_clip_config
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model_configs" / f"{card.arch}.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return open_clip_config_file(card.arch)
 
 
 def hf_text_repo(config: dict[str, Any] | None) -> str | None:

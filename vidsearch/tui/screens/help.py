@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -40,15 +40,13 @@ class HelpScreen(ModalScreen[None]):
             syntax.add_row(Text(example), Text(meaning))
         with Vertical(id="help"):
             yield Static("vidsearch: keys", id="help-title", markup=False)
-            # The lists scroll; the title and the way out stay in view on a short terminal.
-            with VerticalScroll(id="help-body"):
-                yield Static(table, id="help-keys")
-                yield Static("In the search box", id="help-syntax-title", markup=False)
-                yield Static(syntax, id="help-syntax")
+            yield Static(table, id="help-keys")
+            yield Static("In the search box", id="help-syntax-title", markup=False)
+            yield Static(syntax, id="help-syntax")
             yield Static("Esc or ? to close", id="help-close", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
 
     def action_scroll(self, lines: int) -> None:
-        self.query_one("#help-body").scroll_relative(y=lines, animate=False)
+        self.query_one("#help").scroll_relative(y=lines, animate=False)
