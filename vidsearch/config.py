@@ -57,6 +57,11 @@ def models_dir() -> Path:
     return data_dir() / "models"
 
 
+def feedback_path() -> Path:
+    """The TUI's `+`/`-` marks, a labels.csv with a `negative` column (`train/feedback.py`)."""
+    return data_dir() / "feedback.csv"
+
+
 def weights_cache_dir() -> Path:
     return cache_dir() / "weights"
 

@@ -81,7 +81,8 @@ def retrieval_metrics(similarity: np.ndarray, relevant: np.ndarray | None = None
     """Both directions from one captions x clips similarity matrix.
 
     `relevant[i, j]` says caption i describes clip j; None means the identity (one caption per
-    clip, in the same order, the paper's setting).
+    clip, in the same order, the paper's setting). Video-to-text asks only of the clips some
+    caption describes.
     """
     scores = _as_matrix(similarity, "similarity", np.float64)
     if relevant is None:
@@ -90,7 +91,10 @@ def retrieval_metrics(similarity: np.ndarray, relevant: np.ndarray | None = None
         relevant = np.eye(scores.shape[0], dtype=bool)
     relevant = _as_matrix(relevant, "relevant", bool)
     t2v = summarise_ranks(compute_ranks(scores, relevant))
-    v2t = summarise_ranks(compute_ranks(scores.T, relevant.T))
+    # A clip no caption describes (one marked only as a wrong answer) is a distractor: captions
+    # rank it, but it asks no question of its own.
+    described = relevant.any(axis=0)
+    v2t = summarise_ranks(compute_ranks(scores.T[described], relevant.T[described]))
     return BothWays(t2v=t2v, v2t=v2t)
 
 

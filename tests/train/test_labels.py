@@ -127,7 +127,7 @@ def test_header_problems(clips):
     assert problems_of(write(clips, "video,caption,comment,start,start\n")) == [
         f"{clips / 'labels.csv'}:1: column 'start' appears twice",
         f"{clips / 'labels.csv'}:1: unknown column(s) 'comment'; known columns: "
-        "video, caption, start, end",
+        "video, caption, start, end, negative",
     ]
     [missing] = problems_of(write(clips, "party.mp4,a party\n"))
     assert ":1: missing column(s) video, caption" in missing
@@ -272,3 +272,65 @@ def test_formula_like_captions_are_plain_text(fuzz_folder):
 def test_parse_never_raises_on_bytes():
     rows, problems = parse_labels(b"video,caption\n\xff\xfe\x00,\x00\n", Path("x.csv"))
     assert rows == [] and problems
+
+
+def ten_seconds(_video) -> float:
+    return 10.0
+
+
+def test_negative_rows_are_wrong_answers_and_the_later_mark_wins(tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    path = write(tmp_path, "video,caption,start,end,negative\n"
+                           "a.mp4,a dog,0,4,0\n"
+                           "a.mp4,a cat,0,4,1\n"
+                           "b.mp4,a dog,0,4,1\n"
+                           "b.mp4,a dog,0,4,\n"   # changed one's mind: right after all
+                           "b.mp4,a cat,4,8,yes\n")
+    labels = load_labels(path, probe_duration=ten_seconds)
+    assert [(c.span.video.name, c.captions, c.negatives) for c in labels.clips] == [
+        ("a.mp4", ["a dog"], ["a cat"]), ("b.mp4", ["a dog"], []), ("b.mp4", [], ["a cat"])]
+    assert labels.pairs == [(0, "a dog"), (1, "a dog")]
+    assert labels.negative_pairs == [(0, "a cat"), (2, "a cat")]
+    assert labels.describe() == "3 clips, 2 captions, 2 wrong answers from 2 videos"
+
+
+def test_wrong_answers_alone_are_refused_and_a_bad_negative_cell_named(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    only_wrong = write(tmp_path, "video,caption,negative\na.mp4,a dog,1\n")
+    with pytest.raises(LabelsError) as caught:
+        load_labels(only_wrong, probe_duration=ten_seconds)
+    assert "every row marks a wrong answer" in str(caught.value.problems[0])
+    bad = write(tmp_path, "video,caption,negative\na.mp4,a dog,2\n", name="bad.csv")
+    with pytest.raises(LabelsError) as caught:
+        load_labels(bad, probe_duration=ten_seconds)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{bad}:2: negative: '2' is neither 1 (a wrong answer to the caption) nor 0 or empty "
+        "(a right one)"]
+
+
+def test_a_video_with_wrong_answers_only_always_trains(tmp_path):
+    rows = ["video,caption,start,end,negative"]
+    for video in range(4):
+        (tmp_path / f"v{video}.mp4").write_bytes(b"x")
+        rows.append(f"v{video}.mp4,clip {video},0,1,0")
+    (tmp_path / "wrong.mp4").write_bytes(b"x")
+    rows.append("wrong.mp4,clip 0,0,1,1")
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    labels = load_labels(path, probe_duration=ten_seconds)
+    for seed in range(8):
+        train, val = split_by_video(labels, 0.5, seed)
+        assert tmp_path / "wrong.mp4" in train.videos and val.pairs
+
+
+def test_two_files_read_as_one_merge_their_spans(tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    first = write(tmp_path, "video,caption,start,end\na.mp4,a dog,0,4\nb.mp4,a cat,0,4\n",
+                  name="labels.csv")
+    second = write(tmp_path, "video,caption,start,end,negative\na.mp4,a puppy,0,4,0\n"
+                             "b.mp4,a cat,0,4,1\n", name="feedback.csv")
+    train, val = load_split([first, second], None, 0.0, 0, probe_duration=ten_seconds)
+    assert val is None and train.source == first
+    assert [(c.captions, c.negatives) for c in train.clips] == [
+        (["a dog", "a puppy"], []), ([], ["a cat"])]  # the later file's mark wins

@@ -66,3 +66,13 @@ def test_bad_input_is_a_value_error():
 def test_round_trip_through_a_dict():
     metrics = retrieval_metrics(np.eye(4))
     assert BothWays.from_dict(metrics.to_dict()) == metrics
+
+
+def test_a_clip_no_caption_describes_is_a_distractor_only():
+    # Clip 2 is a wrong answer only: caption 0 ranks it (above its right clip), and it asks
+    # nothing of the captions.
+    similarity = np.array([[0.5, 0.1, 0.9], [0.2, 0.8, 0.0]])
+    relevant = build_relevance([0, 1], [0, 1], captions=2, clips=3)
+    both = retrieval_metrics(similarity, relevant)
+    assert both.t2v.queries == 2 and both.t2v.mean_rank == pytest.approx(1.5)
+    assert both.v2t.queries == 2 and both.v2t.r1 == 1.0

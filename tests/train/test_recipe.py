@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.fixtures.tiny_model import build_tiny_module
 from vidsearch.errors import UsageError
 from vidsearch.model.clip4clip import symmetric_loss
 from vidsearch.train import checkpoint
 from vidsearch.train.recipe import (build_param_groups, contrastive_loss, default_batch_size,
-                                    freeze, prepare_module, schedule)
+                                    freeze, hard_negatives, prepare_module, schedule)
 from vidsearch.train.settings import FinetuneSettings
 
 
@@ -71,6 +74,43 @@ def test_repeated_captions_are_not_punished_as_negatives():
     clips, captions = torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1])
     assert contrastive_loss(both, clips, captions) < contrastive_loss(diagonal, clips, captions)
     assert symmetric_loss(both) > symmetric_loss(diagonal)  # the paper's loss gets it wrong
+
+
+@given(batch=st.integers(2, 6), extra=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_hard_negatives_raise_the_text_to_video_half_alone(batch, extra, seed):
+    generator = torch.Generator().manual_seed(seed)
+    own = torch.randn(batch, batch, generator=generator) * 3
+    wrong = torch.randn(batch, extra, generator=generator) * 3
+    ids = torch.arange(batch)
+    plain = contrastive_loss(own, ids, ids)
+    with_negatives = contrastive_loss(torch.cat([own, wrong], dim=1), ids, ids)
+    # By hand: the wrong clips join each caption's softmax over clips with a target of 0; the
+    # video->text half is the plain loss's.
+    to_video = F.cross_entropy(torch.cat([own, wrong], dim=1), ids)
+    to_text = F.cross_entropy(own.t(), ids)
+    assert float(with_negatives) == pytest.approx(float((to_video + to_text) / 2), rel=1e-5)
+    assert with_negatives > plain
+
+
+def test_a_confusing_hard_negative_costs_more_and_is_pushed_down():
+    own = torch.tensor([[5.0, 0.0], [0.0, 5.0]])
+    ids = torch.arange(2)
+    close = torch.tensor([[4.5], [0.0]], requires_grad=True)  # nearly the right answer's score
+    far = torch.tensor([[-5.0], [0.0]])
+    loss = contrastive_loss(torch.cat([own, close], dim=1), ids, ids)
+    assert loss > contrastive_loss(torch.cat([own, far], dim=1), ids, ids)
+    loss.backward()
+    assert close.grad[0, 0] > 0  # a descent step lowers the wrong clip's score for caption 0
+
+
+def test_hard_negatives_skip_the_batch_and_its_right_answers():
+    right = {0: ["dog"], 1: ["cat"], 5: ["cat"], 6: [], 7: [], 8: []}
+    wrong = {"dog": [1, 5, 6, 6], "cat": [7, 8], "owl": [9]}
+    chosen = hard_negatives([0, 1], ["dog", "cat"], wrong, right.__getitem__, limit=3)
+    # 1 is in the batch, 5 is a right answer to "cat", 6 is given once; "owl" is not asked.
+    assert chosen == [6, 7, 8]
+    assert hard_negatives([0, 1], ["dog", "cat"], wrong, right.__getitem__, limit=1) == [6]
+    assert hard_negatives([0], ["dog"], {}, right.__getitem__, limit=4) == []
 
 
 def test_mean_pooling_cannot_see_frame_order_and_seq_transf_can():

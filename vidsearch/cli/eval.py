@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vidsearch.cli import common
+from vidsearch.cli.finetune import add_feedback_flag
 
 
 def register(subparsers, shared) -> None:
@@ -21,22 +22,28 @@ def register(subparsers, shared) -> None:
             "your fine-tune on labels neither was trained on."
         ),
         examples="  vidsearch eval held_out.csv\n"
-                 "  vidsearch eval held_out.csv --model family --json",
+                 "  vidsearch eval held_out.csv --model family --json\n"
+                 "  vidsearch eval --feedback --model family   # on your + and - marks",
         parents=[shared, common.model_options()],
     )
-    parser.add_argument("labels", type=Path, help="labels.csv: video,caption[,start,end]")
+    parser.add_argument("labels", type=Path, nargs="?", default=None,
+                        help="labels.csv: video,caption[,start,end[,negative]]")
+    add_feedback_flag(parser, "score on the marks made with + and - in `vidsearch tui` "
+                              "(alone or with LABELS); - marks are distractors")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsearch.cli.finetune import metric_cells, print_problems
+    from vidsearch.cli.finetune import labels_and_feedback, metric_cells, print_problems
     from vidsearch.train.evaluate import evaluate_labels
     from vidsearch.model.threads import use_threads_for
-    from vidsearch.train.labels import LabelsError, load_labels
+    from vidsearch.train.labels import LabelsError, load_labels_files
 
+    first, feedback = labels_and_feedback(args)
+    files = [first] + ([feedback] if feedback else [])
     try:
-        labels = load_labels(args.labels)
+        labels = load_labels_files(files)
     except LabelsError as exc:
         print_problems(exc)
         exc.hint = "fix the lines listed and run again; no model was loaded or scored"
@@ -46,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate_labels(model, labels)
     if args.json:
         document = {"model": model.card.name, "fingerprint": model.fingerprint,
-                    "labels": str(args.labels), "clips": len(labels.clips),
+                    "labels": files[0], "clips": len(labels.clips),
+                    "wrong_answers": len(labels.negative_pairs),
                     "captions": int(metrics.t2v.queries), **metrics.to_dict()}
         json.dump(document, sys.stdout, indent=2)
         print()

@@ -28,6 +28,8 @@ EXAMPLES = """\
   vidsearch finetune labels.csv --header seqTransf --freeze-backbone   # fast on a CPU
   vidsearch finetune labels.csv --val held_out.csv --epochs 10
   vidsearch finetune labels.csv --name family --resume   # after Ctrl-C
+  vidsearch finetune --feedback --freeze-backbone --header seqTransf   # the TUI's + and - marks
+  vidsearch finetune labels.csv --feedback          # both, read as one
   vidsearch models use family && vidsearch index ~/Videos
 
 labels.csv (UTF-8, header required; start/end in seconds or [H:]MM:SS[.ms]):
@@ -82,7 +84,10 @@ def register(subparsers, shared) -> None:
         examples=EXAMPLES,
         parents=[shared],
     )
-    parser.add_argument("labels", type=Path, help="labels.csv: video,caption[,start,end]")
+    parser.add_argument("labels", type=Path, nargs="?", default=None,
+                        help="labels.csv: video,caption[,start,end[,negative]]")
+    add_feedback_flag(parser, "train on the marks made with + and - in `vidsearch tui` "
+                              "(alone or with LABELS); - marks are hard negatives")
     parser.add_argument("--base", default=None,
                         help="model to start from (default: the active model)")
     parser.add_argument("--name", default=None,
@@ -156,16 +161,17 @@ def _run(args: argparse.Namespace) -> int:
     from vidsearch.model.threads import use_threads_for
 
     base = args.base or config.load_settings().active_model
-    name = args.name or default_name(base, args.labels)
+    labels, feedback = labels_and_feedback(args)
+    name = args.name or default_name(base, Path(labels))
     if args.resume:
         from vidsearch.train.target import resumed_settings  # imports torch
 
         settings = resumed_settings(name, args.device)
-        settings.labels = str(args.labels)
+        settings.labels, settings.feedback = labels, feedback
         settings.val = str(args.val) if args.val else settings.val
     else:
         settings = FinetuneSettings(
-            base=base, name=name, labels=str(args.labels),
+            base=base, name=name, labels=labels, feedback=feedback,
             val=str(args.val) if args.val else None, val_fraction=args.val_fraction,
             header=args.header, patch=args.patch, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, clip_lr=args.clip_lr,
@@ -174,8 +180,8 @@ def _run(args: argparse.Namespace) -> int:
     settings.validate()
     check_something_to_train(settings)
     try:
-        train, val = load_split(settings.labels, settings.val, settings.val_fraction,
-                                settings.seed)
+        files = [settings.labels] + ([settings.feedback] if settings.feedback else [])
+        train, val = load_split(files, settings.val, settings.val_fraction, settings.seed)
     except LabelsError as exc:
         print_problems(exc)
         raise
@@ -189,6 +195,31 @@ def _run(args: argparse.Namespace) -> int:
         result = finetune(settings, train, val, progress=progress, resume=args.resume,
                           overwrite=args.overwrite)
     return report(result)
+
+
+def add_feedback_flag(parser, help_text: str) -> None:
+    """--feedback, shared by finetune and eval."""
+    parser.add_argument("--feedback", action="store_true",
+                        help=f"{help_text} (the file: feedback.csv in the vidsearch data folder)")
+
+
+def labels_and_feedback(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(the first labels file, the feedback file when there is a LABELS as well): what the
+    LABELS argument and --feedback ask for, the feedback file checked to exist."""
+    if args.labels is None and not args.feedback:
+        raise UsageError("no labels given", "give a labels.csv, --feedback, or both")
+    if not args.feedback:
+        return str(args.labels), None
+    from vidsearch import config
+
+    path = config.feedback_path()
+    if not path.is_file():
+        raise UsageError(f"{path}: no feedback yet",
+                         "mark hits with + (a right answer) and - (a wrong one) in "
+                         "`vidsearch tui` first")
+    if args.labels is None:
+        return str(path), None
+    return str(args.labels), str(path)
 
 
 # Headers with no weights of their own: with the backbone frozen there is nothing to train.

@@ -7,6 +7,10 @@ naming file:line). No torch here: `--check` stays fast.
     video,caption,start,end
     birthday.mp4,grandma blowing out candles,1:02,1:09
     park/max.mov,our dog Max catching a frisbee,,
+
+An optional `negative` column marks a row's clip as a wrong answer to its caption (1), as the
+TUI's feedback file does for `-`: such a clip is a hard negative of that caption in training and
+a distractor in evaluation, never one of its right answers.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +32,8 @@ from vidsearch.train.labels_csv import (LabelProblem, LabelRow, format_seconds, 
 
 __all__ = ["LabelProblem", "LabelRow", "Labels", "LabelledClip", "LabelsError", "Span",
            "check_videos", "fingerprint_labels", "format_seconds", "group_clips",
-           "load_labels", "load_split", "parse_labels", "parse_time", "resolve_span",
-           "split_by_video"]
+           "load_labels", "load_labels_files", "load_split", "merge_labels", "parse_labels",
+           "parse_time", "resolve_span", "split_by_video"]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +66,9 @@ class Span:
 @dataclass
 class LabelledClip:
     span: Span
-    captions: list[str]
+    captions: list[str]  # the right answers: captions that describe this clip
     lines: list[int]
+    negatives: list[str] = field(default_factory=list)  # captions this clip is a wrong answer to
 
 
 @dataclass
@@ -80,9 +85,15 @@ class Labels:
 
     @property
     def pairs(self) -> list[tuple[int, str]]:
-        """(clip index, caption) for every caption of every clip."""
+        """(clip index, caption) for every caption of every clip: the right answers."""
         return [(index, caption) for index, clip in enumerate(self.clips)
                 for caption in clip.captions]
+
+    @property
+    def negative_pairs(self) -> list[tuple[int, str]]:
+        """(clip index, caption) for every caption a clip is marked a wrong answer to."""
+        return [(index, caption) for index, clip in enumerate(self.clips)
+                for caption in clip.negatives]
 
     def subset(self, videos: Iterable[Path]) -> Labels:
         keep = set(videos)
@@ -90,8 +101,11 @@ class Labels:
                       {video: d for video, d in self.durations.items() if video in keep})
 
     def describe(self) -> str:
-        return (f"{len(self.clips)} clips, {len(self.pairs)} captions "
-                f"from {len(self.videos)} videos")
+        text = f"{len(self.clips)} clips, {len(self.pairs)} captions"
+        negatives = len(self.negative_pairs)
+        if negatives:
+            text += f", {negatives} wrong {'answer' if negatives == 1 else 'answers'}"
+        return text + f" from {len(self.videos)} videos"
 
 
 Prober = Callable[[Path], float]  # path -> duration in seconds; raises DecodeError
@@ -99,6 +113,10 @@ Prober = Callable[[Path], float]  # path -> duration in seconds; raises DecodeEr
 
 def load_labels(path: Path | str, *, probe_duration: Prober | None = None) -> Labels:
     """Read and validate a labels file; raise LabelsError listing every problem found."""
+    return load_labels_files([path], probe_duration=probe_duration)
+
+
+def _load_one(path: Path | str, probe_duration: Prober | None) -> Labels:
     source = Path(path)
     data = _read_bytes(source)
     rows, problems = parse_labels(data, source)
@@ -110,6 +128,46 @@ def load_labels(path: Path | str, *, probe_duration: Prober | None = None) -> La
     if not labels.clips:
         raise LabelsError(source, [LabelProblem(source, 1, "no data rows under the header")])
     return labels
+
+
+def load_labels_files(paths: Sequence[Path | str], *, probe_duration: Prober | None = None
+                      ) -> Labels:
+    """Several labels files read as one (a labels.csv and the feedback file); the problems of
+    all of them are reported together."""
+    problems: list[LabelProblem] = []
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(_load_one(path, probe_duration))
+        except LabelsError as exc:
+            problems += exc.problems
+    if problems:
+        raise LabelsError(Path(paths[0]), problems)
+    labels = loaded[0] if len(loaded) == 1 else merge_labels(loaded)
+    if not labels.pairs:
+        # Wrong answers alone give no query a right answer to rank or to learn.
+        raise LabelsError(labels.source, [LabelProblem(
+            labels.source, 1, "every row marks a wrong answer (negative 1); right answers are "
+                              "needed too (rows with negative 0 or empty)")])
+    return labels
+
+
+def merge_labels(parts: Sequence[Labels]) -> Labels:
+    """One Labels from several: a span labelled in more than one file is one clip with the
+    captions of all of them (a later file's mark of a caption wins, as a later row's does);
+    the first file names the whole."""
+    clips: dict[Span, LabelledClip] = {}
+    durations: dict[Path, float] = {}
+    for part in parts:
+        durations.update(part.durations)
+        for clip in part.clips:
+            merged = clips.setdefault(clip.span, LabelledClip(clip.span, [], []))
+            for caption in clip.captions:
+                _mark(merged, caption, negative=False)
+            for caption in clip.negatives:
+                _mark(merged, caption, negative=True)
+            merged.lines += clip.lines
+    return Labels(parts[0].source, list(clips.values()), durations)
 
 
 def _read_bytes(source: Path) -> bytes:
@@ -181,15 +239,26 @@ def _probe_duration(video: Path) -> float:
 
 
 def group_clips(rows: list[LabelRow], durations: dict[Path, float]) -> list[LabelledClip]:
-    """One clip per distinct (video, start, end); its captions in file order, deduplicated."""
+    """One clip per distinct (video, start, end); its captions in file order, deduplicated.
+
+    A caption marked both right and wrong for one clip keeps the later row's mark: the
+    feedback file is appended in time order, so that is the user's latest word on it.
+    """
     clips: dict[Span, LabelledClip] = {}
     for row in rows:
         span = resolve_span(row, durations.get(row.video, 0.0))
         clip = clips.setdefault(span, LabelledClip(span, [], []))
-        if row.caption not in clip.captions:
-            clip.captions.append(row.caption)
+        _mark(clip, row.caption, negative=row.negative)
         clip.lines.append(row.line)
     return list(clips.values())
+
+
+def _mark(clip: LabelledClip, caption: str, *, negative: bool) -> None:
+    keep, drop = (clip.negatives, clip.captions) if negative else (clip.captions, clip.negatives)
+    if caption in drop:
+        drop.remove(caption)
+    if caption not in keep:
+        keep.append(caption)
 
 
 def resolve_span(row: LabelRow, duration: float) -> Span:
@@ -210,20 +279,22 @@ def resolve_span(row: LabelRow, duration: float) -> Span:
 
 def split_by_video(labels: Labels, fraction: float, seed: int) -> tuple[Labels, Labels]:
     """(train, validation): whole videos go to one side, about `fraction` of the clips to
-    validation, at least one video on each side."""
+    validation, at least one video on each side. A video with wrong answers only has nothing
+    to score: it always trains (its clips are hard negatives there)."""
     if not 0 < fraction < 1:
         raise SettingError("val_fraction", f"{fraction:g} must be between 0 and 1")
-    videos = sorted(labels.videos)
+    per_video: dict[Path, int] = {}  # clips with a right answer, per video
+    for clip in labels.clips:
+        if clip.captions:
+            per_video[clip.span.video] = per_video.get(clip.span.video, 0) + 1
+    videos = sorted(per_video)
     if len(videos) < 2:
         raise advised(UsageError(
             f"{labels.source}: all clips come from one video, so no video is left to hold out",
             "label clips from 2 or more videos, give a separate validation file, or train "
             "without validation"), "one_video")
     random.Random(seed).shuffle(videos)
-    per_video: dict[Path, int] = {}
-    for clip in labels.clips:
-        per_video[clip.span.video] = per_video.get(clip.span.video, 0) + 1
-    goal = fraction * len(labels.clips)
+    goal = fraction * sum(per_video.values())
     held: list[Path] = []
     count = 0
     for video in videos[:-1]:  # the last video always stays for training
@@ -232,18 +303,21 @@ def split_by_video(labels: Labels, fraction: float, seed: int) -> tuple[Labels, 
         held.append(video)
         count += per_video[video]
     val = labels.subset(held)
-    train = labels.subset(video for video in videos if video not in set(held))
+    train = labels.subset(video for video in labels.videos if video not in set(held))
     return train, val
 
 
-def load_split(labels_path: Path | str, val_path: Path | str | None, val_fraction: float,
-               seed: int, *, probe_duration: Prober | None = None) -> tuple[Labels, Labels | None]:
-    """(train, validation) from a labels file and either a second file or a held-out fraction
-    (0: no validation). Problems of both files are reported together."""
+def load_split(labels_path: Path | str | Sequence[Path | str], val_path: Path | str | None,
+               val_fraction: float, seed: int, *, probe_duration: Prober | None = None
+               ) -> tuple[Labels, Labels | None]:
+    """(train, validation) from a labels file (or several, read as one) and either a second
+    file or a held-out fraction (0: no validation). Problems of all files are reported
+    together."""
+    paths = [labels_path] if isinstance(labels_path, (str, Path)) else list(labels_path)
     problems: list[LabelProblem] = []
     labels = val = None
     try:
-        labels = load_labels(labels_path, probe_duration=probe_duration)
+        labels = load_labels_files(paths, probe_duration=probe_duration)
     except LabelsError as exc:
         problems += exc.problems
     if val_path is not None:
@@ -252,7 +326,7 @@ def load_split(labels_path: Path | str, val_path: Path | str | None, val_fractio
         except LabelsError as exc:
             problems += exc.problems
     if problems or labels is None:
-        raise LabelsError(Path(labels_path), problems)
+        raise LabelsError(Path(paths[0]), problems)
     if val is not None:
         check_disjoint(labels, val)
         return labels, val
@@ -281,4 +355,6 @@ def fingerprint_labels(labels: Labels, file_fingerprints: dict[Path, str]) -> st
         digest.update(f"{file_fingerprints[span.video]}|{span.start}|{span.end}|".encode())
         for caption in sorted(clip.captions):
             digest.update(caption.encode("utf-8", "surrogatepass") + b"\0")
+        for caption in sorted(clip.negatives):  # a hard negative changes the training too
+            digest.update(b"-" + caption.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:16]

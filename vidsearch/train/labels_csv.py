@@ -16,7 +16,11 @@ from pathlib import Path
 
 REQUIRED_COLUMNS = ("video", "caption")
 OPTIONAL_COLUMNS = ("start", "end")
-KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# 1 says the clip is a wrong answer to the caption (the TUI's `-` mark); 0 or empty, a right one.
+NEGATIVE_COLUMN = "negative"
+KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + (NEGATIVE_COLUMN,)
+_NEGATIVE_VALUES = {"": False, "0": False, "no": False, "false": False,
+                    "1": True, "yes": True, "true": True}
 DELIMITERS = (",", ";", "\t")  # spreadsheets in some locales export ';' or tabs
 MAX_CAPTION_CHARS = 1000  # longer is nearly always a quote left open
 _SHOWN = 60  # characters of a user's value quoted in a message
@@ -45,6 +49,7 @@ class LabelRow:
     caption: str
     start: float | None
     end: float | None
+    negative: bool = False  # the clip is a wrong answer to the caption
 
 
 def parse_labels(data: bytes, source: Path) -> tuple[list[LabelRow], list[LabelProblem]]:
@@ -199,9 +204,15 @@ def _parse_row(line: int, cells: list[str], columns: dict[str, int], base: Path,
     if start is not None and end is not None and end <= start:
         problem(line, f"end {format_seconds(end)} is not after start {format_seconds(start)}")
         count += 1
+    raw = cells[columns[NEGATIVE_COLUMN]] if NEGATIVE_COLUMN in columns else ""
+    negative = _NEGATIVE_VALUES.get(raw.strip().lower())
+    if negative is None:
+        problem(line, f"{NEGATIVE_COLUMN}: {_show(raw.strip())} is neither 1 (a wrong answer "
+                      "to the caption) nor 0 or empty (a right one)")
+        count += 1
     if count or isinstance(video, str):
         return None
-    return LabelRow(line, video, caption, start, end)
+    return LabelRow(line, video, caption, start, end, bool(negative))
 
 
 def _resolve_video(raw: str, base: Path) -> Path | str:

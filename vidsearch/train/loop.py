@@ -28,8 +28,8 @@ from vidsearch.train.evaluate import EvalSet, build_eval_set, evaluate, frame_ve
 from vidsearch.train.frozen import TextTable, cached_features, cross_scores, encode_text_table
 from vidsearch.train.labels import Labels, fingerprint_labels
 from vidsearch.train.recipe import (MAX_LOGIT_SCALE, build_optimizer, contrastive_loss,
-                                    default_batch_size, freeze, pick_training_autocast,
-                                    prepare_module, schedule, score_key)
+                                    default_batch_size, freeze, hard_negatives,
+                                    pick_training_autocast, prepare_module, schedule, score_key)
 from vidsearch.train.results import (Best, EpochRecord, EpochResult, FinetuneResult, Standing,
                                      history_columns)
 from vidsearch.train.progress import SilentProgress, TrainProgress
@@ -53,6 +53,7 @@ class _Data:
     pairs: list[tuple[int, str]]
     caption_ids: dict[str, int]
     fingerprint: str
+    wrong_clips: dict[str, list[int]]  # caption -> training clips marked wrong answers to it
     train_features: list[np.ndarray] | None = None  # frozen backbone only
     val_features: list[np.ndarray] | None = None
 
@@ -130,7 +131,11 @@ class _Run:
             fingerprint += "-" + fingerprint_labels(val, prints)
         pairs = train.pairs
         caption_ids = {caption: i for i, caption in enumerate(dict.fromkeys(c for _, c in pairs))}
-        data = _Data(train, val, train_frames, val_frames, pairs, caption_ids, fingerprint)
+        wrong_clips: dict[str, list[int]] = {}
+        for clip_index, caption in train.negative_pairs:
+            wrong_clips.setdefault(caption, []).append(clip_index)
+        data = _Data(train, val, train_frames, val_frames, pairs, caption_ids, fingerprint,
+                     wrong_clips)
         if self.settings.freeze_backbone:
             vectors = vector_cache(frame_vector_key(self.base_fingerprint, self.module.patch,
                                                     self.inputs.autocast_dtype))
@@ -204,9 +209,11 @@ class _Run:
         captions = [data.pairs[i][1] for i in batch]
         caption_ids = torch.tensor([data.caption_ids[c] for c in captions], device=self.device)
         clip_tensor = torch.tensor(clip_ids, device=self.device)
+        negatives = hard_negatives(clip_ids, captions, data.wrong_clips,
+                                   lambda clip: data.train.clips[clip].captions, len(batch))
         self.optimizer.zero_grad(set_to_none=True)
         with self.inputs.autocast():
-            all_logits = self._logits(clip_ids, captions, caption_ids)
+            all_logits = self._logits(clip_ids + negatives, captions, caption_ids)
         loss = sum(contrastive_loss(logits, clip_tensor, caption_ids) for logits in all_logits)
         if not torch.isfinite(loss):
             raise advised(CannotRunError("the training loss is not finite",
@@ -225,6 +232,7 @@ class _Run:
 
     def _logits(self, clip_ids: list[int], captions: list[str],
                 caption_ids: torch.Tensor) -> list[torch.Tensor]:
+        """Captions x clips logits; `clip_ids` may run past the captions (hard negatives)."""
         module = self.module
         table = self.text_table
         if table is not None:
@@ -272,6 +280,7 @@ class _Run:
             "base_fingerprint": self.base_fingerprint,
             "data_fingerprint": data.fingerprint,
             "train_clips": len(data.train.clips), "train_captions": len(data.pairs),
+            "train_wrong_answers": len(data.train.negative_pairs),
             "train_videos": len(data.train.videos),
             "val_clips": len(data.val.clips) if data.val else 0,
             "val_videos": len(data.val.videos) if data.val else 0,

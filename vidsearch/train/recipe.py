@@ -11,12 +11,15 @@ epoch (the untouched start included) is what gets saved.
 One change from the paper's loss: a user's labels repeat themselves ("our dog Max" on many
 clips, several captions on one clip), so pairs in a batch that share a clip or a caption are all
 positives of each other (a soft target) instead of false negatives. With distinct pairs this is
-exactly the symmetric InfoNCE of the paper.
+exactly the symmetric InfoNCE of the paper. Clips the user marked as wrong answers (the TUI's
+`-`, a labels file's `negative` column) join the batches of their captions as hard negatives
+(`contrastive_loss`, `hard_negatives`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -99,14 +102,48 @@ def schedule(progress: float, warmup: float) -> float:
 def contrastive_loss(logits: torch.Tensor, clip_ids: torch.Tensor,
                      caption_ids: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over captions x clips logits, with every pair that shares a clip or a
-    caption counted as a positive (soft targets); the paper's loss when pairs are distinct."""
+    caption counted as a positive (soft targets); the paper's loss when pairs are distinct.
+
+    `logits` may have more columns than rows: the batch's own clips first, then hard negatives
+    (`hard_negatives`), clips the user marked as wrong answers to captions of the batch. Each
+    caption's softmax over clips then has them as extra candidates with a target of 0, so the
+    loss falls only as their scores fall below the right answer's: in-batch negatives are
+    whatever clips happen to be drawn, these are the ones the model actually confused.
+    They take no part in the video->text half: a clip marked wrong has no right caption in the
+    batch to be pulled toward. The caller keeps them apart from the batch's right answers
+    (`hard_negatives` does): a column that is some row's right answer is no negative.
+    """
+    batch = logits.shape[0]
     positive = ((clip_ids[:, None] == clip_ids[None, :])
                 | (caption_ids[:, None] == caption_ids[None, :])).float()
     targets = positive / positive.sum(dim=1, keepdim=True)
     logits = logits.float()
-    to_video = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-    to_text = -(targets.t() * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean()
+    extra = logits.shape[1] - batch
+    wide_targets = F.pad(targets, (0, extra)) if extra else targets
+    to_video = -(wide_targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    own = logits[:, :batch]
+    to_text = -(targets.t() * F.log_softmax(own.t(), dim=1)).sum(dim=1).mean()
     return (to_video + to_text) / 2
+
+
+def hard_negatives(clip_ids: Sequence[int], captions: Sequence[str],
+                   wrong_clips: Mapping[str, Sequence[int]],
+                   right_captions: Callable[[int], Iterable[str]], limit: int) -> list[int]:
+    """The clips to add to a batch as hard negatives: those marked wrong for its captions, at
+    most `limit` (the video side of a step grows by at most that much), never a clip of the
+    batch itself nor one that is a right answer to any caption of the batch (it would push a
+    right answer down). First come, first kept: the batch order is already shuffled."""
+    in_batch = set(clip_ids)
+    asked = set(captions)
+    chosen: list[int] = []
+    for caption in dict.fromkeys(captions):
+        for clip in wrong_clips.get(caption, ()):
+            if len(chosen) >= limit:
+                return chosen
+            if clip in in_batch or clip in chosen or asked.intersection(right_captions(clip)):
+                continue
+            chosen.append(clip)
+    return chosen
 
 
 def default_batch_size(device: torch.device, frozen: bool, pairs: int) -> int:

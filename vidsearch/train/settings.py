@@ -53,6 +53,7 @@ class FinetuneSettings:
     base: str
     name: str
     labels: str
+    feedback: str | None = None  # the TUI's feedback file, read with `labels` as one
     val: str | None = None  # a separate validation labels file
     val_fraction: float = DEFAULTS.val_fraction  # else this share, whole videos at a time
     header: str | None = None  # None: the base model's

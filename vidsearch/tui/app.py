@@ -20,6 +20,7 @@ from vidsearch import player
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import Backend, LibraryBackend
+from vidsearch.tui.feedback import FeedbackSession
 from vidsearch.tui.messages import hit_label
 from vidsearch.tui.screens.main import MainScreen
 from vidsearch.display import printable
@@ -38,8 +39,9 @@ class VidsearchApp(App[None]):
     def __init__(self, backend: Backend, *, player_template: Sequence[str] = (),
                  run_player: PlayerRunner = player.launch,
                  which: player.Which = shutil.which, k: int = DEFAULT_K,
-                 db_option: Path | None = None) -> None:
+                 db_option: Path | None = None, feedback: FeedbackSession) -> None:
         super().__init__()
+        self.feedback = feedback
         self.db_option = db_option  # the --db it was started with, repeated in the hints
         self.backend = backend
         self.player_template = list(player_template)
@@ -74,7 +76,7 @@ def create_app(db_path: Path | None = None, *, backend: Backend | None = None,
                precision: str | None = None,
                player_template: Sequence[str] | None = None,
                run_player: PlayerRunner = player.launch, which: player.Which = shutil.which,
-               k: int = DEFAULT_K) -> VidsearchApp:
+               k: int = DEFAULT_K, feedback_path: Path | None = None) -> VidsearchApp:
     """The app over the library at `db_path` (default: the configured one), or over `backend`.
 
     Settings are read here, once: a broken settings file is the caller's error to report
@@ -93,5 +95,6 @@ def create_app(db_path: Path | None = None, *, backend: Backend | None = None,
         backend = LibraryBackend(Path(db_path) if db_path else config.default_db_path(),
                                  model=model, device=device, weights=weights,
                                  precision=precision)
+    feedback = FeedbackSession(feedback_path or config.feedback_path())
     return VidsearchApp(backend, player_template=player_template, run_player=run_player,
-                        which=which, k=k, db_option=db_option)
+                        which=which, k=k, db_option=db_option, feedback=feedback)

@@ -25,6 +25,7 @@ KEYS: list[KeyHelp] = [
     KeyHelp("i", "search by an example image (asks for a file path; → completes it)"),
     KeyHelp("m", "more like this: clips like the selected result (from stored vectors, no "
                  "model needed)"),
+    KeyHelp("+ -", "a right / wrong answer to the words searched (- hides it)"),
     KeyHelp("? or F1", "this help: all keys (F1 also while typing in the search box)"),
     KeyHelp("q", "quit (Ctrl+Q works everywhere, even while typing in the search box)"),
 ]

@@ -24,6 +24,7 @@ class WorkerGroup(StrEnum):
     STATUS = "status"
     SEARCH = "search"
     PREVIEW = "preview"
+    FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,21 @@ class TextQuery:
         except VidsearchError:
             return False  # the search itself will say what is wrong
 
+    @property
+    def caption(self) -> str | None:
+        """What a `+`/`-` mark records as the caption its hit answers: the words of a plain
+        text search, its filters (`in:` ...) left out, since they do not change what the words
+        mean; None for a combined one (`+x -y`, an image), which is no one caption."""
+        from vidsearch import search
+
+        try:
+            parts = search.parse_box_query(self.text)[0]
+        except VidsearchError:
+            return None
+        if len(parts) == 1 and parts[0].sign > 0 and not parts[0].is_image:
+            return parts[0].value
+        return None
+
     def describe(self) -> str:
         return f"“{self.text}”"
 
@@ -57,6 +73,7 @@ class ImageQuery:
     image: Path
     needs_model = True
     needs_vision = True
+    caption = None  # a picture is no caption a fine-tune can learn
 
     def describe(self) -> str:
         return f"image {self.image}"
@@ -72,6 +89,7 @@ class LikeQuery:
     hit: Hit
     needs_model = False
     needs_vision = False
+    caption = None  # a clip is no caption a fine-tune can learn
 
     def describe(self) -> str:
         return f"clips like {hit_label(self.hit)}"

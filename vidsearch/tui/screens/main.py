@@ -38,6 +38,7 @@ from vidsearch.tui.messages import (
     WorkerGroup,
     hit_label,
 )
+from vidsearch.tui.feedback import FeedbackFailed
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
 from vidsearch.display import count, format_time, printable
@@ -59,6 +60,8 @@ class MainScreen(Screen):
         Binding("c", "copy_hit", "Copy"),
         Binding("i", "image_search", "By image"),
         Binding("m", "more_like_this", "More like this", show=False),
+        Binding("plus", "mark_right", "Right"),
+        Binding("minus", "mark_wrong", "Wrong"),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False),  # works while typing in the search box
         Binding("q", "app.quit", "Quit"),
@@ -76,6 +79,7 @@ class MainScreen(Screen):
         # The image or more-like-this search the search box names: Enter on that unchanged
         # text runs it again, rather than a search for the words that name it.
         self._shown_query: ImageQuery | LikeQuery | None = None
+        self._results_query: Query | None = None  # the query whose hits the table shows
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="describe a moment, e.g. dog catching a frisbee  (Enter searches)",
@@ -111,8 +115,11 @@ class MainScreen(Screen):
         if query.needs_model and not backend.model_loaded(image=query.needs_vision):
             self.post_message(ModelLoading(backend.model_name))
         started = time.monotonic()
+        feedback = self.app.feedback
         try:
-            hits = query.run(backend, self.app.k)
+            # Ask for as many more as `-` hid, so the page is still full without them.
+            asked = self.app.k + feedback.hidden_count(query.caption)
+            hits = feedback.visible(query.caption, query.run(backend, asked))[:self.app.k]
         except VidsearchError as exc:
             self.post_message(SearchFailed(serial, query, exc))
             return
@@ -159,6 +166,9 @@ class MainScreen(Screen):
                                  "please report it", kind=PanelKind.ERROR)
             case WorkerGroup.STATUS:
                 self._show_status_problem(VidsearchError(f"{type(error).__name__}: {error}"))
+            case WorkerGroup.FEEDBACK:
+                self.notify(f"the mark was not saved: {type(error).__name__}: {error}",
+                            title="feedback", severity="error", markup=False, timeout=8)
             case _:
                 self.query_one(PreviewPane).show_thumbnail_error(str(error))
 
@@ -198,6 +208,7 @@ class MainScreen(Screen):
         hits = message.hits
         table = self.query_one(ResultsTable)
         preview = self.query_one(PreviewPane)
+        self._results_query = message.query if hits else None
         if not hits:
             table.show_hits([])
             preview.clear()
@@ -216,6 +227,7 @@ class MainScreen(Screen):
         if message.serial != self._serial:
             return
         self._set_loading(False)
+        self._results_query = None
         self.query_one(ResultsTable).show_hits([])
         self.query_one(PreviewPane).clear()
         self._notice(f"search for {message.query.describe()} failed")
@@ -310,6 +322,57 @@ class MainScreen(Screen):
         # The box says what the results are for; the old text would claim them otherwise.
         self.query_one("#query", Input).value = box_text(query)
         self.start_search(query)
+
+    def action_mark_right(self) -> None:
+        self._mark(negative=False)
+
+    def action_mark_wrong(self) -> None:
+        self._mark(negative=True)
+
+    def _mark(self, *, negative: bool) -> None:
+        table = self.query_one(ResultsTable)
+        hit = table.current_hit
+        query = self._results_query
+        if hit is None or query is None:
+            self.notify("nothing selected to mark", severity="warning", markup=False)
+            return
+        if query.caption is None:
+            self.notify("only the hits of a plain text search can be marked: its words are the "
+                        "caption a fine-tune learns", severity="warning", markup=False)
+            return
+        what = "a wrong" if negative else "a right"
+        if not self.app.feedback.mark(query.caption, hit, negative=negative):
+            self.notify(f"{hit_label(hit)} is already marked {what} answer",
+                        markup=False)
+            return
+        self.write_feedback()
+        self.notify(f"{hit_label(hit)}: {what} answer to {query.describe()}", markup=False)
+        if negative:
+            self._hide(hit)
+
+    def _hide(self, hit: Hit) -> None:
+        table = self.query_one(ResultsTable)
+        remaining = [h for h in table.hits if h != hit]
+        if remaining:
+            table.show_hits(remaining, keep_cursor=True)
+            return
+        table.show_hits([])
+        self._results_query = None
+        self.query_one(PreviewPane).clear()
+        self._show_panel("No hits left", "every hit of this search is marked wrong",
+                         "try other words, or index more videos", kind=PanelKind.WARNING)
+
+    @work(thread=True, group=WorkerGroup.FEEDBACK, exit_on_error=False)
+    def write_feedback(self) -> None:
+        try:
+            self.app.feedback.write_next()
+        except VidsearchError as exc:
+            self.post_message(FeedbackFailed(exc))
+
+    def on_feedback_failed(self, message: FeedbackFailed) -> None:
+        error = message.error
+        self.notify(f"the mark was not saved: {error.message}. {error.hint or ''}".strip(),
+                    title="feedback", severity="error", markup=False, timeout=8)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

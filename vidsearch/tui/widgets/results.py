@@ -87,9 +87,11 @@ class ResultsTable(DataTable):
         if self._column_widths() != self._widths:
             self._rebuild(keep_cursor=True)
 
-    def show_hits(self, hits: list[Hit]) -> None:
+    def show_hits(self, hits: list[Hit], *, keep_cursor: bool = False) -> None:
+        """Show `hits`; with `keep_cursor`, the cursor stays on its row number (a hit taken
+        out of the list leaves the cursor on the one after it)."""
         self.hits = list(hits)
-        self._rebuild()
+        self._rebuild(keep_cursor=keep_cursor)
 
     def _column_widths(self) -> dict[str, int]:
         # Measured on the box around the table, not the table: the table is hidden behind
