@@ -9,6 +9,7 @@ best moment in its metadata (`vidsearch`), which `.otio` preserves and an EDL ca
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ class Hit(Protocol):
 
 # The rate a clip is counted in when the video's own is not known (EDLs count frames).
 DEFAULT_RATE = 25.0
+SMPTE_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0)
 _ADAPTER_HINT = "name the file .otio (OpenTimelineIO) or .edl (CMX 3600)"
 
 
@@ -51,10 +53,36 @@ def build_timeline(hits: Sequence[Hit], rates: Mapping[int, float | None], *,
             media_reference=otio.schema.ExternalReference(target_url=hit.path),
             source_range=otio.opentime.range_from_start_end_time(start, end),
             metadata={"vidsearch": {"rank": rank, "score": hit.score,
-                                    "best_moment": hit.best_moment}},
+                                    "best_moment": hit.best_moment},
+                      "cmx_3600": {"reel": reel_name(hit.path)}},
         )
         track.append(clip)
     return timeline
+
+
+def reel_name(path: str) -> str:
+    """An EDL's reel for `path`: up to 8 letters and digits of its name (EDL readers split
+    events on spaces, and the adapter's own choice keeps them), `AX` (unknown) when none."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return re.sub(r"[^A-Za-z0-9]", "", stem)[:8] or "AX"
+
+
+def edl_rate(rate: float) -> float:
+    """The SMPTE timecode rate an EDL counts a video of `rate` frames a second in: its own when
+    it is one, else the lowest that holds each of its frames as a whole number of frames
+    (10 fps -> 30), else the highest of which it is a multiple (120 -> 60), else DEFAULT_RATE. EDL readers refuse any other rate."""
+    for smpte in SMPTE_RATES:
+        if abs(smpte - rate) <= smpte * 1e-3:
+            return smpte
+    for smpte in SMPTE_RATES:
+        ratio = smpte / rate
+        if round(ratio) >= 1 and abs(ratio - round(ratio)) < 1e-3:
+            return smpte
+    for smpte in reversed(SMPTE_RATES):  # high-speed footage: every n-th frame whole
+        ratio = rate / smpte
+        if round(ratio) >= 1 and abs(ratio - round(ratio)) < 1e-3:
+            return smpte
+    return DEFAULT_RATE
 
 
 def check_suffix(path: str | os.PathLike[str]) -> None:
@@ -79,9 +107,9 @@ def write_hits(hits: Sequence[Hit], rates: Mapping[int, float | None],
     path = Path(path)
     check_suffix(path)
     if otio.adapters.from_filepath(str(path)).name == "cmx_3600":
-        # An EDL counts every event in one record rate: the rate most of the hits' videos have.
+        # An EDL counts every event in one timecode rate: that of most of the hits' videos.
         common = Counter(rates.get(hit.video_id) or DEFAULT_RATE for hit in hits)
-        rate = common.most_common(1)[0][0] if common else DEFAULT_RATE
+        rate = edl_rate(common.most_common(1)[0][0] if common else DEFAULT_RATE)
         rates = {hit.video_id: rate for hit in hits}
     return write_timeline(build_timeline(hits, rates), path)
 
