@@ -118,6 +118,7 @@ def load_query_image(path: Path):
 # column gets the rest of the line.
 OTHER_COLUMNS_WIDTH = 43
 MIN_FILE_WIDTH = 20
+TABLE_OVERHEAD = 14  # a space either side of each of the 5 columns, 4 rules between them
 
 
 def print_table(hits, below=None) -> None:
@@ -134,9 +135,12 @@ def print_table(hits, below=None) -> None:
     if below is None:
         console.print(_hits_table(hits, file_width))
     else:
-        # One table per row, every column at a fixed width so the rows still line up.
-        widths = [len(str(len(hits))), file_width, max(len(_clip(h)) for h in hits),
+        # One table per row, every column at a fixed width so the rows still line up; the
+        # file column takes what the others and rich's padding and rules leave of the line.
+        widths = [len(str(len(hits))), 0, max(len(_clip(h)) for h in hits),
                   len("best moment"), len("score")]
+        widths[1] = file_width = max(MIN_FILE_WIDTH,
+                                     console.width - sum(widths) - TABLE_OVERHEAD)
         for rank, hit in enumerate(hits, start=1):
             console.print(_hits_table([hit], file_width, first_rank=rank, widths=widths,
                                       show_header=rank == 1))
