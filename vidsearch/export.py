@@ -23,6 +23,7 @@ from pathlib import Path
 
 import av
 
+from vidsearch.display import format_time
 from vidsearch.errors import CannotRunError, DecodeError, UsageError
 from vidsearch.video.probe import open_container, pick_video_stream, reason
 
@@ -83,6 +84,28 @@ def export_clip(source: str | os.PathLike[str], start: float, end: float,
         end = min(end, duration)
     log.info("exported %s %.3f-%.3f s to %s", source, cut_start, end, out)
     return ExportResult(out, cut_start, end, exact)
+
+
+def free_clip_path(folder: str | os.PathLike[str], source: str | os.PathLike[str],
+                   start: float, end: float) -> Path:
+    """A name in `folder` for the cut of `source` from `start` to `end` that no file has yet:
+    `beach 0-01-02 0-01-15.mp4`, then `beach 0-01-02 0-01-15 (2).mp4` and so on."""
+    folder, source = Path(folder), Path(source)
+    if not folder.is_dir():
+        raise UsageError.about(folder, "is not a folder", "choose an existing folder")
+    span = f"{_stamp(start)} {_stamp(end)}"
+    for number in range(1, 1000):
+        suffix = "" if number == 1 else f" ({number})"
+        candidate = folder / f"{source.stem} {span}{suffix}{source.suffix}"
+        if not candidate.exists():
+            return candidate
+    raise CannotRunError.about(folder, f"already holds 999 cuts of {source.name} at {span}",
+                               "choose another folder")
+
+
+def _stamp(seconds: float) -> str:
+    # H-MM-SS: colons are not allowed in file names everywhere (Windows, some NAS shares).
+    return format_time(seconds).replace(":", "-")
 
 
 def check_span(start: float, end: float) -> None:
