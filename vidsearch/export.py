@@ -25,7 +25,7 @@ import av
 
 from vidsearch.display import format_time
 from vidsearch.errors import CannotRunError, DecodeError, UsageError
-from vidsearch.video.probe import open_container, pick_video_stream, reason
+from vidsearch.video.probe import open_container, pick_video_stream, probe, reason
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def _write(container, video, start: float, end: float, out: Path, exact: bool,
         with av.open(str(out), "w") as output:
             # The video first, as cameras write it: some players take the first stream's
             # length for the file's.
-            encoder = _exact_encoder(output, video) if exact else None
+            encoder = _exact_encoder(output, video, source) if exact else None
             copied = {stream.index: output.add_stream_from_template(stream)
                       for stream in ([] if exact else [video]) + audio}
             if encoder is not None:
@@ -246,7 +246,7 @@ def _shift(packet: av.Packet, stream, cut_start: float) -> None:
         packet.dts -= offset
 
 
-def _exact_encoder(output, video):
+def _exact_encoder(output, video, source: Path):
     codec = video.codec_context
     name = next((n for n in EXACT_ENCODERS if n in av.codecs_available), None)
     if name is None:
@@ -264,6 +264,11 @@ def _exact_encoder(output, video):
     stream.codec_context.time_base = video.time_base
     if video.sample_aspect_ratio:
         stream.codec_context.sample_aspect_ratio = video.sample_aspect_ratio
+    # Decoded frames come out as coded; the display matrix that turns phone footage upright
+    # belongs to the stream, which a stream copy keeps and an encoder must be told.
+    rotation = probe(source).rotation
+    if rotation:
+        stream.set_display_rotation(rotation)
     return stream
 
 

@@ -168,3 +168,16 @@ def test_times_parse_as_find_prints_them(hours, minutes, seconds):
     assert parse_time(f"{minutes}:{seconds:05.2f}") == pytest.approx(
         minutes * 60 + round(seconds, 2))
     assert parse_time(str(seconds)) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["copy", "exact"])
+def test_phone_footage_stays_upright(tmp_path, exact):
+    from tests.fixtures.videos import make_video
+    from vidsearch.video.probe import probe
+
+    portrait = make_video(tmp_path / "portrait.mp4", seconds=4, rotation=90)
+    out = tmp_path / "cut.mp4"
+    export.export_clip(portrait, 1, 3, out, exact=exact)
+    assert probe(out).rotation == probe(portrait).rotation == 90
+    assert (probe(out).width, probe(out).height) == (probe(portrait).width,
+                                                     probe(portrait).height)
