@@ -61,6 +61,8 @@ def export_clip(source: str | os.PathLike[str], start: float, end: float,
     """
     source, out = Path(source), Path(out)
     check_span(start, end)
+    if out.is_dir():
+        raise UsageError.about(out, "is a folder", "give the output a file name, e.g. clip.mp4")
     if out.exists() and not overwrite:
         raise UsageError.about(out, "already exists", "choose another name, or allow replacing it")
     if out.resolve() == source.resolve():

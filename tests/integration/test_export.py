@@ -148,6 +148,13 @@ def test_spans_that_cannot_be_cut_are_refused(source, tmp_path, start, end, word
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_as_output_is_a_usage_error(source, tmp_path, capsys):
+    assert main(["export", str(source), "--start", "1", "--end", "2", "-o", str(tmp_path),
+                 "--force"]) == 2
+    assert f"{tmp_path}: is a folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_source_and_a_bad_time_are_usage_errors(tmp_path, capsys):
     missing = tmp_path / "nope.mp4"
     assert main(["export", str(missing), "--start", "1", "--end", "2",

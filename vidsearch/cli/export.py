@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output.expanduser()
     if not source.exists():
         raise UsageError.about(source, "no such file", "check the path")
-    if out.exists() and not args.force:
+    if out.exists() and not out.is_dir() and not args.force:
         raise UsageError.about(out, "already exists", "add --force to replace it, or choose "
                                                       "another -o")
     result = export_clip(source, args.start, args.end, out, exact=args.exact,
