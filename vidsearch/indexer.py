@@ -373,6 +373,7 @@ class Indexer:
             frame_vectors=vectors,
             clip_spans=[(w.start, w.end) for w in windows],
             clip_vectors=clip_vectors,
+            recorded_at=video.recorded_at(job.state.path),
         )
         report.indexed.append(job.state.path)
         report.seconds_indexed += duration
