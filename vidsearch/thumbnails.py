@@ -92,6 +92,9 @@ def strip_times(start: float, end: float, best: float,
     times = [start + (index + 0.5) * part for index in range(count)]
     marked = min(int((best - start) / part), count - 1) if part > 0 else count // 2
     times[marked] = best
+    # Rounding (a clip a few ulps long) must not put a frame on the wrong side of the best.
+    times = [min(t, best) if i < marked else max(t, best) if i > marked else t
+             for i, t in enumerate(times)]
     return times, marked
 
 
