@@ -1,6 +1,7 @@
-"""One frame of a video as a small picture, decoded on demand and kept in a bounded cache.
+"""Frames of a video as small pictures, decoded on demand and kept in a bounded cache.
 
-The TUI asks for the frame at a hit's best moment when the hit is selected; decoding seeks to
+The TUI asks for a strip of frames across a hit (`strip_times`) when the hit is selected, and
+`find --preview` for the frame at its best moment; decoding seeks to
 the nearest keyframe before it and decodes forward, so it costs one GOP, not the whole file.
 PyAV alone does it: a single seek is what it is good at, and it reads every container the
 indexer's fallback reads. The stream, rotation and display size come from vidsearch.video, so
@@ -76,6 +77,27 @@ def _frame_at(path: Path, container, stream, seconds: float) -> av.VideoFrame:
     return last
 
 
+STRIP_FRAMES = 5
+
+
+def strip_times(start: float, end: float, best: float,
+                count: int = STRIP_FRAMES) -> tuple[list[float], int]:
+    """Times for a strip of `count` frames across [start, end]: the middle of each of `count`
+    equal parts, with the part holding the best moment showing the best moment itself.
+    Returns the times (in order) and the index of the best moment's frame."""
+    if end < start:
+        start, end = end, start
+    best = min(max(best, start), end)
+    part = (end - start) / count
+    times = [start + (index + 0.5) * part for index in range(count)]
+    marked = min(int((best - start) / part), count - 1) if part > 0 else count // 2
+    times[marked] = best
+    # Rounding (a clip a few ulps long) must not put a frame on the wrong side of the best.
+    times = [min(t, best) if i < marked else max(t, best) if i > marked else t
+             for i, t in enumerate(times)]
+    return times, marked
+
+
 class ThumbnailCache:
     """Decoded frames by (file, size, mtime, time); the least recently used go first.
 
@@ -83,7 +105,9 @@ class ThumbnailCache:
     two different frames decode in parallel.
     """
 
-    def __init__(self, max_items: int = 64, max_size: tuple[int, int] = DEFAULT_MAX_SIZE) -> None:
+    # Room for the strips of the last few hits looked at: moving back up the list is instant.
+    def __init__(self, max_items: int = 8 * STRIP_FRAMES,
+                 max_size: tuple[int, int] = DEFAULT_MAX_SIZE) -> None:
         self.max_items = max_items
         self.max_size = max_size
         self._images: OrderedDict[tuple, Image.Image] = OrderedDict()

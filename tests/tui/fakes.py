@@ -45,6 +45,9 @@ class FakeBackend:
     status_problem: VidsearchError | None = None
     search_error: Exception | None = None
     thumbnail_error: VidsearchError | None = None
+    export_error: VidsearchError | None = None
+    frames_asked: list = field(default_factory=list)  # (path, seconds) of every frame decoded
+    exported: list = field(default_factory=list)  # (hit, folder) of every export asked for
     queries: list = field(default_factory=list)
     loaded: bool = False
     release: threading.Event | None = None  # when set, searches wait for it (loading state)
@@ -82,10 +85,17 @@ class FakeBackend:
     def video_facts(self, hit: Hit) -> VideoFacts | None:
         return VideoFacts(hit.path, 3725.0, 1920, 1080, 29.97)
 
-    def thumbnail(self, hit: Hit) -> Image.Image:
+    def frame(self, hit: Hit, seconds: float) -> Image.Image:
+        self.frames_asked.append((hit.path, seconds))
         if self.thumbnail_error is not None:
             raise self.thumbnail_error
         return gradient_image()
+
+    def export(self, hit: Hit, folder: Path) -> Path:
+        self.exported.append((hit, folder))
+        if self.export_error is not None:
+            raise self.export_error
+        return folder / "clip.mp4"
 
 
 def hits_on_disk(root: Path) -> list[Hit]:

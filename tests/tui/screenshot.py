@@ -22,9 +22,9 @@ from vidsearch.tui.widgets.preview import PreviewPane
 
 
 class ScreenshotBackend(FakeBackend):
-    def thumbnail(self, hit):
+    def frame(self, hit, seconds):
         # Flat colour blocks: contiguous cells of one colour keep the SVG small.
-        return Image.fromarray(second_mosaic(int(hit.best_moment), 160, 90, seed=4))
+        return Image.fromarray(second_mosaic(int(seconds), 160, 90, seed=4))
 
 
 async def write_screenshot(target: Path) -> None:

@@ -13,9 +13,11 @@ from textual.widgets import Input
 from tests.tui.conftest import SIZE, search, settle
 from tests.tui.fakes import HITS, LIBRARY, gradient_image, hits_on_disk
 from tests.tui.screen_text import screen_text
+from vidsearch.display import format_time
 from vidsearch.errors import CannotRunError
 from vidsearch.search import Hit
 from vidsearch.store import WatchState
+from vidsearch.thumbnails import strip_times
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
@@ -43,8 +45,19 @@ async def test_search_shows_one_row_per_hit_and_moves_focus_to_the_results(make_
         # the preview of the first hit: facts, its frame, the other hit in the same video
         assert "1920×1080" in text and "1:02:05" in text
         assert "▸ 0:00:10–0:00:25" in text and "0:01:35–0:01:45  best 0:01:41" in text
-        shown = app.screen.query_one("#thumbnail").image
-        assert shown.tobytes() == gradient_image().tobytes()  # the backend's picture
+        # The strip: five frames across the hit, the best moment's marked, its time reversed.
+        preview = app.screen.query_one(PreviewPane)
+        first = HITS[0]
+        assert backend.frames_asked[0] == (first.path, first.best_moment)  # decoded first
+        times = sorted(seconds for _, seconds in backend.frames_asked)
+        assert times == strip_times(first.start, first.end, first.best_moment)[0]
+        assert times == [11.5, 14.5, 17.0, 20.5, 23.5]
+        assert preview.best_frame() is preview.frame(2)
+        for index in range(5):
+            shown = preview.frame(index).image
+            assert shown.tobytes() == gradient_image().tobytes()  # the backend's pictures
+        labels = " ".join(format_time(t) for t in times)
+        assert labels in " ".join(text.split())  # each frame over its time
 
 
 async def test_status_bar_shows_library_model_database_and_writer(make_app, backend):

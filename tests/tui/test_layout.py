@@ -115,6 +115,8 @@ async def test_the_help_and_image_dialogs_fit_an_80_column_terminal(make_app):
         await pilot.press("f1")
         await pilot.pause()
         assert app.screen.query_one("#help").region.right <= 80
+        await pilot.press("pagedown", "pagedown")  # 24 rows: the help's end is below the fold
+        await pilot.pause()
         assert "Esc or ? to close" in screen_text(app)
         await pilot.press("escape", "escape", "i")
         await pilot.pause()

@@ -20,10 +20,11 @@ from vidsearch import config, search as search_api
 from vidsearch.model.threads import use_threads_for
 from vidsearch.search import Hit
 from vidsearch.store import open_store, writer_lock
-from vidsearch.thumbnails import DEFAULT_MAX_SIZE
+from vidsearch.thumbnails import DEFAULT_MAX_SIZE, strip_times
 from vidsearch.tui.app import create_app
 from vidsearch.store import writer_is_active
 from vidsearch.tui.backend import LibraryBackend
+from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
 
 # Mean absolute difference (0-255) allowed between the preview and the frame decoded here:
@@ -81,7 +82,7 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
         assert all(name in text for name in names)
         best = expected[0]
         # The preview decoded the real frame at the best moment and read the video's facts.
-        shown = app.screen.query_one("#thumbnail").image
+        shown = app.screen.query_one(PreviewPane).best_frame().image
         assert pixel_distance(shown, frame_shown_at(best.path, best.best_moment)) < SAME_FRAME
         assert "resolution" in text and "duration" in text
         await pilot.press("enter")
@@ -119,14 +120,22 @@ async def test_the_preview_shows_the_frame_at_the_best_moment_not_the_clip_start
                        gop=25)
     hit = Hit(str(video), 1, 2.0, 9.0, 7.0, 0.5)
     backend = FakeBackend(hits=[hit])
-    backend.thumbnail = LibraryBackend(tmp_path / "library.db").thumbnail  # the real decode
+    backend.frame = LibraryBackend(tmp_path / "library.db").frame  # the real decode
     app = create_app(backend=backend, player_template=[], run_player=list, which=only_mpv)
     app.animation_level = "none"
     async with app.run_test(size=SIZE) as pilot:
         await search(app, pilot)
-        shown = app.screen.query_one("#thumbnail").image
+        preview = app.screen.query_one(PreviewPane)
+        shown = preview.best_frame().image
+        strip = [preview.frame(index).image for index in range(5)]
     assert pixel_distance(shown, frame_shown_at(hit.path, hit.best_moment)) < SAME_FRAME
     assert pixel_distance(shown, frame_shown_at(hit.path, hit.start)) > 10 * SAME_FRAME
+    # The strip runs across the clip (2-9 s: 2.7, 4.1, 5.5, 7.0 (the best), 8.3 s), each
+    # frame the one shown at its time.
+    times, best = strip_times(hit.start, hit.end, hit.best_moment)
+    assert best == 3
+    for image, seconds in zip(strip, times):
+        assert pixel_distance(image, frame_shown_at(hit.path, seconds)) < SAME_FRAME
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.fixtures.videos import make_video, second_mosaic
 from vidsearch import thumbnails
@@ -138,3 +140,19 @@ def test_non_square_pixels_come_out_square(tmp_path):
     path = make_video(tmp_path / "anamorphic.mp4", seconds=1, fps=5, size=(96, 64),
                       sar=Fraction(2, 1))
     assert decode_frame(path, 0.2).size == (192, 64)
+
+
+@given(start=st.floats(0, 36_000), length=st.floats(0, 600), where=st.floats(0, 1))
+def test_a_strip_runs_across_the_clip_in_order_with_the_best_moment_on_it(start, length,
+                                                                          where):
+    end = start + length
+    best = start + where * length
+    times, marked = thumbnails.strip_times(start, end, best)
+    assert len(times) == thumbnails.STRIP_FRAMES
+    assert times[marked] == best
+    assert times == sorted(times)
+    assert all(start <= t <= end for t in times)
+    if length > 1:  # five parts of the clip, one frame in each
+        part = length / thumbnails.STRIP_FRAMES
+        for index, seconds in enumerate(times):
+            assert start + index * part - 1e-6 <= seconds <= start + (index + 1) * part + 1e-6

@@ -12,16 +12,17 @@ import os
 import sys
 
 from vidsearch import __version__
-from vidsearch.cli import common, finetune, find, index, models, status, tui, watch
+from vidsearch.cli import common, export, finetune, find, index, models, status, tui, watch
 from vidsearch.cli import eval as eval_command  # `eval` alone would shadow the builtin
 from vidsearch.errors import VidsearchError
 
-COMMANDS = [index, find, status, models, watch, tui, finetune, eval_command]
+COMMANDS = [index, find, export, status, models, watch, tui, finetune, eval_command]
 
 EPILOG = """examples:
   vidsearch index ~/Videos
   vidsearch find "dog catching a frisbee"
   vidsearch find --image frame.png --json
+  vidsearch export beach.mp4 --start 1:02 --end 1:15 -o wave.mp4
   vidsearch status
 """
 

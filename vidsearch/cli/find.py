@@ -20,7 +20,9 @@ def register(subparsers, shared) -> None:
                  '  vidsearch find "a beach" --add sunset --subtract people\n'
                  '  vidsearch find "fireworks" --in ~/Videos/2024 --after 2024-06 '
                  "--before 2024-08 --per-video 2\n"
-                 "  vidsearch find --like ~/Videos/trip.mp4 --at 95",
+                 "  vidsearch find --like ~/Videos/trip.mp4 --at 95\n"
+                 '  vidsearch find "goal celebration" --preview\n'
+                 '  vidsearch find "first steps" -k 20 --timeline first-steps.otio',
         parents=[shared, common.model_options()],
     )
     parser.add_argument("query", nargs="?", help="what happens in the clip you want")
@@ -29,6 +31,12 @@ def register(subparsers, shared) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--rerank", type=int, default=0, metavar="N",
                         help="re-score the top N hits with the model's tight header")
+    parser.add_argument("--preview", action="store_true",
+                        help="draw each hit's best moment under its row (on a terminal only: "
+                             "Kitty or Sixel graphics where it speaks them, else half blocks)")
+    parser.add_argument("--timeline", type=Path, default=None, metavar="FILE",
+                        help="also write the hits as an editing timeline: FILE.otio "
+                             "(OpenTimelineIO) or FILE.edl (CMX 3600), one clip per hit")
     combined = parser.add_argument_group(
         "combined queries", "the query vector is the normalised sum of the normalised parts")
     combined.add_argument("--add", action="append", default=[], metavar="TEXT|IMAGE",
@@ -77,11 +85,30 @@ def run(args: argparse.Namespace) -> int:
         else:
             model, hits = run_query(args, store, image, parts, filters)
             model_name = model.card.name
+        if args.timeline is not None:
+            write_timeline(store, hits, args.timeline)
     if args.json:
         common.print_json({**document, "model": model_name, "hits": [h.to_json() for h in hits]})
+    elif args.preview:
+        from vidsearch.cli import preview
+
+        print_table(hits, below=preview.picture_maker())
     else:
         print_table(hits)
     return 0
+
+
+def write_timeline(store, hits, path: Path) -> None:
+    import logging
+
+    from vidsearch import timeline
+
+    rates = {}
+    for hit in hits:
+        details = store.video_details(hit.video_id)
+        rates[hit.video_id] = details["fps"] if details else None
+    written = timeline.write_hits(hits, rates, path.expanduser())
+    logging.getLogger(__name__).info("wrote the timeline of %d hits to %s", len(hits), written)
 
 
 def run_query(args: argparse.Namespace, store, image, parts, filters):
@@ -139,6 +166,10 @@ def check_usage(args: argparse.Namespace):
         filters = Filters.create(args.folders, args.after, args.before, args.per_video)
     if args.k < 1:
         raise UsageError(f"-k {args.k}: must be at least 1", "e.g. -k 10")
+    if args.timeline is not None:
+        from vidsearch import timeline
+
+        timeline.check_suffix(args.timeline)
     if args.rerank < 0:
         raise UsageError(f"--rerank {args.rerank}: must be 0 or more", "e.g. --rerank 20")
     if args.rerank:
@@ -167,38 +198,68 @@ def load_query_image(path: Path):
 # column gets the rest of the line.
 OTHER_COLUMNS_WIDTH = 43
 MIN_FILE_WIDTH = 20
+TABLE_OVERHEAD = 14  # a space either side of each of the 5 columns, 4 rules between them
 
 
-def print_table(hits) -> None:
+def print_table(hits, below=None) -> None:
+    """The hits as a table; with `below` (a hit -> a rich renderable or None), each row is
+    followed by what it returns for that hit (the --preview picture), columns kept aligned."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
-
-    from vidsearch import display
 
     console = Console()
     if not hits:
         console.print("no matches")
         return
     file_width = max(MIN_FILE_WIDTH, console.width - OTHER_COLUMNS_WIDTH)
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("#", justify="right")
-    table.add_column("file", overflow="fold", max_width=file_width)
-    table.add_column("clip")
-    table.add_column("best moment")
-    table.add_column("score", justify="right")
-    for rank, hit in enumerate(hits, start=1):
-        table.add_row(
-            str(rank),
-            display.wrapped_path(display.printable(display.home_relative(hit.path)), file_width),
-            f"{display.format_time(hit.start)}-{display.format_time(hit.end)}",
-            display.format_time(hit.best_moment),
-            f"{hit.score:.3f}",
-        )
-    console.print(table)
+    if below is None:
+        console.print(_hits_table(hits, file_width))
+    else:
+        # One table per row, every column at a fixed width so the rows still line up; the
+        # file column takes what the others and rich's padding and rules leave of the line.
+        widths = [len(str(len(hits))), 0, max(len(_clip(h)) for h in hits),
+                  len("best moment"), len("score")]
+        widths[1] = file_width = max(MIN_FILE_WIDTH,
+                                     console.width - sum(widths) - TABLE_OVERHEAD)
+        for rank, hit in enumerate(hits, start=1):
+            console.print(_hits_table([hit], file_width, first_rank=rank, widths=widths,
+                                      show_header=rank == 1))
+            drawn = below(hit)
+            if drawn is not None:
+                console.print(drawn)
     hint = open_hint(hits[0])
     if hint:
         console.print(Text(f"open the best hit: {hint}", style="dim"))
+
+
+def _clip(hit) -> str:
+    from vidsearch import display
+
+    return f"{display.format_time(hit.start)}-{display.format_time(hit.end)}"
+
+
+def _hits_table(hits, file_width: int, *, first_rank: int = 1, widths=None,
+                show_header: bool = True):
+    from rich.table import Table
+
+    from vidsearch import display
+
+    fixed = widths or [None] * 5
+    table = Table(show_edge=False, header_style="bold", show_header=show_header)
+    table.add_column("#", justify="right", width=fixed[0])
+    table.add_column("file", overflow="fold", max_width=file_width, width=fixed[1])
+    table.add_column("clip", width=fixed[2])
+    table.add_column("best moment", width=fixed[3])
+    table.add_column("score", justify="right", width=fixed[4])
+    for rank, hit in enumerate(hits, start=first_rank):
+        table.add_row(
+            str(rank),
+            display.wrapped_path(display.printable(display.home_relative(hit.path)), file_width),
+            _clip(hit),
+            display.format_time(hit.best_moment),
+            f"{hit.score:.3f}",
+        )
+    return table
 
 
 def open_hint(best) -> str | None:

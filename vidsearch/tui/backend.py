@@ -80,7 +80,13 @@ class Backend(Protocol):
 
     def video_facts(self, hit: Hit) -> VideoFacts | None: ...
 
-    def thumbnail(self, hit: Hit) -> Image.Image: ...
+    def frame(self, hit: Hit, seconds: float) -> Image.Image:
+        """The frame of the hit's video shown at `seconds`, fitted to the preview."""
+        ...
+
+    def export(self, hit: Hit, folder: Path) -> Path:
+        """The hit's clip cut (stream copy) into a new file in `folder`; returns its path."""
+        ...
 
 
 class LibraryBackend:
@@ -209,8 +215,14 @@ class LibraryBackend:
         return VideoFacts(details["path"], details["duration"], details["width"],
                           details["height"], details["fps"])
 
-    def thumbnail(self, hit: Hit) -> Image.Image:
-        return self._thumbnails.get(hit.path, hit.best_moment)
+    def frame(self, hit: Hit, seconds: float) -> Image.Image:
+        return self._thumbnails.get(hit.path, seconds)
+
+    def export(self, hit: Hit, folder: Path) -> Path:
+        from vidsearch.export import export_clip, free_clip_path
+
+        out = free_clip_path(folder, hit.path, hit.start, hit.end)
+        return export_clip(hit.path, hit.start, hit.end, out).path
 
 
 def _files_signature(db_path: Path) -> tuple:

@@ -20,6 +20,7 @@ KEYS: list[KeyHelp] = [
     KeyHelp("↑ ↓ PgUp PgDn Home End",
             "move through the results (or click a row; click it again to open)"),
     KeyHelp("c", "copy “path at H:MM:SS” of the selected result"),
+    KeyHelp("e", "export the selected result's clip into a folder (asks which)"),
     KeyHelp("/", "back to the search box"),
     KeyHelp("Esc", "leave the search box (to the results, if there are any)"),
     KeyHelp("i", "search by an example image (asks for a file path; → completes it)"),

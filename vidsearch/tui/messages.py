@@ -25,6 +25,7 @@ class WorkerGroup(StrEnum):
     SEARCH = "search"
     PREVIEW = "preview"
     FEEDBACK = "feedback"
+    EXPORT = "export"
 
 
 @dataclass(frozen=True)
@@ -144,16 +145,34 @@ class FactsReady(Message):
 
 
 class ThumbnailReady(Message):
-    def __init__(self, hit: Hit, image: Image.Image) -> None:
+    """Frame `index` of the hit's strip, decoded."""
+
+    def __init__(self, hit: Hit, index: int, image: Image.Image) -> None:
         super().__init__()
         self.hit = hit
+        self.index = index
         self.image = image
 
 
 class ThumbnailFailed(Message):
-    """The frame could not be decoded; `reason` goes under the empty picture."""
+    """Frame `index` could not be decoded; `reason` goes under the strip."""
 
-    def __init__(self, hit: Hit, reason: str) -> None:
+    def __init__(self, hit: Hit, index: int, reason: str) -> None:
         super().__init__()
         self.hit = hit
+        self.index = index
         self.reason = reason
+
+
+class ExportDone(Message):
+    def __init__(self, hit: Hit, path: Path) -> None:
+        super().__init__()
+        self.hit = hit
+        self.path = path
+
+
+class ExportFailed(Message):
+    def __init__(self, hit: Hit, error: VidsearchError) -> None:
+        super().__init__()
+        self.hit = hit
+        self.error = error

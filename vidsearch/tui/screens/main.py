@@ -23,7 +23,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
+from vidsearch.thumbnails import strip_times
 from vidsearch.tui.messages import (
+    ExportDone,
+    ExportFailed,
     FactsReady,
     ImageQuery,
     LikeQuery,
@@ -39,6 +42,7 @@ from vidsearch.tui.messages import (
     hit_label,
 )
 from vidsearch.tui.feedback import FeedbackFailed
+from vidsearch.tui.screens.export_folder import ExportFolderScreen
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
 from vidsearch.display import count, format_time, printable
@@ -58,6 +62,7 @@ class MainScreen(Screen):
         Binding("slash", "focus_search", "Search"),
         Binding("escape", "focus_results", "Results", show=False),
         Binding("c", "copy_hit", "Copy"),
+        Binding("e", "export_hit", "Export"),
         Binding("i", "image_search", "By image"),
         Binding("m", "more_like_this", "More like this", show=False),
         Binding("plus", "mark_right", "Right"),
@@ -80,6 +85,7 @@ class MainScreen(Screen):
         # text runs it again, rather than a search for the words that name it.
         self._shown_query: ImageQuery | LikeQuery | None = None
         self._results_query: Query | None = None  # the query whose hits the table shows
+        self._export_folder: Path | None = None  # the last folder a clip was exported into
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="describe a moment, e.g. dog catching a frisbee  (Enter searches)",
@@ -144,12 +150,25 @@ class MainScreen(Screen):
         if worker.is_cancelled:
             return  # the cursor moved on; decoding this frame would only delay the next
         self.post_message(FactsReady(hit, facts))
+        times, best = strip_times(hit.start, hit.end, hit.best_moment)
+        # The best moment first: it is the frame the user came for.
+        for index in sorted(range(len(times)), key=lambda i: i != best):
+            if worker.is_cancelled:
+                return  # each frame costs a seek and a GOP's decode: stop when not wanted
+            try:
+                message = ThumbnailReady(hit, index, backend.frame(hit, times[index]))
+            except VidsearchError as exc:
+                message = ThumbnailFailed(hit, index, exc.reason)
+            if not worker.is_cancelled:
+                self.post_message(message)
+
+    @work(thread=True, group=WorkerGroup.EXPORT, exit_on_error=False)
+    def run_export(self, hit: Hit, folder: Path) -> None:
+        # Not exclusive: a second export must not cancel the first one's file half way.
         try:
-            message = ThumbnailReady(hit, backend.thumbnail(hit))
+            self.post_message(ExportDone(hit, self.app.backend.export(hit, folder)))
         except VidsearchError as exc:
-            message = ThumbnailFailed(hit, exc.message)
-        if not worker.is_cancelled:
-            self.post_message(message)
+            self.post_message(ExportFailed(hit, exc))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Expected failures arrive as messages; this is for bugs and odd OS errors, which are
@@ -169,6 +188,9 @@ class MainScreen(Screen):
             case WorkerGroup.FEEDBACK:
                 self.notify(f"the mark was not saved: {type(error).__name__}: {error}",
                             title="feedback", severity="error", markup=False, timeout=8)
+            case WorkerGroup.EXPORT:
+                self.notify(f"{type(error).__name__}: {error}", title="export failed",
+                            severity="error", markup=False, timeout=8)
             case _:
                 self.query_one(PreviewPane).show_thumbnail_error(str(error))
 
@@ -248,11 +270,20 @@ class MainScreen(Screen):
 
     def on_thumbnail_ready(self, message: ThumbnailReady) -> None:
         if message.hit == self.query_one(ResultsTable).current_hit:
-            self.query_one(PreviewPane).show_thumbnail(message.image)
+            self.query_one(PreviewPane).show_thumbnail(message.index, message.image)
 
     def on_thumbnail_failed(self, message: ThumbnailFailed) -> None:
         if message.hit == self.query_one(ResultsTable).current_hit:
             self.query_one(PreviewPane).show_thumbnail_error(message.reason)
+
+    def on_export_done(self, message: ExportDone) -> None:
+        self.notify(f"exported {hit_label(message.hit)} to {printable(str(message.path))}",
+                    markup=False, timeout=6)
+
+    def on_export_failed(self, message: ExportFailed) -> None:
+        error = message.error
+        self.notify(f"{error.message}. {error.hint or ''}".strip(), title="export failed",
+                    severity="error", markup=False, timeout=8)
 
     def on_results_table_hit_chosen(self, message: ResultsTable.HitChosen) -> None:
         self.app.open_hit(message.hit)
@@ -300,6 +331,21 @@ class MainScreen(Screen):
         text = f"{hit.path} at {format_time(hit.best_moment)}"
         self.app.copy_to_clipboard(text)
         self.notify(f"copied: {printable(text)}", markup=False)
+
+    def action_export_hit(self) -> None:
+        hit = self.query_one(ResultsTable).current_hit
+        if hit is None:
+            self.notify("nothing selected to export", severity="warning", markup=False)
+            return
+
+        def chosen(folder: Path | None) -> None:
+            if folder is None:
+                return
+            self._export_folder = folder
+            self.notify(f"exporting {hit_label(hit)}…", markup=False)
+            self.run_export(hit, folder)
+
+        self.app.push_screen(ExportFolderScreen(hit_label(hit), self._export_folder), chosen)
 
     def action_image_search(self) -> None:
         self.app.push_screen(ImagePathScreen(), self._image_chosen)

@@ -12,10 +12,11 @@ class PathSuggester(Suggester):
     gets a trailing separator (so the next Tab goes on inside it), and only files whose suffix
     is in `suffixes` are offered. What the user typed (a `~`, say) is kept as typed."""
 
-    def __init__(self, suffixes: frozenset[str] = frozenset()) -> None:
+    def __init__(self, suffixes: frozenset[str] = frozenset(), *, files: bool = True) -> None:
         # No cache: the folder can change while the dialog is open (a screenshot just saved).
         super().__init__(use_cache=False, case_sensitive=True)
         self.suffixes = suffixes
+        self.files = files  # False: folders only (where to put an export)
 
     async def get_suggestion(self, value: str) -> str | None:
         if not value:
@@ -38,7 +39,8 @@ class PathSuggester(Suggester):
             try:
                 if entry.is_dir():
                     yield name + os.sep
-                elif not self.suffixes or os.path.splitext(name)[1].lower() in self.suffixes:
+                elif self.files and (not self.suffixes
+                                     or os.path.splitext(name)[1].lower() in self.suffixes):
                     yield name
             except OSError:
                 continue
