@@ -141,6 +141,12 @@ def migrate(conn, path: Path) -> None:
         log.debug("applied migration %s to %s", name, path)
 
 
+def pending_migrations(conn, path: Path) -> list[str]:
+    """The registered migrations the library at `path` has not had yet (none: it is current)."""
+    applied = _applied(conn, path)
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
 def _applied(conn, path: Path) -> list[str]:
     """Names of the migrations already applied; none for a new, empty database."""
     has_record = conn.execute(
