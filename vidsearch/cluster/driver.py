@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,7 @@ class _Worker:
     node_id: str
     cpus: int
     gpus: int
+    started: float = field(default_factory=time.monotonic)
     stats: WorkerStats | None = None  # None until it has said hello
 
 
@@ -155,6 +157,7 @@ class _Run:
                 if self.queue:
                     raise self._no_workers()
                 break
+            self._give_up_on_slow_starts()
             waiting = list(self.busy) + list(self.starting)
             ready, _ = self.ray.wait(waiting, num_returns=1, timeout=_POLL_SECONDS)
             for ref in ready:
@@ -263,10 +266,21 @@ class _Run:
         worker = _Worker(actor, node_id, cpus, gpus)
         self.starting[actor.hello.remote()] = worker
 
+    def _give_up_on_slow_starts(self) -> None:
+        """A worker that cannot start (its node full, its model load stuck) is not waited for
+        past `start_timeout`: the others go on, and a run with none left says so."""
+        now = time.monotonic()
+        for ref, worker in list(self.starting.items()):
+            if now - worker.started > self.cluster.start_timeout:
+                log.warning("a worker on node %s did not start within %.0f s; going on "
+                            "without it", worker.node_id[:8], self.cluster.start_timeout)
+                del self.starting[ref]
+                self.ray.kill(worker.actor)
+
     def _greeted(self, ref, worker: _Worker) -> None:
         try:
-            hello: Hello = self.ray.get(ref, timeout=self.cluster.start_timeout)
-        except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError) as exc:
+            hello: Hello = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as exc:
             log.warning("a worker on node %s did not start: %s", worker.node_id[:8],
                         first_line(exc))
             self.ray.kill(worker.actor)
