@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -41,14 +42,17 @@ class Recorder:
     def __init__(self, on_assign=None) -> None:
         self.given: list[tuple[str, str]] = []  # (node, path), in order
         self.on_assign = on_assign
+        self.in_hand = self.most_in_hand = 0
 
     def assigned(self, worker, path: str) -> None:
         self.given.append((worker.node, path))
+        self.in_hand += 1
+        self.most_in_hand = max(self.most_in_hand, self.in_hand)
         if self.on_assign:
             self.on_assign(worker, path)
 
     def finished(self, worker, path: str, ok: bool) -> None:
-        pass
+        self.in_hand -= 1
 
 
 def test_a_worker_with_other_weights_is_refused(ray_cluster, tiny_model, videos, tmp_path):
@@ -67,7 +71,10 @@ def test_a_worker_with_other_weights_is_refused(ray_cluster, tiny_model, videos,
 def test_the_cluster_library_equals_a_local_one(ray_cluster, tiny_model, videos, tmp_path):
     address, _ = ray_cluster
     index_locally(videos, tmp_path / "local.db")
-    report, indexer = index_on(address, videos, tmp_path / "cluster.db")
+    events = Recorder()
+    report, indexer = index_on(address, videos, tmp_path / "cluster.db", events=events)
+    # Back-pressure: a video at a time per worker, each written before the next is fetched.
+    assert 1 <= events.most_in_hand <= 2
     assert sorted(report.indexed) == sorted(str(p) for p in videos.glob("*.mp4"))
     assert not report.failed and not indexer.refused
     # Each worker that took part (node b with the weights the run sent it) says what it did;
@@ -162,6 +169,19 @@ def test_ctrl_c_on_the_driver_leaves_only_whole_videos(ray_cluster, tiny_model, 
         assert video.status == "ok"
         assert len(video.frame_times) == len(local[path].frame_times), path
         assert video.clips == local[path].clips, path
+    # The same command goes on from there, and ends with the local run's library.
+    again = subprocess.run(
+        [sys.executable, "-m", "vidsearch", "index", str(videos), "--db", str(db),
+         "--cluster", address, "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    assert sorted(document["indexed"] + document["skipped"]) == sorted(local)
+    workers = document["workers"]
+    assert sum(worker["videos"] for worker in workers) == len(document["indexed"])
+    assert all({"node", "pid", "video_seconds_per_second"} <= set(w) for w in workers)
+    assert_same_library(db, tmp_path / "local.db")
 
 
 def _map(entry: str):
