@@ -60,6 +60,18 @@ class LibraryBusyError(CannotRunError):
     """Another process is writing to the same library."""
 
 
+def advised(error: VidsearchError, advice: str) -> VidsearchError:
+    """`error` with an advice key naming the setting the user can change: a front end with its
+    own words for settings (the CLI's flags, see `cli/common.SETTING_FLAGS`) looks the key up;
+    everyone else reads the hint, which names settings in words, never flags."""
+    error.advice = advice  # type: ignore[attr-defined]
+    return error
+
+
+def advice_of(error: BaseException) -> str | None:
+    return getattr(error, "advice", None)
+
+
 def first_line(exc: BaseException, limit: int = 300) -> str:
     """What a library's exception says, cut to one line: the rest is usually a traceback or a
     dump that would wrap a terminal line many times over."""

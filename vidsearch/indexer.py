@@ -84,6 +84,7 @@ class EncodedVideo:
     frame_vectors: np.ndarray
     clip_spans: list[tuple[float, float]]
     clip_vectors: np.ndarray
+    recorded_at: float | None = None  # from the file's tags, read where it was decoded
 
 
 @dataclass
@@ -380,6 +381,7 @@ class Indexer:
             frame_vectors=vectors,
             clip_spans=[(w.start, w.end) for w in windows],
             clip_vectors=clip_vectors,
+            recorded_at=video.recorded_at(job.state.path),
         ), report)
 
     def _store_video(self, job: _Job, encoded: EncodedVideo, report: IndexReport) -> None:
@@ -396,6 +398,7 @@ class Indexer:
             frame_vectors=encoded.frame_vectors,
             clip_spans=encoded.clip_spans,
             clip_vectors=encoded.clip_vectors,
+            recorded_at=encoded.recorded_at,
         )
         duration = encoded.meta.duration
         report.indexed.append(job.state.path)

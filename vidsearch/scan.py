@@ -119,6 +119,12 @@ def rebase(path: str, old: str, new: str) -> str:
     return folder_prefix(new) + path[len(folder_prefix(old)):]
 
 
+def absolute(path: str | os.PathLike[str]) -> str:
+    """A path as the library stores it: absolute, symlinks and `~` left as given (a folder
+    named on the command line means what `index` made of the same words)."""
+    return os.path.abspath(os.fspath(path))
+
+
 def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
@@ -132,7 +138,7 @@ def scan(
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     for root in roots:
-        root_path = os.path.abspath(os.fspath(root))
+        root_path = absolute(root)
         if os.path.isfile(root_path):
             state = stat_file(root_path)
             if state and root_path not in seen_files:

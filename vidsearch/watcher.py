@@ -30,7 +30,7 @@ from watchdog.observers.polling import PollingObserver
 
 from vidsearch import scan as fs
 from vidsearch import video
-from vidsearch.errors import CannotRunError
+from vidsearch.errors import CannotRunError, advised
 from vidsearch.indexer import Indexer, IndexReport, follow_rename
 from vidsearch.store import WatchState, clear_watch_state, record_watch_state
 from vidsearch.store.watching import IDLE, INDEXING, SYNCING
@@ -161,10 +161,11 @@ class Watcher:
             observer.start()
         except OSError as exc:
             observer.stop()
-            raise CannotRunError(
+            raise advised(CannotRunError(
                 f"cannot watch {', '.join(map(str, self.roots))}: {exc.strerror or exc}",
-                "raise the limit (sysctl fs.inotify.max_user_watches), or use --poll SECONDS",
-            ) from exc
+                "raise the limit (sysctl fs.inotify.max_user_watches), or poll the folders "
+                "instead of asking for events",
+            ), "poll") from exc
         self._observer = observer
 
     def stop_observer(self) -> None:

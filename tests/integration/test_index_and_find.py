@@ -44,7 +44,7 @@ def test_index_then_find_returns_hits_with_the_documented_fields(tiny_model, lib
     assert document["model"] == "tiny"
     assert len(document["hits"]) == 2
     for hit in document["hits"]:
-        assert set(hit) == {"path", "start", "end", "best_moment", "score"}
+        assert set(hit) == {"path", "start", "end", "best_moment", "score", "recorded_at"}
         assert os.path.isabs(hit["path"]) and hit["path"].startswith(str(library))
         assert 0 <= hit["start"] <= hit["best_moment"] <= hit["end"]
         assert -1.0 <= hit["score"] <= 1.0

@@ -84,6 +84,24 @@ def test_log_lines_come_every_few_seconds_and_once_at_the_end(caplog):
     assert "real time" in lines[1] and "left" in lines[1]
 
 
+def test_watch_progress_speaks_only_for_a_run_that_lasts(caplog):
+    """After its first pass `watch` logs each video; a short one needs no progress lines, a
+    long one does."""
+    clock = iter(x * 0.1 for x in range(10_000))
+    progress = LogProgress(every=30.0, clock=lambda: next(clock), only_long=True)
+    with caplog.at_level(logging.INFO, logger="vidsearch"):
+        progress.start(1, 5.0)
+        for second in range(1, 6):
+            progress.advanced(float(second))
+        assert caplog.records == []
+        progress.start(1, 600.0)
+        for second in range(1, 601):  # 60 s of clock
+            progress.advanced(float(second))
+    lines = [record.getMessage() for record in caplog.records]
+    assert 2 <= len(lines) <= 4, lines
+    assert lines[0].endswith("left") and lines[-1].startswith("0:10:00 / 0:10:00 of video (100%)")
+
+
 def test_index_logs_progress_in_video_time_when_stderr_is_a_pipe(tiny_model, library):
     total = sum(probe(path).duration for path in library.rglob("*.mp4"))
     result = run_cli("index", str(library))

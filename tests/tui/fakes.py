@@ -76,6 +76,9 @@ class FakeBackend:
     def search_image(self, image_path: Path, k: int) -> list[Hit]:
         return self._answer(image_path)[:k]
 
+    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+        return [h for h in self._answer(("like", hit)) if h != hit][:k]
+
     def video_facts(self, hit: Hit) -> VideoFacts | None:
         return VideoFacts(hit.path, 3725.0, 1920, 1080, 29.97)
 

@@ -354,3 +354,37 @@ async def test_an_unexpected_error_in_a_search_is_shown_not_a_crash(make_app, ba
         text = screen_text(app)
         assert "The search failed: Boom" in text and "disk image is malformed" in text
         assert not app.screen.query_one("#message").loading
+
+
+@pytest.mark.slow
+async def test_m_searches_for_clips_like_the_selected_hit_and_enter_repeats_it(make_app,
+                                                                                backend):
+    backend.loaded = False  # more like this needs no model: nothing says it is loading
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot)
+        await pilot.press("down", "m")
+        await settle(app, pilot)
+        assert backend.queries == ["dog", ("like", HITS[1])]
+        box = app.screen.query_one("#query", Input)
+        assert box.value == f"like: {HITS[1].path} at 0:00:04"
+        text = screen_text(app)
+        assert "3 hits for clips like [bold]loud[blink].mp4 at 0:00:04" in text
+        assert "loading model" not in text
+        box.focus()
+        await pilot.press("enter")  # the box names the search: Enter runs it again
+        await settle(app, pilot)
+        assert backend.queries[-1] == ("like", HITS[1])
+
+
+@pytest.mark.slow
+async def test_the_help_screen_explains_the_search_box_syntax(make_app):
+    from vidsearch.query import BOX_SYNTAX
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        text = screen_text(app)
+        assert "In the search box" in text and "more like this" in text
+        for example, _meaning in BOX_SYNTAX:
+            assert example in text

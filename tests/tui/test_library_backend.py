@@ -237,7 +237,7 @@ async def test_missing_weights_on_a_real_library_is_a_message(isolated_home):
         assert app.is_running
         assert "The search could not run" in text
         assert "no weights for model 'clip-vit-b-32-openai'" in text
-        assert "--weights FILE" in text
+        assert "name another weights file" in text
 
 
 def test_status_of_a_missing_or_foreign_database_names_the_problem(tmp_path):
@@ -306,3 +306,21 @@ def test_the_precision_option_reaches_the_image_model(indexed_db, tiny_model, tm
     backend = LibraryBackend(indexed_db, device="cpu", precision=precision)
     backend.search_image(red_picture(tmp_path / "red.png"), 5)
     assert [model.precision for model in made] == [precision]
+
+
+@pytest.mark.slow
+def test_the_search_box_syntax_and_more_like_this_reach_the_search_core(indexed_db, library,
+                                                                         tiny_model):
+    backend = LibraryBackend(indexed_db, device="cpu")
+    combined = backend.search_text('a red square +"a blue sky" -people', k=5)
+    with open_store(indexed_db, create=False) as store:
+        model = search_api.load_text_only_model(tiny_model, device="cpu")
+        parts = search_api.parts_from("a red square", ["a blue sky"], ["people"])
+        assert combined == search_api.search_parts(store, model, parts, k=5)
+        assert not backend.model_loaded(image=True)  # texts only: no vision tower
+        best = combined[0]
+        source = search_api.like_source(store, best.path, best.best_moment)
+        expected = search_api.search_like(store, source, k=5)
+    assert backend.search_like(best, k=5) == expected
+    assert all(not (h.video_id == source.video_id and h.start < source.end
+                    and source.start < h.end) for h in expected)

@@ -8,7 +8,7 @@ import torch
 
 from tests.fixtures.tiny_model import install_tiny_model, make_tiny_card
 from vidsearch import config
-from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.errors import CannotRunError, UsageError, advice_of
 from vidsearch.model import load_model, save_model
 from vidsearch.model.cards import load_card
 from vidsearch.model.video_text import resize_and_crop
@@ -99,7 +99,8 @@ def test_weights_override_and_missing_local_weights(tmp_path):
     weights_file.rename(moved)
     with pytest.raises(CannotRunError) as caught:
         load_model(name)
-    assert name in str(caught.value) and "--weights FILE" in str(caught.value)
+    assert name in str(caught.value) and "name another weights file" in str(caught.value)
+    assert advice_of(caught.value) == "weights"  # the CLI adds --weights FILE
     assert load_model(name, weights=moved).embed_texts(["x"]).shape == (1, 64)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -36,3 +37,20 @@ def test_only_config_reads_the_environment():
     readers = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
                      if re.search(r"os\.environ|os\.getenv", path.read_text(encoding="utf-8")))
     assert readers == ["config.py"]
+
+
+def test_only_the_faces_read_the_run_settings():
+    """Library calls take precision and offline as arguments (defaults fp32, online); only
+    the faces read the environment's settings and pass them down."""
+    def reads(path: Path) -> bool:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and any(
+                    alias.name == "read_run_settings" for alias in node.names):
+                return True
+            if isinstance(node, ast.Attribute) and node.attr == "read_run_settings":
+                return True
+        return False
+
+    readers = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+                     if reads(path))
+    assert readers == ["cli/common.py", "tui/backend.py"]

@@ -12,7 +12,7 @@ import torch
 
 from tests.fixtures.tiny_model import make_tiny_card
 from vidsearch import config
-from vidsearch.errors import CannotRunError, UsageError, VidsearchError
+from vidsearch.errors import CannotRunError, UsageError, VidsearchError, advice_of
 from vidsearch.model import weights
 from vidsearch.model.cards import load_card
 from vidsearch.model.factory import build_module
@@ -62,11 +62,11 @@ def _save(path: Path, state: dict) -> Path:
 @pytest.mark.parametrize("name", ["clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16"])
 def test_missing_weights_offline_names_the_model_and_both_fixes(name):
     with pytest.raises(CannotRunError) as caught:
-        resolve_weights(load_card(name))
+        resolve_weights(load_card(name), offline=True)
     message = str(caught.value)
     assert name in message
     assert str(config.weights_cache_dir() / name) in message
-    assert "--weights FILE" in message
+    assert "name another weights file" in message and advice_of(caught.value) == "weights"
     assert f"vidsearch models import {name} FILE" in message
     assert "\n" not in message
 

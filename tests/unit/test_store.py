@@ -1,5 +1,6 @@
 import multiprocessing
 import os
+import re
 from pathlib import Path
 
 import apsw
@@ -9,7 +10,7 @@ import pytest
 from vidsearch.errors import CannotRunError, LibraryBusyError
 from vidsearch.store import VideoMeta, open_store, schema_version, writer_lock
 from vidsearch.store import vectors as store_vectors
-from vidsearch.store.schema import MIGRATIONS
+from vidsearch.store.schema import MIGRATIONS, OLDER_RELEASES_REFUSE
 
 DIM = 8
 
@@ -42,10 +43,26 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
     with open_store(tmp_path / "lib.db") as store:
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert applied_migrations(store.conn) == [
-            "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once"]
-        assert schema_version() == 3
-        # the version is recorded in the migrations table only
-        assert store.get_meta("schema_version") is None
+            "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once",
+            "m004_frame_vectors_float16", "m005_recorded_at", "m006_older_releases_refuse"]
+        assert schema_version() == 6
+        # the version is recorded in the migrations table only; the old key holds a guard
+        assert store.get_meta("schema_version") == OLDER_RELEASES_REFUSE
+
+
+def older_release_opens(conn) -> str:
+    """What releases before the migration registry did on opening a library (schema 2, the
+    version read from `meta.schema_version`): refuse a newer one, else migrate from there."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > 2:
+        return f"library schema version {version} is newer than this vidsearch understands (2)"
+    return "migrates" if version < 2 else "opens"
+
+
+def test_an_older_release_refuses_a_newer_library_instead_of_migrating_it(tmp_path):
+    with open_store(tmp_path / "lib.db") as store:
+        assert "is newer than this vidsearch" in older_release_opens(store.conn)
 
 
 def applied_migrations(conn) -> list[str]:
@@ -63,7 +80,9 @@ def test_write_and_search_round_trip(store):
     assert (frame.path, frame.t) == ("/v/a.mp4", 7.0)
     times, vectors = store.frame_vectors(frame.video_id, 3, 5)
     assert list(times) == [3.0, 4.0, 5.0]
-    np.testing.assert_allclose(vectors[0], unit(1000 + 3), rtol=1e-6)
+    # float16 keeps about three decimal digits
+    np.testing.assert_allclose(vectors[0], unit(1000 + 3), atol=1e-3)
+    assert vectors.dtype == np.float32
     assert store.check_integrity() == []
 
 
@@ -72,7 +91,8 @@ def test_rewriting_a_video_replaces_all_its_rows(store):
     add_video(store, "/v/a.mp4", seed=3, seconds=6)
     stats = store.stats()
     assert (stats.videos, stats.frames, stats.clips) == (1, 6, 2)
-    assert store.conn.execute("SELECT count(*) FROM frame_vec").fetchone()[0] == 6
+    assert store.conn.execute(
+        "SELECT sum(length(frame_ids)) / 8 FROM frame_bits").fetchone()[0] == 6
     assert store.check_integrity() == []
 
 
@@ -83,6 +103,7 @@ def test_failure_replaces_vectors_and_is_listed(store):
     assert (stats.videos, stats.frames, stats.clips) == (0, 0, 0)
     assert stats.failures == [("/v/a.mp4", "truncated at 3 s")]
     assert store.conn.execute("SELECT count(*) FROM clip_bits").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM frame_bits").fetchone()[0] == 0
 
 
 def test_failed_write_leaves_nothing_behind(store):
@@ -110,9 +131,13 @@ def test_move_keeps_vectors_and_remove_drops_them(store):
     assert store.get_video("/v/a.mp4") is None
     assert store.nearest_clips(unit(1500), 1)[0].path == "/w/a.mp4"
     assert store.find_by_content("h1", 101).path == "/w/a.mp4"
+    frame = store.nearest_frames(unit(1000 + 4), 1)[0]
+    assert (frame.path, frame.t) == ("/w/a.mp4", 4.0)
     assert store.remove_videos(["/w/a.mp4"]) == 1
-    assert store.stats().clips == 0
+    assert (store.stats().clips, store.stats().frames) == (0, 0)
     assert store.conn.execute("SELECT count(*) FROM clip_bits").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM frame_bits").fetchone()[0] == 0
+    assert store.nearest_frames(unit(1000 + 4), 1) == []
 
 
 def test_videos_under_matches_folders_not_name_prefixes(store):
@@ -153,7 +178,9 @@ def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "lib.db"
     with open_store(path) as store:
         store.conn.execute("INSERT INTO migrations VALUES ('m999_from_the_future', 0)")
-    with pytest.raises(CannotRunError, match="version 4 is newer .* understands \\(3\\)"):
+    known = schema_version()
+    with pytest.raises(CannotRunError,
+                       match=f"version {known + 1} is newer .* understands \\({known}\\)"):
         open_store(path)
 
 
@@ -202,21 +229,41 @@ def make_version_1_library(path):
     conn.close()
 
 
+def version_1_frame_vectors() -> np.ndarray:
+    """The float32 frame vectors the frozen dump holds, read from its text."""
+    blobs = re.findall(r"INSERT INTO frame_vec\(rowid, embedding\) VALUES \(\d+, X'([0-9A-F]+)'\)",
+                       LIBRARY_V1.read_text())
+    return np.stack([np.frombuffer(bytes.fromhex(b), dtype=np.float32) for b in blobs])
+
+
 def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
     path = tmp_path / "old.db"
     make_version_1_library(path)
     with open_store(path) as migrated:
         assert applied_migrations(migrated.conn) == [name for name, _ in MIGRATIONS]
-        assert migrated.get_meta("schema_version") is None
+        assert migrated.get_meta("schema_version") == OLDER_RELEASES_REFUSE
         assert migrated.model_fingerprint == "fp-a"
         best = migrated.nearest_clips(unit(12), 1)[0]
         assert (best.clip_id, best.path, best.start, best.end) == (2, "/v/old.mp4", 5.0, 15.0)
-        ids, bits = migrated._load_bit_index()
-        assert sorted(ids) == [1, 2]
+        ids, bits, owners = migrated._load_bit_index()
+        assert sorted(ids) == [1, 2] and list(owners) == [7, 7]
+        # rows older than recording dates get their file's modification time
+        assert migrated.recording_times([7]) == {7: 1e-9}
         np.testing.assert_array_equal(bits[list(ids).index(2)],
                                       store_vectors.pack_sign_bits(unit(12))[0])
         frame = migrated.nearest_frames(unit(102), 1)[0]
         assert (frame.frame_id, frame.t) == (2, 1.0)
+        # the frame vectors left vec0 and survive as float16
+        assert migrated.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'frame_vec'").fetchone()[0] == 0
+        times, vectors = migrated.frame_vectors(7)
+        assert list(times) == [0.0, 1.0]
+        np.testing.assert_allclose(vectors, version_1_frame_vectors(), rtol=1e-3, atol=1e-4)
+        frame_ids, frame_bits, _owners = migrated._frame_bits.get(migrated.conn,
+                                                                  migrated._state(), 8)
+        assert list(frame_ids) == [1, 2]
+        np.testing.assert_array_equal(frame_bits,
+                                      store_vectors.pack_sign_bits(version_1_frame_vectors()))
         stats = migrated.stats()
         assert (stats.videos, stats.clips, stats.frames) == (1, 2, 2)
         assert stats.failures == [("/v/broken.mp4", "no frames could be decoded")]

@@ -69,3 +69,22 @@ def test_a_write_from_another_process_is_seen_by_the_next_search(library):
     assert ready.is_set() and writer.exitcode == 0
     assert best_path(library, 4) == "/v/other.mp4"
     np.testing.assert_array_equal(sorted(library._load_bit_index()[0]), [1, 2, 3, 4])
+
+
+def best_frame_path(store, seed: int) -> str | None:
+    """The path of the frame nearest the 4th frame vector `add_video` wrote for `seed`."""
+    found = store.nearest_frames(unit(seed * 1000 + 4), 1)
+    return found[0].path if found else None
+
+
+def test_frame_bits_follow_each_write_like_clip_bits(library):
+    assert best_frame_path(library, 1) == "/v/a.mp4"  # the frame bits are now cached
+    add_video(library, "/v/b.mp4", seed=2)
+    assert best_frame_path(library, 2) == "/v/b.mp4"
+    library.record_failure("/v/b.mp4", size=1, mtime_ns=1, error="broken")
+    assert best_frame_path(library, 2) == "/v/a.mp4"
+    assert library.move_folder("/v", "/w") == [("/v/a.mp4", "/w/a.mp4"),
+                                               ("/v/b.mp4", "/w/b.mp4")]
+    assert best_frame_path(library, 1) == "/w/a.mp4"
+    library.remove_videos(["/w/a.mp4", "/w/b.mp4"])
+    assert best_frame_path(library, 1) is None

@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from vidsearch.errors import VidsearchError
+from vidsearch.errors import VidsearchError, advice_of
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -104,10 +104,26 @@ def configure_logging(args: argparse.Namespace) -> None:
     logging.getLogger("vidsearch.progress").setLevel(min(level, logging.INFO))
 
 
+# The flag for each setting the library's errors advise changing (`errors.advised`): the
+# library's hints name the setting in words, and the command line adds how to change it.
+SETTING_FLAGS = {
+    "db": "--db PATH",
+    "device": "--device",
+    "model": "--model NAME",
+    "precision": "--precision",
+    "weights": "--weights FILE",
+    "poll": "--poll SECONDS",
+}
+
+
 def print_error(exc: VidsearchError) -> None:
     text = f"vidsearch: error: {exc.message}"
-    if exc.hint:
-        text += f" ({exc.hint})"
+    hint = exc.hint
+    flag = SETTING_FLAGS.get(advice_of(exc) or "")
+    if flag:
+        hint = f"{hint}: {flag}" if hint else flag
+    if hint:
+        text += f" ({hint})"
     print(_one_line(text), file=sys.stderr)
 
 
@@ -139,7 +155,8 @@ def run_settings(args: argparse.Namespace):
     from vidsearch.config import read_run_settings
 
     settings = read_run_settings()
-    return replace(settings, precision=args.precision) if args.precision else settings
+    precision = getattr(args, "precision", None)  # not every command has the flag
+    return replace(settings, precision=precision) if precision else settings
 
 
 def load_model(args: argparse.Namespace, model_name: str | None = None, *, text: bool = True):

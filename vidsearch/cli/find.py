@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from vidsearch.cli import common
@@ -15,7 +16,11 @@ def register(subparsers, shared) -> None:
         description="Find the clips that best match a description (or an example frame).",
         examples='  vidsearch find "dog catching a frisbee"\n'
                  '  vidsearch find "birthday cake candles" -k 20 --json\n'
-                 "  vidsearch find --image frame.png",
+                 "  vidsearch find --image frame.png\n"
+                 '  vidsearch find "a beach" --add sunset --subtract people\n'
+                 '  vidsearch find "fireworks" --in ~/Videos/2024 --after 2024-06 '
+                 "--before 2024-08 --per-video 2\n"
+                 "  vidsearch find --like ~/Videos/trip.mp4 --at 95",
         parents=[shared, common.model_options()],
     )
     parser.add_argument("query", nargs="?", help="what happens in the clip you want")
@@ -24,40 +29,113 @@ def register(subparsers, shared) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--rerank", type=int, default=0, metavar="N",
                         help="re-score the top N hits with the model's tight header")
+    combined = parser.add_argument_group(
+        "combined queries", "the query vector is the normalised sum of the normalised parts")
+    combined.add_argument("--add", action="append", default=[], metavar="TEXT|IMAGE",
+                          help="add this to the query (a path to an image file adds the "
+                               "image); repeatable")
+    combined.add_argument("--subtract", action="append", default=[], metavar="TEXT|IMAGE",
+                          help="subtract this from the query; repeatable")
+    combined.add_argument("--like", type=Path, default=None, metavar="VIDEO",
+                          help="clips like the stored clip of this indexed video (no model "
+                               "is loaded)")
+    combined.add_argument("--at", type=float, default=None, metavar="SECONDS",
+                          help="with --like: the clip at this time (default: the middle)")
+    filters = parser.add_argument_group("filters", "applied before the top -k cut")
+    filters.add_argument("--in", dest="folders", action="append", type=Path, default=[],
+                         metavar="FOLDER", help="only videos under this folder; repeatable")
+    filters.add_argument("--after", metavar="DATE",
+                         help="only videos recorded on or after DATE (2024, 2024-06, "
+                              "2024-06-01 or an ISO timestamp; local time)")
+    filters.add_argument("--before", metavar="DATE",
+                         help="only videos recorded before the end of DATE (--before 2024-06 "
+                              "includes June)")
+    filters.add_argument("--per-video", type=int, default=None, metavar="N",
+                         help="at most N hits from one video")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from vidsearch import search
-    from vidsearch.model.threads import use_threads_for
     from vidsearch.store import open_store
 
-    check_usage(args)
+    filters = check_usage(args)
     image = load_query_image(args.image) if args.image is not None else None
+    parts = search.parts_from(args.query, args.add, args.subtract)
     db = common.db_path(args)
+    document = {"query": args.query, "image": str(args.image) if args.image else None,
+                "add": args.add, "subtract": args.subtract}
     with open_store(db, create=False) as store:
-        use_threads_for("query")
-        if image is not None:
-            model = common.load_model(args)
-            hits = search.search_image(store, model, image, k=args.k)
+        with naming_flag("--in"):
+            search.check_folders(store, filters)
+        if args.like is not None:
+            # Stored vectors only: no model loads, so no thread policy to set either.
+            source = search.like_source(store, str(args.like), args.at)
+            hits = search.search_like(store, source, k=args.k, filters=filters)
+            model_name = store.get_meta("model_name")
+            document["like"] = {"path": source.path, "start": source.start, "end": source.end}
         else:
-            model = common.load_model(args) if args.rerank else common.load_query_model(args)
-            hits = search.search_text(store, model, args.query, k=args.k, rerank=args.rerank)
+            model, hits = run_query(args, store, image, parts, filters)
+            model_name = model.card.name
     if args.json:
-        document = {"query": args.query, "image": str(args.image) if args.image else None,
-                    "model": model.card.name, "hits": [h.to_json() for h in hits]}
-        common.print_json(document)
+        common.print_json({**document, "model": model_name, "hits": [h.to_json() for h in hits]})
     else:
         print_table(hits)
     return 0
 
 
-def check_usage(args: argparse.Namespace) -> None:
-    """Every mistake in the flags, found before the library is opened or a model loads."""
+def run_query(args: argparse.Namespace, store, image, parts, filters):
+    """A query that needs the model: (the model, the hits)."""
+    from vidsearch import search
+    from vidsearch.model.threads import use_threads_for
+
+    use_threads_for("query")
+    if image is not None:
+        model = common.load_model(args)
+        return model, search.search_image(store, model, image, k=args.k, filters=filters)
+    if args.add or args.subtract:
+        model = (common.load_model(args) if search.needs_vision(parts)
+                 else common.load_query_model(args))
+        return model, search.search_parts(store, model, parts, k=args.k, filters=filters)
+    model = common.load_model(args) if args.rerank else common.load_query_model(args)
+    return model, search.search_text(store, model, args.query, k=args.k, rerank=args.rerank,
+                                     filters=filters)
+
+
+@contextlib.contextmanager
+def naming_flag(flag: str):
+    """The library's usage errors name what is wrong; the flag that asked for it is ours."""
     from vidsearch.errors import UsageError
 
-    if (args.query is None) == (args.image is None):
-        raise UsageError("give either a QUERY or --image FILE", 'e.g. vidsearch find "a dog"')
+    try:
+        yield
+    except UsageError as exc:
+        raise UsageError(f"{flag} {exc.message}", exc.hint) from exc
+
+
+def check_usage(args: argparse.Namespace):
+    """Every mistake in the flags, found before the library is opened or a model loads; the
+    filters the flags ask for."""
+    from vidsearch.errors import UsageError
+    from vidsearch.search import Filters
+
+    given = [what for what, value in (("a QUERY", args.query), ("--image", args.image),
+                                      ("--like", args.like)) if value is not None]
+    if len(given) != 1:
+        raise UsageError("give one of a QUERY, --image FILE or --like VIDEO"
+                         + (f", not {' and '.join(given)}" if given else ""),
+                         'e.g. vidsearch find "a dog"')
+    if (args.add or args.subtract) and args.query is None:
+        raise UsageError("--add and --subtract combine with a QUERY",
+                         'e.g. vidsearch find "a beach" --add sunset --subtract people')
+    if args.at is not None and args.like is None:
+        raise UsageError("--at needs --like VIDEO", "e.g. vidsearch find --like trip.mp4 --at 95")
+    if args.rerank and (args.add or args.subtract):
+        raise UsageError("--rerank re-scores a plain text query", "drop --add/--subtract or --rerank")
+    if args.per_video is not None and args.per_video < 1:
+        raise UsageError(f"--per-video {args.per_video}: must be at least 1", "e.g. --per-video 2")
+    with naming_flag("--after/--before:"):
+        filters = Filters.create(args.folders, args.after, args.before, args.per_video)
     if args.k < 1:
         raise UsageError(f"-k {args.k}: must be at least 1", "e.g. -k 10")
     if args.rerank < 0:
@@ -72,6 +150,7 @@ def check_usage(args: argparse.Namespace) -> None:
             raise UsageError(f"--rerank needs a model with a tightTransf header; "
                              f"'{card.name}' has {card.header}",
                              "drop --rerank, or pick such a model with --model")
+    return filters
 
 
 def load_query_image(path: Path):

@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
             header=args.header, patch=args.patch, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, clip_lr=args.clip_lr,
             freeze_backbone=args.freeze_backbone, seed=args.seed, device=args.device)
+    settings.offline = common.run_settings(args).offline
     settings.validate()
     check_something_to_train(settings)
     try:

@@ -30,10 +30,13 @@ class LogProgress:
     """A log line of video-seconds done, rate and time left, at most one every `every` seconds
     (a log is read later: a line per frame would bury everything else), and one at the end."""
 
-    def __init__(self, *, every: float = 5.0, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(self, *, every: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 only_long: bool = False) -> None:
         self.every = every
         self.clock = clock
+        # `watch` logs each video it indexes already: only a run that lasts gets progress lines.
+        self.only_long = only_long
+        self.spoke = False
         self.total = 0.0
         self.started = self.last_line = clock()
 
@@ -46,7 +49,8 @@ class LogProgress:
     def start(self, videos: int, seconds: float) -> None:
         self.total = seconds
         self.started = self.last_line = self.clock()
-        if videos:
+        self.spoke = False
+        if videos and not self.only_long:
             log.info("indexing %d video%s (%s of video)", videos, "" if videos == 1 else "s",
                      clock_time(seconds))
 
@@ -55,7 +59,10 @@ class LogProgress:
         at_end = self.total > 0 and seconds_done >= self.total
         if not at_end and now - self.last_line < self.every:
             return
+        if at_end and self.only_long and not self.spoke:
+            return
         self.last_line = now
+        self.spoke = True
         log.info("%s", describe(seconds_done, self.total, now - self.started))
 
     def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:

@@ -71,7 +71,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def watch(args: argparse.Namespace, db: Path, options):
-    from vidsearch.cli.progress import make_progress
+    from vidsearch.cli.progress import LogProgress, make_progress
     from vidsearch.index_progress import SilentProgress
     from vidsearch.indexer import Indexer
     from vidsearch.model.threads import use_threads_for
@@ -89,8 +89,10 @@ def watch(args: argparse.Namespace, db: Path, options):
             try:
                 with progress:
                     watcher.start()
-                # From here on each action is its own log line; a bar would only flicker.
-                indexer.progress = SilentProgress()
+                # From here on each action is its own log line (a bar would only flicker
+                # between them); a long video also gets a progress line every half minute.
+                indexer.progress = (SilentProgress() if args.quiet else
+                                    LogProgress(every=30.0, only_long=True))
                 watcher.run_forever(stop)
             except KeyboardInterrupt:
                 # Raised by the signal handler while a video was being stored: that

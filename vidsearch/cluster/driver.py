@@ -16,7 +16,6 @@ unwritten videos never number more than the workers.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from vidsearch import config
 from vidsearch.cluster.paths import PathMap
 from vidsearch.cluster.worker import (Encoded, Failed, Hello, ModelSpec, Unreadable,
                                       VideoTask, VideoWorker)
@@ -368,7 +368,7 @@ def _connected(ray, address: str) -> Iterator[None]:
     kwargs = {"log_to_driver": False, "configure_logging": False}
     if address == LOCAL:
         # A Ray started just for this run: no dashboard, nothing sent home.
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        config.keep_local_ray_quiet()
         kwargs.update(include_dashboard=False)
     else:
         kwargs["address"] = address

@@ -27,10 +27,6 @@ from vidsearch.model.cards import ModelCard
 
 log = logging.getLogger(__name__)
 
-# A worker machine's own mount points, `SRC=DST` entries separated by os.pathsep: they win
-# over the run's path map (each machine may mount the share somewhere else).
-PATH_MAP_ENV = "VIDSEARCH_PATH_MAP"
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -96,8 +92,8 @@ class VideoWorker:
         node_id = ray.get_runtime_context().get_node_id()
         self.node = f"{socket.gethostname()}/{node_id[:8]}"
         self.options = options
-        self.path_map = path_map.then(PathMap.parse(
-            entry for entry in os.environ.get(PATH_MAP_ENV, "").split(os.pathsep) if entry))
+        # This machine's own mount points win over the run's map.
+        self.path_map = path_map.then(PathMap.parse(config.worker_path_map()))
         self.model = None
         self.refused: str | None = None
         self.device = spec.device

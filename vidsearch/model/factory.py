@@ -20,8 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidsearch.config import read_run_settings
-from vidsearch.errors import CannotRunError, UsageError
+from vidsearch.errors import CannotRunError, UsageError, advised
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
 from vidsearch.model.fit import misfit_detail
@@ -30,8 +29,9 @@ from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import (
     convert_hf_clip_to_open_clip,
-    detect_layout,
+    MissingWeightsError,
     describe_fixes,
+    detect_layout,
     backbone_state,
     load_state_file,
     save_state_file,
@@ -46,14 +46,15 @@ _registered_configs: dict[str, dict[str, Any]] = {}
 
 
 def load_model(name: str | None = None, *, device: str = "auto", weights: Path | str | None = None,
-               precision: str | None = None, offline: bool | None = None,
+               precision: str = "fp32", offline: bool = False,
                text: bool = True) -> VideoTextModel:
     """The model the app uses: `name` (default: the active model setting) on `device`.
 
-    `precision` and `offline` None: as `config.read_run_settings()` says. `text=False` leaves
-    the text tower out (indexing never uses it: a quarter of ViT-B/32's memory).
+    `precision` and `offline` are the caller's: the faces pass what `config.read_run_settings()`
+    and the flags say ("auto" picks by device and CPU); the library never reads the environment.
+    `text=False` leaves the text tower out (indexing never uses it: a quarter of ViT-B/32's
+    memory).
     """
-    precision = precision or read_run_settings().precision
     torch_device = pick_device(device)
     pick_autocast(precision, torch_device)  # an unknown precision fails before any download
     return load_located(locate_model(name, weights=weights, offline=offline), device=torch_device,
@@ -226,8 +227,8 @@ def drop_text_tower(clip: nn.Module) -> None:
             setattr(clip, name, None)
 
 
-def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> CannotRunError:
-    return CannotRunError.about(
+def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> MissingWeightsError:
+    return MissingWeightsError.about(
         source, f"weights do not fit model '{card.name}' ({card.arch}): {misfit_detail(exc)}",
         describe_fixes(card.name))
 
@@ -404,8 +405,8 @@ def pick_device(device: str) -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise CannotRunError("CUDA was requested but no CUDA device is available",
-                                 "use --device cpu or --device auto")
+            raise advised(CannotRunError("CUDA was requested but no CUDA device is available",
+                                         "use the cpu or auto device"), "device")
     elif device != "cpu":
         raise UsageError(f"unknown device '{device}'", "use auto, cpu or cuda")
     return torch.device(device)
@@ -422,7 +423,8 @@ def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.float16 if device.type == "cuda" else None
     if precision == "fp16":
         if device.type != "cuda":
-            raise UsageError("fp16 needs a CUDA device", "use --precision auto or fp32 on a CPU")
+            raise advised(UsageError("fp16 needs a CUDA device",
+                                     "use precision auto or fp32 on a CPU"), "precision")
         return torch.float16
     if precision == "bf16":
         return torch.bfloat16 if device.type == "cuda" else None

@@ -20,7 +20,7 @@ class LocatedModel:
 
 
 def locate_model(name: str | None = None, *, weights: Path | str | None = None,
-                 offline: bool | None = None) -> LocatedModel:
+                 offline: bool = False) -> LocatedModel:
     """`name` (default: the active model setting), its weights file (downloaded unless
     `offline`; None: as the environment says) and the fingerprint its vectors will carry."""
     card = load_card(name or load_settings().active_model)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsearch.config import read_run_settings
 from vidsearch.errors import CannotRunError
 from vidsearch.model.factory import load_located, pick_autocast, pick_device
 from vidsearch.model.locate import LocatedModel, locate_model
@@ -33,9 +32,8 @@ class ModelOnDemand:
     """
 
     def __init__(self, name: str | None = None, *, device: str = "auto",
-                 weights: Path | str | None = None, precision: str | None = None,
-                 offline: bool | None = None, text: bool = True) -> None:
-        precision = precision or read_run_settings().precision
+                 weights: Path | str | None = None, precision: str = "fp32",
+                 offline: bool = False, text: bool = True) -> None:
         torch_device = pick_device(device)
         pick_autocast(precision, torch_device)
         located = locate_model(name, weights=weights, offline=offline)

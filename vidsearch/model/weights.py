@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidsearch.config import read_run_settings, weights_cache_dir
-from vidsearch.errors import CannotRunError, UsageError, first_line
+from vidsearch.config import weights_cache_dir
+from vidsearch.errors import CannotRunError, UsageError, advised, first_line
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, load_card
 from vidsearch.model.hub import HubFiles, check_hub_reachable, hub_endpoint, hub_files, quiet_hub
 
@@ -37,17 +37,24 @@ STAGING_DIRNAME = ".download"  # in a model's cache folder; a dot name is never 
 
 
 def describe_fixes(name: str) -> str:
-    return f"pass --weights FILE, or run `vidsearch models import {name} FILE`"
+    return f"name another weights file, or run `vidsearch models import {name} FILE`"
+
+
+class MissingWeightsError(CannotRunError):
+    """Weights that cannot be had or used; the user can name a file instead (the weights
+    setting, `--weights` on the command line)."""
+
+    advice = "weights"
 
 
 def resolve_weights(card: ModelCard, override: Path | str | None = None, *,
-                    offline: bool | None = None) -> Path:
+                    offline: bool = False) -> Path:
     """The weights file for `card`, downloading it into the cache when it is not there yet
-    (never when `offline`; None: as `config.read_run_settings()` says)."""
+    (never when `offline`)."""
     if override is not None:
         path = Path(override).expanduser()
         if not path.is_file():
-            raise CannotRunError(f"weights file {path} does not exist", describe_fixes(card.name))
+            raise MissingWeightsError(f"weights file {path} does not exist", describe_fixes(card.name))
         return path
     if card.weights_source == "local" and card.folder is not None:
         own = card.folder / USER_WEIGHTS_FILENAME
@@ -58,7 +65,7 @@ def resolve_weights(card: ModelCard, override: Path | str | None = None, *,
         return cached
     if card.weights_source == "local":
         where = card.folder / USER_WEIGHTS_FILENAME if card.folder else "the model folder"
-        raise CannotRunError(
+        raise MissingWeightsError(
             f"no weights for model '{card.name}': {where} is missing and "
             f"{weights_cache_dir() / card.name} holds none", describe_fixes(card.name))
     return download_weights(card, offline=offline)
@@ -108,14 +115,12 @@ def import_weights(name: str, file: Path | str) -> Path:
     return target
 
 
-def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
+def download_weights(card: ModelCard, *, offline: bool = False) -> Path:
     folder = weights_cache_dir() / card.name
     files = hub_files(card)
     source = _describe_source(card, files)
-    if offline is None:
-        offline = read_run_settings().offline
     if offline:
-        raise CannotRunError(
+        raise MissingWeightsError(
             f"no weights for model '{card.name}': none in {folder} and offline mode forbids "
             f"downloading {source}", describe_fixes(card.name))
     if files is not None:
@@ -139,7 +144,8 @@ def download_weights(card: ModelCard, *, offline: bool | None = None) -> Path:
     elif card.weights_source == "open_clip":
         downloaded = _download_open_clip(card, staging, folder, source)
     else:
-        raise UsageError(f"model '{card.name}' has no download source", describe_fixes(card.name))
+        raise advised(UsageError(f"model '{card.name}' has no download source",
+                                  describe_fixes(card.name)), "weights")
     # Atomic: the cache never holds a half-written file under a weights name.
     target = folder / downloaded.name
     os.replace(downloaded.resolve(), target)
@@ -153,8 +159,9 @@ def _describe_source(card: ModelCard, files: HubFiles | None) -> str:
     return f"open_clip '{card.arch}' pretrained '{card.pretrained}'"
 
 
-def _download_error(card: ModelCard, folder: Path, source: str, exc: BaseException) -> CannotRunError:
-    return CannotRunError(
+def _download_error(card: ModelCard, folder: Path, source: str, exc: BaseException
+                    ) -> MissingWeightsError:
+    return MissingWeightsError(
         f"no weights for model '{card.name}': none in {folder} and downloading {source} failed "
         f"({first_line(exc, 160)})", describe_fixes(card.name))
 

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from vidsearch.errors import CannotRunError, LibraryBusyError, VidsearchError
+from vidsearch.errors import CannotRunError, LibraryBusyError, VidsearchError, advised
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,9 @@ def translate(exc: BaseException, db: Path, *, opening: bool = False) -> Vidsear
                                 f"free some disk space and {_AGAIN}; nothing already indexed "
                                 "is lost")
     if isinstance(exc, apsw.NotADBError) and opening:
-        return LibraryDamagedError(
+        return advised(LibraryDamagedError(
             f"{db}: not a vidsearch library (the file is not a readable SQLite database)",
-            "move the file away or pass another --db; vidsearch will not overwrite it")
+            "move the file away or use another library; vidsearch will not overwrite it"), "db")
     if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
         # An SQLite header with broken pages behind it: a library cut short or damaged.
         return LibraryDamagedError(f"{db}: the library file is damaged ({exc})",

@@ -6,6 +6,9 @@ from __future__ import annotations
 _INVARIANTS = {
     "frames without a video": "SELECT count(*) FROM frames WHERE video_id NOT IN "
     "(SELECT id FROM videos)",
+    "frames without a vector": "SELECT count(*) FROM frames WHERE vector IS NULL",
+    "videos whose frames are missing from the shortlist bits": "SELECT count(DISTINCT "
+    "video_id) FROM frames WHERE video_id NOT IN (SELECT video_id FROM frame_bits)",
     "clips without a video": "SELECT count(*) FROM clips WHERE video_id NOT IN "
     "(SELECT id FROM videos)",
     "ok videos without clips": "SELECT count(*) FROM videos WHERE status = 'ok' AND id "
@@ -14,17 +17,12 @@ _INVARIANTS = {
     "clips missing from the shortlist bits": "SELECT count(*) FROM videos WHERE "
     "status = 'ok' AND id NOT IN (SELECT video_id FROM clip_bits)",
 }
-_FRAME_VECTORS = {
-    "frames without a vector": "SELECT count(*) FROM frames WHERE id NOT IN "
-    "(SELECT rowid FROM frame_vec)",
-}
 
 
-def problems(conn, *, with_frame_vectors: bool) -> list[str]:
+def problems(conn) -> list[str]:
     """One line per problem found, empty when there are none."""
     found = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-    checks = {**_INVARIANTS, **(_FRAME_VECTORS if with_frame_vectors else {})}
-    for problem, query in checks.items():
+    for problem, query in _INVARIANTS.items():
         count = conn.execute(query).fetchone()[0]
         if count:
             found.append(f"{count} {problem}")

@@ -1,8 +1,9 @@
 """The Store: one SQLite file (WAL) holding videos, frame vectors and clip vectors.
 
-Vectors live in sqlite-vec `vec0` tables keyed by the rowid of their `frames` / `clips` row. The
-vector tables are created for one model's dimension; the model fingerprint in `meta` says whose
-vectors they are, so vectors of two models never meet in one search.
+Vectors live in their `frames` (float16) and `clips` (float32) rows, with each video's sign bits
+in `frame_bits` / `clip_bits`; `meta` says which model made them and their dimension, so
+vectors of two models never meet in one search. sqlite-vec is loaded only so that libraries
+of the first schema (vectors in vec0 tables) can be migrated.
 
 Python's bundled sqlite3 often cannot load extensions, so the store uses apsw. Every public
 method runs under `errors.translated`: what leaves the store is a VidsearchError, never an apsw
@@ -22,18 +23,22 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch import scan
-from vidsearch.errors import CannotRunError
+from vidsearch.errors import CannotRunError, advised
 from vidsearch.store import integrity, records
 from vidsearch.store import vectors as vec
 from vidsearch.store.records import (ClipMatch, FrameMatch, LibraryStats, VideoMeta,
                                       VideoRecord)
 from vidsearch.store.errors import translated, translating
 from vidsearch.store.filesystems import network_filesystem
-from vidsearch.store.schema import migrate, pending_migrations
+from vidsearch.store.schema import is_current, migrate
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+# For new libraries. A 2 KB clip row or a 1 KB frame row wastes a quarter to a half of a 4 KB
+# page; 16 KB pages hold 7 and 15 of them (bench/RESULTS.md, store bytes per video-second).
+# A library's page size is fixed when it is created; older libraries keep theirs.
+PAGE_SIZE = 16384
 
 
 def _load_apsw():
@@ -49,7 +54,8 @@ class Store:
     def __init__(self, conn, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._bits = vec.BitIndex()
+        self._bits = vec.BitIndex("clip_bits", "clip_ids")
+        self._frame_bits = vec.BitIndex("frame_bits", "frame_ids")
         self._writes = 0  # bumped by `_writing`, the one way this connection writes
 
     def __enter__(self) -> Store:
@@ -116,12 +122,8 @@ class Store:
             if replaced:
                 log.info("model changed to %s: dropping vectors of the previous model", model_name)
             self.conn.execute(
-                "DROP TABLE IF EXISTS frame_vec;"
-                "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frames; DELETE FROM videos;"
-            )
-            self.conn.execute(
-                f"CREATE VIRTUAL TABLE frame_vec USING vec0(embedding float[{int(dim)}] "
-                "distance_metric=cosine)"
+                "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frame_bits; "
+                "DELETE FROM frames; DELETE FROM videos;"
             )
             self._set_meta("model_fingerprint", fingerprint)
             self._set_meta("model_name", model_name)
@@ -129,10 +131,8 @@ class Store:
         return replaced
 
     def _has_vector_tables(self) -> bool:
-        row = self.conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'frame_vec'"
-        ).fetchone()
-        return row[0] == 1
+        """Whether a model's vectors can be stored yet: `prepare_for_model` has named one."""
+        return self.vector_dim is not None
 
     # --- videos -----------------------------------------------------------------------------
 
@@ -154,6 +154,51 @@ class Store:
                 record = records.record(row)
                 found[record.path] = record
         return found
+
+    @translated
+    def video_ids_matching(self, folders: Iterable[str] = (), after: float | None = None,
+                           before: float | None = None) -> np.ndarray:
+        """Sorted ids of the indexed videos under any of `folders` (all when none is given)
+        recorded at or after `after` and before `before` (Unix seconds; None: no bound): the
+        `within` of `nearest_clips` and `nearest_frames`."""
+        where, params = ["status = 'ok'"], []
+        folder_terms = []
+        for folder in folders:
+            prefix = os.fsencode(scan.folder_prefix(folder))
+            folder_terms.append("path = ? OR substr(CAST(path AS BLOB), 1, ?) = ?")
+            params += [records.db_path(folder), len(prefix), prefix]
+        if folder_terms:
+            where.append("(" + " OR ".join(f"({t})" for t in folder_terms) + ")")
+        if after is not None:
+            where.append("recorded_at >= ?")
+            params.append(float(after))
+        if before is not None:
+            where.append("recorded_at < ?")
+            params.append(float(before))
+        rows = self.conn.execute(
+            f"SELECT id FROM videos WHERE {' AND '.join(where)} ORDER BY id", params)
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    @translated
+    def indexed_folders(self) -> list[str]:
+        """The outermost folders holding indexed videos: what a folder filter can name."""
+        folders = sorted({os.path.dirname(records.path_from_db(r[0])) for r in
+                          self.conn.execute("SELECT path FROM videos WHERE status = 'ok'")})
+        outermost: list[str] = []
+        for folder in folders:
+            if not scan.is_under_any(folder, outermost):
+                outermost.append(folder)
+        return outermost
+
+    @translated
+    def recording_times(self, video_ids: Iterable[int]) -> dict[int, float | None]:
+        """When each of these videos was recorded (Unix seconds)."""
+        ids = sorted({int(i) for i in video_ids})
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT id, recorded_at FROM videos WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {r[0]: r[1] for r in rows}
 
     @translated
     def has_videos(self) -> bool:
@@ -182,12 +227,13 @@ class Store:
     @translated
     def video_details(self, video_id: int) -> dict | None:
         row = self.conn.execute(
-            "SELECT path, duration, fps, width, height, indexed_at FROM videos WHERE id = ?",
+            "SELECT path, duration, fps, width, height, indexed_at, recorded_at FROM videos "
+            "WHERE id = ?",
             (video_id,),
         ).fetchone()
         if not row:
             return None
-        keys = ("path", "duration", "fps", "width", "height", "indexed_at")
+        keys = ("path", "duration", "fps", "width", "height", "indexed_at", "recorded_at")
         return dict(zip(keys, (records.path_from_db(row[0]), *row[1:])))
 
     @translated
@@ -203,29 +249,44 @@ class Store:
         frame_vectors: np.ndarray,
         clip_spans: list[tuple[float, float]],
         clip_vectors: np.ndarray,
+        recorded_at: float | None = None,
     ) -> int:
-        """Replace everything stored for `path` in one transaction: all of it lands or none."""
+        """Replace everything stored for `path` in one transaction: all of it lands or none.
+
+        `recorded_at` (Unix seconds) is when the video was recorded; None (its tags do not
+        say) stores the file's modification time, as the migration did for older rows."""
         if len(frame_times) != len(frame_vectors) or len(clip_spans) != len(clip_vectors):
             raise ValueError("times/spans and vectors differ in length")
-        frame_vectors = np.ascontiguousarray(frame_vectors, dtype=np.float32)
+        frame_vectors = np.ascontiguousarray(frame_vectors, dtype=vec.FRAME_DTYPE)
+        if not np.isfinite(frame_vectors).all():
+            raise ValueError("a frame vector does not fit float16 (or is not finite)")
         clip_vectors = np.ascontiguousarray(clip_vectors, dtype=np.float32)
         with self._writing():
             self._delete_paths([path])
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, duration, fps, width, "
-                "height, decode_strategy, status, error, indexed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
+                "height, decode_strategy, status, error, indexed_at, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?)",
                 (
                     records.db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
                     meta.width, meta.height, meta.decode_strategy, time.time(),
+                    mtime_ns / 1e9 if recorded_at is None else float(recorded_at),
                 ),
             )
             video_id = self.conn.last_insert_rowid()
+            frame_ids = []
             for t, vector in zip(frame_times, frame_vectors):
-                self.conn.execute("INSERT INTO frames(video_id, t) VALUES (?, ?)", (video_id, float(t)))
+                if vector.shape[0] != self.vector_dim:
+                    raise ValueError(f"frame vector of size {vector.shape[0]}, the library "
+                                     f"holds {self.vector_dim}")
+                self.conn.execute("INSERT INTO frames(video_id, t, vector) VALUES (?, ?, ?)",
+                                  (video_id, float(t), vector.tobytes()))
+                frame_ids.append(self.conn.last_insert_rowid())
+            if frame_ids:
                 self.conn.execute(
-                    "INSERT INTO frame_vec(rowid, embedding) VALUES (?, ?)",
-                    (self.conn.last_insert_rowid(), vector.tobytes()),
+                    "INSERT INTO frame_bits(video_id, frame_ids, bits) VALUES (?, ?, ?)",
+                    (video_id, np.array(frame_ids, dtype=np.int64).tobytes(),
+                     vec.pack_sign_bits(frame_vectors).tobytes()),
                 )
             clip_ids = []
             for (start, end), vector in zip(clip_spans, clip_vectors):
@@ -300,18 +361,13 @@ class Store:
 
     def _delete_paths(self, paths: list[str]) -> int:
         removed = 0
-        vectors = self._has_vector_tables()
         for path in paths:
             row = self.conn.execute("SELECT id FROM videos WHERE path = ?",
                                     (records.db_path(path),)).fetchone()
             if not row:
                 continue
             video_id = row[0]
-            if vectors:
-                self.conn.execute(
-                    "DELETE FROM frame_vec WHERE rowid IN (SELECT id FROM frames WHERE video_id = ?)",
-                    (video_id,),
-                )
+            self.conn.execute("DELETE FROM frame_bits WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM clips WHERE video_id = ?", (video_id,))
             self.conn.execute("DELETE FROM clip_bits WHERE video_id = ?", (video_id,))
@@ -322,15 +378,21 @@ class Store:
     # --- search -----------------------------------------------------------------------------
 
     @translated
-    def nearest_clips(self, query: np.ndarray, k: int) -> list[ClipMatch]:
+    def nearest_clips(self, query: np.ndarray, k: int, *, within: np.ndarray | None = None
+                      ) -> list[ClipMatch]:
         """The k clips closest to `query` by cosine, best first (score = cosine similarity).
 
         Shortlist by Hamming distance over sign bits held in memory, then exact cosine on the
         shortlist's float vectors; libraries smaller than the shortlist are searched exactly.
+        `within` (sorted video ids, from `video_ids_matching`) keeps only those videos' clips,
+        before the shortlist, so a filter never costs hits.
         """
         if not self._has_vector_tables() or k <= 0:
             return []
-        clip_ids, bits = self._load_bit_index()
+        clip_ids, bits, owners = self._load_bit_index()
+        if within is not None:
+            keep = vec.allowed(owners, np.asarray(within, dtype=np.int64))
+            clip_ids, bits = clip_ids[keep], bits[keep]
         if clip_ids.size == 0:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
@@ -346,42 +408,70 @@ class Store:
         return [ClipMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
                           *rows[i][3:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
 
-    def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """All clip ids and sign bits, cached until this or another connection writes."""
+    def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All clip ids, sign bits and video ids, cached until this or another connection
+        writes."""
         return self._bits.get(self.conn, self._state(), self.vector_dim or 1)
 
     @translated
-    def nearest_frames(self, query: np.ndarray, k: int) -> list[FrameMatch]:
+    def nearest_frames(self, query: np.ndarray, k: int, *,
+                       within: np.ndarray | None = None) -> list[FrameMatch]:
+        """The k frames closest to `query` by cosine, best first, as `nearest_clips` finds
+        clips: a Hamming shortlist over the frames' sign bits in memory, then exact cosine on
+        the shortlist's stored vectors. `within` (sorted video ids) keeps only those videos'
+        frames, before the top k are cut."""
         if not self._has_vector_tables() or k <= 0:
             return []
+        frame_ids, bits, owners = self._frame_bits.get(self.conn, self._state(),
+                                                       self.vector_dim or 1)
+        if within is not None:
+            keep = vec.allowed(owners, within)
+            frame_ids, bits = frame_ids[keep], bits[keep]
+        if frame_ids.size == 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        shortlist = vec.shortlist(frame_ids, bits, query, k)
         rows = self.conn.execute(
-            "SELECT f.id, f.video_id, v.path, f.t, m.distance FROM "
-            "(SELECT rowid, distance FROM frame_vec WHERE embedding MATCH ? AND k = ?) AS m "
-            "JOIN frames f ON f.id = m.rowid JOIN videos v ON v.id = f.video_id "
-            "ORDER BY m.distance",
-            (vec.vector_bytes(query), int(k)),
-        )
-        return [FrameMatch(r[0], r[1], records.path_from_db(r[2]), r[3], 1.0 - r[4])
-                for r in rows]
+            "SELECT f.id, f.video_id, v.path, f.t, f.vector FROM frames f "
+            "JOIN videos v ON v.id = f.video_id "
+            f"WHERE f.id IN ({','.join('?' * len(shortlist))})",
+            [int(i) for i in shortlist],
+        ).fetchall()
+        vectors = np.stack([np.frombuffer(r[4], dtype=vec.FRAME_DTYPE) for r in rows])
+        scores = vec.cosine(vectors.astype(np.float32), query)
+        # Ties (the same picture twice) go to the earlier frame, whatever order SQL returned.
+        order = np.lexsort((np.array([r[0] for r in rows]), -scores))[:k]
+        return [FrameMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
+                           rows[i][3], float(scores[i])) for i in order]
 
     @translated
     def frame_vectors(
         self, video_id: int, start: float | None = None, end: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Timestamps and stored (raw) frame vectors of one video, optionally within [start, end]."""
+        """Timestamps and stored (raw) frame vectors of one video, optionally within [start, end]:
+        one range read over `frames_video_t`, the rows themselves adjacent (written together).
+        The vectors come back as float32, converted from the float16 stored."""
         lo = float("-inf") if start is None else start
         hi = float("inf") if end is None else end
         rows = self.conn.execute(
-            "SELECT f.t, fv.embedding FROM frames f JOIN frame_vec fv ON fv.rowid = f.id "
-            "WHERE f.video_id = ? AND f.t >= ? AND f.t <= ? ORDER BY f.t",
+            "SELECT t, vector FROM frames WHERE video_id = ? AND t >= ? AND t <= ? "
+            "AND vector IS NOT NULL ORDER BY t",
             (video_id, lo, hi),
         ).fetchall()
         dim = self.vector_dim or 0
         if not rows:
             return np.zeros(0), np.zeros((0, dim), np.float32)
         times = np.array([r[0] for r in rows], dtype=np.float64)
-        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        return times, vectors
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=vec.FRAME_DTYPE)
+        return times, vectors.reshape(len(rows), -1).astype(np.float32)
+
+    @translated
+    def clip_vector(self, clip_id: int) -> np.ndarray:
+        """One stored clip vector, as the index wrote it."""
+        row = self.conn.execute("SELECT embedding FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None or row[0] is None:
+            raise KeyError(clip_id)
+        return np.frombuffer(row[0], dtype=np.float32).copy()
 
     @translated
     def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:
@@ -423,7 +513,7 @@ class Store:
     @translated
     def check_integrity(self) -> list[str]:
         """Problems found: SQLite's own check plus the invariants vidsearch relies on."""
-        return integrity.problems(self.conn, with_frame_vectors=self._has_vector_tables())
+        return integrity.problems(self.conn)
 
 
 def open_store(path: Path, *, create: bool = True) -> Store:
@@ -436,17 +526,17 @@ def open_store(path: Path, *, create: bool = True) -> Store:
     apsw, sqlite_vec = _load_apsw()
     path = Path(path)
     if not path.exists() and not create:
-        raise CannotRunError(
-            f"{path}: no library here yet", "run `vidsearch index FOLDER` first, or pass --db"
-        )
+        raise advised(CannotRunError(f"{path}: no library here yet",
+                                     "run `vidsearch index FOLDER` first, or use another library"),
+                      "db")
     network = network_filesystem(path)
     if network and create:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: the library is on a network file system ({network}), where SQLite's "
             "write-ahead log cannot be shared safely and the library would be corrupted",
-            "keep the library on a local disk (--db or VIDSEARCH_DB with a local path); the "
-            "videos may stay on the share",
-        )
+            "keep the library on a local disk (the videos may stay on the share): use a library "
+            "path on this machine",
+        ), "db")
     with translating(path, opening=True):
         if network:
             return _open_snapshot(apsw, sqlite_vec, path, network)
@@ -454,6 +544,8 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        # Takes effect only while the file holds nothing yet, i.e. for a new library.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         _load_vec(conn, sqlite_vec)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -476,12 +568,12 @@ def _open_snapshot(apsw, sqlite_vec, path: Path, network: str) -> Store:
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?immutable=1"
     conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
     _load_vec(conn, sqlite_vec)
-    if pending_migrations(conn, path):
+    if not is_current(conn, path):
         conn.close()
         raise CannotRunError(
-            f"{path}: the library on a network file system ({network}) needs upgrading, "
-            "which cannot be done over the network",
-            "run vidsearch once on the machine whose disk holds it",
+            f"{path}: the library on a network file system ({network}) is of another "
+            "vidsearch version, and cannot be upgraded over the network",
+            "run the same vidsearch version on the machine whose disk holds it",
         )
     return Store(conn, path)
 

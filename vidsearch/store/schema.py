@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsearch.errors import CannotRunError
-from vidsearch.store.vectors import pack_sign_bits
+from vidsearch.errors import CannotRunError, advised
+from vidsearch.store.vectors import FRAME_DTYPE, pack_sign_bits
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +119,92 @@ def m003_version_recorded_once(conn) -> None:
     conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
 
 
+@migration
+def m004_frame_vectors_float16(conn) -> None:
+    """Frame vectors move out of vec0 into `frames.vector` as float16, with a per-video blob of
+    their sign bits (`frame_bits`, as `clip_bits` for clips).
+
+    Measured here (bench/search.py): an image query scanned every frame in vec0 (~5M at 1M
+    clips), and a best moment cost one vec0 point lookup per frame. Frames of one video are
+    written in one transaction, so their rows are adjacent: a hit's frames come back in one
+    range read over `frames_video_t`, and image queries shortlist by Hamming distance over
+    the bits in memory, then re-score by primary key. float16 halves the largest part of the
+    store; a best moment or an image ranking does not need float32
+    (tests/integration/test_frames_float16.py). The clip index also covers `end`, so that an
+    image hit finds the windows around its frame without reading the clips' vectors.
+    """
+    conn.execute(
+        """
+        CREATE INDEX clips_video_span ON clips(video_id, start, end);
+        DROP INDEX clips_video;
+        ALTER TABLE frames ADD COLUMN vector BLOB;
+        CREATE TABLE frame_bits (
+            video_id INTEGER PRIMARY KEY REFERENCES videos(id) ON DELETE CASCADE,
+            frame_ids BLOB NOT NULL,
+            bits BLOB NOT NULL
+        );
+        """
+    )
+    has_vectors = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'frame_vec'").fetchone()[0]
+    if not has_vectors:
+        return
+    video_ids = [r[0] for r in conn.execute("SELECT DISTINCT video_id FROM frames")]
+    for video_id in video_ids:
+        rows = conn.execute(
+            "SELECT f.id, v.embedding FROM frames f JOIN frame_vec v ON v.rowid = f.id "
+            "WHERE f.video_id = ? ORDER BY f.t", (video_id,)).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]
+                           ).astype(FRAME_DTYPE)
+        for frame_id, vector in zip(ids, vectors):
+            conn.execute("UPDATE frames SET vector = ? WHERE id = ?",
+                         (vector.tobytes(), int(frame_id)))
+        conn.execute("INSERT INTO frame_bits(video_id, frame_ids, bits) VALUES (?, ?, ?)",
+                     (video_id, ids.tobytes(), pack_sign_bits(vectors).tobytes()))
+    conn.execute("DROP TABLE frame_vec")
+
+
+@migration
+def m005_recorded_at(conn) -> None:
+    """When each video was recorded (Unix seconds: its container's tags, else its file's
+    modification time), for date filters. Videos indexed before this step get their file's
+    modification time; re-indexing a changed file reads its tags."""
+    conn.execute(
+        """
+        ALTER TABLE videos ADD COLUMN recorded_at REAL;
+        UPDATE videos SET recorded_at = mtime_ns / 1e9;
+        CREATE INDEX videos_recorded_at ON videos(recorded_at);
+        """
+    )
+
+
+# Releases before the registry (schema 1 and 2) read `meta.schema_version` and, finding none,
+# would run their first migration again on a newer library and fail with an SQLite error. This
+# value is no version (the migrations table is the only one): it is above anything they know,
+# so they refuse the library with their own "newer than this vidsearch understands" message.
+OLDER_RELEASES_REFUSE = "1000000"
+
+
+@migration
+def m006_older_releases_refuse(conn) -> None:
+    """Older releases see a library they must not touch (see OLDER_RELEASES_REFUSE)."""
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (OLDER_RELEASES_REFUSE,))
+
+
 def migrate(conn, path: Path) -> None:
     """Apply every registered migration the library at `path` has not had yet."""
     applied = _applied(conn, path)
     known = [name for name, _ in MIGRATIONS]
     unknown = [name for name in applied if name not in known]
     if unknown:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: library schema version {len(applied)} is newer than this vidsearch "
             f"understands ({schema_version()})",
-            "upgrade vidsearch, or point --db at another library",
-        )
+            "upgrade vidsearch, or use another library",
+        ), "db")
     for name, step in MIGRATIONS:
         if name in applied:
             continue
@@ -141,10 +216,10 @@ def migrate(conn, path: Path) -> None:
         log.debug("applied migration %s to %s", name, path)
 
 
-def pending_migrations(conn, path: Path) -> list[str]:
-    """The registered migrations the library at `path` has not had yet (none: it is current)."""
-    applied = _applied(conn, path)
-    return [name for name, _ in MIGRATIONS if name not in applied]
+def is_current(conn, path: Path) -> bool:
+    """Whether the library at `path` has had exactly the registered migrations: neither older
+    (it would need upgrading) nor newer than this vidsearch."""
+    return sorted(_applied(conn, path)) == sorted(name for name, _ in MIGRATIONS)
 
 
 def _applied(conn, path: Path) -> list[str]:
@@ -155,8 +230,8 @@ def _applied(conn, path: Path) -> list[str]:
     if has_record:
         return [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-        raise CannotRunError(
+        raise advised(CannotRunError(
             f"{path}: an SQLite database, but not a vidsearch library",
-            "pass another --db; vidsearch will not change this file",
-        )
+            "use another library; vidsearch will not change this file",
+        ), "db")
     return []

@@ -67,7 +67,7 @@ class _Run:
         self.settings = settings
         self.progress = progress
         self.folder = models_dir() / settings.name
-        model = load_model(settings.base, device=settings.device)
+        model = load_model(settings.base, device=settings.device, offline=settings.offline)
         self.base_card = model.card
         self.base_fingerprint = model.fingerprint
         self.device = torch.device(model.device)
@@ -312,7 +312,7 @@ class _Run:
         CLIP tower in place, so the one in memory is no longer the base)."""
         from vidsearch.model.factory import load_model
 
-        return load_model(self.settings.base, device="cpu").module
+        return load_model(self.settings.base, device="cpu", offline=self.settings.offline).module
 
     def resume_state(self, standing: Standing) -> checkpoint.ResumeState:
         best = standing.best

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from vidsearch.errors import UsageError, VidsearchError
+from vidsearch.errors import UsageError, VidsearchError, advice_of, advised  # noqa: F401 (re-exported for train/)
 from vidsearch.model.cards import HEADER_NAMES, PATCHES
 
 
@@ -29,17 +29,6 @@ class RecipeDefaults:
 
 
 DEFAULTS = RecipeDefaults()
-
-
-def advised(error: VidsearchError, advice: str) -> VidsearchError:
-    """`error` with an advice key: a front end that has its own words for what to do next (CLI
-    flags) looks the key up; everyone else reads the hint, which names settings, not flags."""
-    error.advice = advice  # type: ignore[attr-defined]
-    return error
-
-
-def advice_of(error: BaseException) -> str | None:
-    return getattr(error, "advice", None)
 
 
 class SettingError(UsageError):
@@ -78,6 +67,7 @@ class FinetuneSettings:
     freeze_backbone: bool = False
     seed: int = DEFAULTS.seed
     device: str = "auto"
+    offline: bool = False  # the run's, not the recipe's: never download the base's weights
 
     def validate(self) -> None:
         """Raise SettingError (or UsageError) for the first setting the recipe cannot use."""

@@ -20,7 +20,8 @@ from vidsearch import player
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import Backend, LibraryBackend
-from vidsearch.tui.screens.main import MainScreen, hit_label
+from vidsearch.tui.messages import hit_label
+from vidsearch.tui.screens.main import MainScreen
 from vidsearch.display import printable
 
 log = logging.getLogger(__name__)

@@ -68,9 +68,15 @@ class Backend(Protocol):
 
     def status(self) -> LibraryStatus: ...
 
-    def search_text(self, query: str, k: int) -> list[Hit]: ...
+    def search_text(self, query: str, k: int) -> list[Hit]:
+        """The search box's text, in its syntax (`vidsearch.query.BOX_SYNTAX`)."""
+        ...
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]: ...
+
+    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+        """Clips like the stored clip at `hit`'s best moment; needs no model."""
+        ...
 
     def video_facts(self, hit: Hit) -> VideoFacts | None: ...
 
@@ -171,9 +177,12 @@ class LibraryBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         from vidsearch import search
 
+        parts = search.parse_box(query)
         self._use_query_threads()
         with self._open() as store:
-            return search.search_text(store, self._loaded_text_model(), query, k=k)
+            model = (self._loaded_full_model() if search.needs_vision(parts)
+                     else self._loaded_text_model())
+            return search.search_parts(store, model, parts, k=k)
 
     def search_image(self, image_path: Path, k: int) -> list[Hit]:
         from vidsearch import search, video
@@ -182,6 +191,13 @@ class LibraryBackend:
         self._use_query_threads()
         with self._open() as store:
             return search.search_image(store, self._loaded_full_model(), image, k=k)
+
+    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+        from vidsearch import search
+
+        with self._open() as store:
+            source = search.like_source(store, hit.path, hit.best_moment)
+            return search.search_like(store, source, k=k)
 
     def video_facts(self, hit: Hit) -> VideoFacts | None:
         with self._open() as store:

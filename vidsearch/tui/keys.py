@@ -1,4 +1,5 @@
-"""The key list, kept in one place: the help screen shows it, the README section quotes it."""
+"""The key list, kept in one place: the help screen shows it, the README section quotes it.
+(The search box's syntax is `vidsearch.query.BOX_SYNTAX`, shown beside it.)"""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ KEYS: list[KeyHelp] = [
     KeyHelp("/", "back to the search box"),
     KeyHelp("Esc", "leave the search box (to the results, if there are any)"),
     KeyHelp("i", "search by an example image (asks for a file path; → completes it)"),
+    KeyHelp("m", "more like this: clips like the selected result (from stored vectors, no "
+                 "model needed)"),
     KeyHelp("? or F1", "this help: all keys (F1 also while typing in the search box)"),
     KeyHelp("q", "quit (Ctrl+Q works everywhere, even while typing in the search box)"),
 ]

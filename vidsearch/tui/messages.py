@@ -3,6 +3,7 @@ back (workers run in threads; messages are the thread-safe way home)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 from textual.message import Message
 
+from vidsearch.display import format_time, printable
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.tui.backend import Backend, LibraryStatus, VideoFacts
@@ -26,10 +28,20 @@ class WorkerGroup(StrEnum):
 
 @dataclass(frozen=True)
 class TextQuery:
-    """A description of the moment wanted."""
+    """A description of the moment wanted, in the search box's syntax (`+sunset -people`)."""
 
     text: str
-    needs_vision = False  # whether the search waits for the vision tower to load
+    needs_model = True
+
+    @property
+    def needs_vision(self) -> bool:
+        """Whether the search waits for the vision tower to load: an image among its parts."""
+        from vidsearch import search
+
+        try:
+            return search.needs_vision(search.parse_box(self.text))
+        except VidsearchError:
+            return False  # the search itself will say what is wrong
 
     def describe(self) -> str:
         return f"“{self.text}”"
@@ -43,6 +55,7 @@ class ImageQuery:
     """An example picture of the moment wanted."""
 
     image: Path
+    needs_model = True
     needs_vision = True
 
     def describe(self) -> str:
@@ -52,7 +65,27 @@ class ImageQuery:
         return backend.search_image(self.image, k)
 
 
-Query = TextQuery | ImageQuery
+@dataclass(frozen=True)
+class LikeQuery:
+    """More like a hit: its stored clip is the query, so no model loads."""
+
+    hit: Hit
+    needs_model = False
+    needs_vision = False
+
+    def describe(self) -> str:
+        return f"clips like {hit_label(self.hit)}"
+
+    def run(self, backend: Backend, k: int) -> list[Hit]:
+        return backend.search_like(self.hit, k)
+
+
+def hit_label(hit: Hit) -> str:
+    """How a hit is named in notices: its file name and best moment."""
+    return f"{printable(os.path.basename(hit.path))} at {format_time(hit.best_moment)}"
+
+
+Query = TextQuery | ImageQuery | LikeQuery
 
 
 class ModelLoading(Message):

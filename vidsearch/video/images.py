@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from vidsearch.errors import UsageError
+
+# What Pillow reads that people keep photos and frame grabs in.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+def is_image_file(value: str) -> bool:
+    """Whether `value` names an existing image file (by its extension), so that a query part
+    that names one is that image and not its words."""
+    path = Path(value).expanduser()
+    return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
 
 
 def load_image(path: str | PathLike[str]) -> np.ndarray:

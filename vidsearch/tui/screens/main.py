@@ -8,7 +8,6 @@ place that changes what is shown, so the UI never waits on the disk or the model
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from vidsearch.search import Hit
 from vidsearch.tui.messages import (
     FactsReady,
     ImageQuery,
+    LikeQuery,
     ModelLoading,
     Query,
     SearchDone,
@@ -36,6 +36,7 @@ from vidsearch.tui.messages import (
     TextQuery,
     ThumbnailReady,
     WorkerGroup,
+    hit_label,
 )
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
@@ -57,6 +58,7 @@ class MainScreen(Screen):
         Binding("escape", "focus_results", "Results", show=False),
         Binding("c", "copy_hit", "Copy"),
         Binding("i", "image_search", "By image"),
+        Binding("m", "more_like_this", "More like this", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False),  # works while typing in the search box
         Binding("q", "app.quit", "Quit"),
@@ -71,9 +73,9 @@ class MainScreen(Screen):
         super().__init__()
         self._serial = 0  # numbers searches, so a slow old one cannot overwrite a newer one
         self._searched = False
-        # The image search whose path the search box shows: Enter on that unchanged text
-        # searches by the image again, not for the path's words.
-        self._image_query: ImageQuery | None = None
+        # The image or more-like-this search the search box names: Enter on that unchanged
+        # text runs it again, rather than a search for the words that name it.
+        self._shown_query: ImageQuery | LikeQuery | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="describe a moment, e.g. dog catching a frisbee  (Enter searches)",
@@ -106,7 +108,7 @@ class MainScreen(Screen):
     @work(thread=True, exclusive=True, group=WorkerGroup.SEARCH, exit_on_error=False)
     def run_search(self, serial: int, query: Query) -> None:
         backend = self.app.backend
-        if not backend.model_loaded(image=query.needs_vision):
+        if query.needs_model and not backend.model_loaded(image=query.needs_vision):
             self.post_message(ModelLoading(backend.model_name))
         started = time.monotonic()
         try:
@@ -253,11 +255,11 @@ class MainScreen(Screen):
         if not text:
             self._notice("type what to look for first")
             return
-        image = self._image_query
-        if image is not None and text == image_box_text(image):
-            self.start_search(image)
+        shown = self._shown_query
+        if shown is not None and text == box_text(shown):
+            self.start_search(shown)
             return
-        self._image_query = None
+        self._shown_query = None
         self.start_search(TextQuery(text))
 
     def start_search(self, query: Query) -> None:
@@ -293,9 +295,20 @@ class MainScreen(Screen):
     def _image_chosen(self, path: Path | None) -> None:
         if path is None:
             return
-        query = self._image_query = ImageQuery(path)
+        self._search_shown(ImageQuery(path))
+
+    def action_more_like_this(self) -> None:
+        hit = self.query_one(ResultsTable).current_hit
+        if hit is None:
+            self.notify("select a result first: m finds clips like it", severity="warning",
+                        markup=False)
+            return
+        self._search_shown(LikeQuery(hit))
+
+    def _search_shown(self, query: ImageQuery | LikeQuery) -> None:
+        self._shown_query = query
         # The box says what the results are for; the old text would claim them otherwise.
-        self.query_one("#query", Input).value = image_box_text(query)
+        self.query_one("#query", Input).value = box_text(query)
         self.start_search(query)
 
     def action_help(self) -> None:
@@ -321,7 +334,10 @@ class MainScreen(Screen):
             child.loading = loading and child.id == switcher.current
 
 
-def image_box_text(query: ImageQuery) -> str:
+def box_text(query: ImageQuery | LikeQuery) -> str:
+    """What the search box shows for a search that is not typed."""
+    if isinstance(query, LikeQuery):
+        return f"like: {printable(query.hit.path)} at {format_time(query.hit.best_moment)}"
     return f"image: {printable(str(query.image))}"
 
 
@@ -332,7 +348,3 @@ def empty_library_hint(db_option: Path | None) -> str:
         command += f" --db {shlex.quote(str(db_option))}"
     return f"index some videos first: {command} (then press / and search)"
 
-
-def hit_label(hit: Hit) -> str:
-    """How a hit is named in notifications: its file name and best moment."""
-    return f"{printable(os.path.basename(hit.path))} at {format_time(hit.best_moment)}"
