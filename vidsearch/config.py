@@ -101,6 +101,18 @@ def read_run_settings() -> RunSettings:
                        offline=_offline())
 
 
+def worker_path_map() -> list[str]:
+    """`VIDSEARCH_PATH_MAP` on a cluster worker's machine: `SRC=DST` entries separated by
+    os.pathsep, where this machine mounts the driver's folders (they win over the run's map)."""
+    return [entry for entry in os.environ.get("VIDSEARCH_PATH_MAP", "").split(os.pathsep)
+            if entry]
+
+
+def keep_local_ray_quiet() -> None:
+    """A Ray started just for one run sends no usage reports (unless the user chose)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
 def _offline() -> bool:
     if any(os.environ.get(name, "").lower() in _TRUE
            for name in ("VIDSEARCH_OFFLINE", "HF_HUB_OFFLINE")):

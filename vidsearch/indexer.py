@@ -76,6 +76,20 @@ class IndexReport:
 
 
 @dataclass
+class EncodedVideo:
+    """One video decoded and encoded: what `Store.write_video` takes besides the file's own
+    identity (path, size, mtime, content hash)."""
+
+    meta: VideoMeta
+    frame_times: np.ndarray
+    frame_vectors: np.ndarray
+    clip_spans: list[tuple[float, float]]
+    clip_vectors: np.ndarray
+    recorded_at: float | None = None  # from the file's tags, read where it was decoded
+    frames_encoded: int = 0  # of the frames, those the encoder saw (repeats reuse a vector)
+
+
+@dataclass
 class _Job:
     state: fs.FileState
     content_hash: str | None
@@ -375,6 +389,7 @@ class Indexer:
     def _finish(self, job: _Job, report: IndexReport) -> None:
         times = np.concatenate(job.times) if job.times else np.zeros(0)
         vectors = np.concatenate(job.vectors) if job.vectors else np.zeros((0, 0), np.float32)
+        job.times, job.vectors = [], []
         if times.size == 0:
             self._fail(job, "no frames could be decoded", report)
             return
@@ -382,6 +397,18 @@ class Indexer:
         windows = plan_windows(times, info.duration, self.options.window, self.options.stride)
         clip_vectors = self.model.aggregate([vectors[w.frame_indices] for w in windows])
         duration = max(info.duration, float(times[-1]))
+        self._store_video(job, EncodedVideo(
+            meta=VideoMeta(duration, info.fps, info.width, info.height, job.strategy),
+            frame_times=times,
+            frame_vectors=vectors,
+            clip_spans=[(w.start, w.end) for w in windows],
+            clip_vectors=clip_vectors,
+            recorded_at=video.recorded_at(job.state.path),
+            frames_encoded=job.encoded,
+        ), report)
+
+    def _store_video(self, job: _Job, encoded: EncodedVideo, report: IndexReport) -> None:
+        """The one write of a video's vectors, whoever encoded them (`vidsearch.cluster` too)."""
         # A library that cannot be written (a full disk) raises a user error that ends the
         # run: every video already written is whole, and the next run goes on from there.
         self.store.write_video(
@@ -389,20 +416,20 @@ class Indexer:
             size=job.state.size,
             mtime_ns=job.state.mtime_ns,
             content_hash=job.content_hash,
-            meta=VideoMeta(duration, info.fps, info.width, info.height, job.strategy),
-            frame_times=times,
-            frame_vectors=vectors,
-            clip_spans=[(w.start, w.end) for w in windows],
-            clip_vectors=clip_vectors,
-            recorded_at=video.recorded_at(job.state.path),
+            meta=encoded.meta,
+            frame_times=encoded.frame_times,
+            frame_vectors=encoded.frame_vectors,
+            clip_spans=encoded.clip_spans,
+            clip_vectors=encoded.clip_vectors,
+            recorded_at=encoded.recorded_at,
         )
+        duration = encoded.meta.duration
         report.indexed.append(job.state.path)
         report.seconds_indexed += duration
-        report.frames += len(times)
-        report.frames_encoded += job.encoded
-        job.times, job.vectors = [], []
-        log.info("indexed %s (%s, %s)", job.state.path, count(len(times), "frame"),
-                 count(len(windows), "clip"))
+        report.frames += len(encoded.frame_times)
+        report.frames_encoded += encoded.frames_encoded
+        log.info("indexed %s (%s, %s)", job.state.path, count(len(encoded.frame_times), "frame"),
+                 count(len(encoded.clip_spans), "clip"))
         self.progress.advanced(self._coverage.whole(job.number))
         self.progress.video_finished(job.state.path, True)
 

@@ -30,6 +30,13 @@ def register(subparsers, shared) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON document: what was indexed, skipped, moved, "
                              "removed and failed, and the run's numbers")
+    parser.add_argument("--cluster", metavar="ADDRESS", default=None,
+                        help="decode and encode on Ray workers (pip install 'vidsearch[cluster]'):"
+                             " a Ray address, 'auto' for the cluster this machine belongs to, or "
+                             "'local' to start a Ray here; this machine still writes the library")
+    parser.add_argument("--path-map", metavar="SRC=DST", action="append", default=[],
+                        help="with --cluster: workers see files under SRC at DST instead "
+                             "(repeatable; a worker's VIDSEARCH_PATH_MAP wins for that machine)")
     parser.set_defaults(run=run)
 
 
@@ -47,19 +54,69 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder", "check the path")
     options = common.index_options_from(args)
+    if args.path_map and not args.cluster:
+        raise UsageError("--path-map only applies with --cluster", "add --cluster ADDRESS")
     db = common.db_path(args)
     # The lock first: a second writer is refused at once, before it spends time on a model.
     with writer_lock(db):
         use_threads_for("index")
         model = common.model_on_demand(args)
         with open_store(db) as store, make_progress(quiet=args.quiet or args.json) as progress:
-            report = Indexer(store, model, options, progress).sync(args.paths)
+            if args.cluster:
+                indexer = _cluster_indexer(args, store, model, options, progress)
+            else:
+                indexer = Indexer(store, model, options, progress)
+            report = indexer.sync(args.paths)
     wall = time.monotonic() - started
+    workers = indexer.workers if args.cluster else None
     if args.json:
-        common.print_json(summary_document(report, wall))
+        document = summary_document(report, wall)
+        if workers is not None:
+            document["workers"] = [worker_document(worker) for worker in workers]
+        common.print_json(document)
     else:
         print_summary(report, wall)
+        if workers is not None:
+            print_workers(workers)
     return 1 if report.failed else 0
+
+
+def _cluster_indexer(args, store, model, options, progress):
+    """The indexer whose videos go to Ray workers: Ray is imported here and only here."""
+    from vidsearch.cli.progress import WorkerLog
+    from vidsearch.cluster import ClusterIndexer, ClusterOptions, PathMap
+    from vidsearch.errors import UsageError
+
+    try:
+        path_map = PathMap.parse(args.path_map)
+    except UsageError as exc:
+        raise UsageError(f"--path-map: {exc.message}", exc.hint) from exc
+    cluster = ClusterOptions(address=args.cluster, path_map=path_map, device=args.device,
+                             precision=common.run_settings(args).precision)
+    return ClusterIndexer(store, model, options, progress, cluster=cluster,
+                          events=None if args.quiet or args.json else WorkerLog())
+
+
+def worker_document(worker) -> dict:
+    return {
+        "node": worker.node,
+        "pid": worker.pid,
+        "device": worker.device,
+        "videos": worker.videos,
+        "video_seconds": round(worker.video_seconds, 3),
+        "busy_seconds": round(worker.busy_seconds, 3),
+        "video_seconds_per_second": round(worker.rate, 3),
+        "lost": worker.lost,
+        "handed_over": worker.handed_over,
+    }
+
+
+def print_workers(workers) -> None:
+    from vidsearch.display import count, printable
+
+    for worker in workers:
+        print(f"  worker {printable(worker.node)} (pid {worker.pid}, {worker.device}): "
+              f"{count(worker.videos, 'video')}, {worker.rate:.2f} video-s/s", file=sys.stdout)
 
 
 def summary_document(report, wall: float) -> dict:

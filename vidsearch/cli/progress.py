@@ -130,3 +130,17 @@ class RichProgress(RichBar):
 
     def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
         pass
+
+
+class WorkerLog:
+    """With --cluster: a progress line per finished video saying which worker did it and how
+    fast it goes (video-seconds per busy second), so a user sees which machine does what."""
+
+    def assigned(self, worker, path: str) -> None:
+        pass
+
+    def finished(self, worker, path: str, ok: bool) -> None:
+        from vidsearch.display import printable
+
+        log.info("worker %s (pid %d): %d video%s, %.2f video-s/s", printable(worker.node),
+                 worker.pid, worker.videos, "" if worker.videos == 1 else "s", worker.rate)

@@ -16,7 +16,7 @@ import numpy as np
 
 from vidsearch.errors import CannotRunError
 from vidsearch.model.factory import load_located, pick_autocast, pick_device
-from vidsearch.model.locate import locate_model
+from vidsearch.model.locate import LocatedModel, locate_model
 from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import load_state_file
 
@@ -46,6 +46,11 @@ class ModelOnDemand:
         self._load_options = {"device": torch_device, "precision": precision, "text": text}
         self._model: VideoTextModel | None = None
         self._lock = threading.Lock()  # decoder threads may ask for image_size together
+
+    @property
+    def located(self) -> LocatedModel:
+        """The card, weights file and fingerprint, for workers that load the same model."""
+        return self._located
 
     @property
     def loaded(self) -> bool:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from vidsearch.store import vectors as vec
 from vidsearch.store.records import (ClipMatch, FrameMatch, LibraryStats, VideoMeta,
                                       VideoRecord)
 from vidsearch.store.errors import translated, translating
-from vidsearch.store.schema import migrate
+from vidsearch.store.filesystems import network_filesystem
+from vidsearch.store.schema import is_current, migrate
 
 log = logging.getLogger(__name__)
 
@@ -518,6 +520,8 @@ def open_store(path: Path, *, create: bool = True) -> Store:
     """Open (and create or migrate) the library at `path`.
 
     A file that is not a vidsearch database is never overwritten: the error names it instead.
+    `create=True` is the writers' call (index, watch); they are refused on a network file
+    system. Readers there get a read-only snapshot, and only of a library nobody is writing.
     """
     apsw, sqlite_vec = _load_apsw()
     path = Path(path)
@@ -525,18 +529,56 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         raise advised(CannotRunError(f"{path}: no library here yet",
                                      "run `vidsearch index FOLDER` first, or use another library"),
                       "db")
+    network = network_filesystem(path)
+    if network and create:
+        raise advised(CannotRunError(
+            f"{path}: the library is on a network file system ({network}), where SQLite's "
+            "write-ahead log cannot be shared safely and the library would be corrupted",
+            "keep the library on a local disk (the videos may stay on the share): use a library "
+            "path on this machine",
+        ), "db")
     with translating(path, opening=True):
+        if network:
+            return _open_snapshot(apsw, sqlite_vec, path, network)
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         # Takes effect only while the file holds nothing yet, i.e. for a new library.
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.enable_load_extension(True)
-        conn.load_extension(sqlite_vec.loadable_path())
-        conn.enable_load_extension(False)
+        _load_vec(conn, sqlite_vec)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn, path)
     return Store(conn, path)
+
+
+def _open_snapshot(apsw, sqlite_vec, path: Path, network: str) -> Store:
+    """A read-only view that takes no locks and skips the shared-memory WAL index
+    (`immutable=1`): safe only while nobody writes, which an empty write-ahead log shows (the
+    last writer to close checkpoints and removes it)."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise CannotRunError(
+            f"{path}: the library is on a network file system ({network}) and is being "
+            "written (its write-ahead log is not empty)",
+            "read it on the machine whose disk holds it, or after its writer has finished",
+        )
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?immutable=1"
+    conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    _load_vec(conn, sqlite_vec)
+    if not is_current(conn, path):
+        conn.close()
+        raise CannotRunError(
+            f"{path}: the library on a network file system ({network}) is of another "
+            "vidsearch version, and cannot be upgraded over the network",
+            "run the same vidsearch version on the machine whose disk holds it",
+        )
+    return Store(conn, path)
+
+
+def _load_vec(conn, sqlite_vec) -> None:
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)

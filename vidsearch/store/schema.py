@@ -216,6 +216,12 @@ def migrate(conn, path: Path) -> None:
         log.debug("applied migration %s to %s", name, path)
 
 
+def is_current(conn, path: Path) -> bool:
+    """Whether the library at `path` has had exactly the registered migrations: neither older
+    (it would need upgrading) nor newer than this vidsearch."""
+    return sorted(_applied(conn, path)) == sorted(name for name, _ in MIGRATIONS)
+
+
 def _applied(conn, path: Path) -> list[str]:
     """Names of the migrations already applied; none for a new, empty database."""
     has_record = conn.execute(

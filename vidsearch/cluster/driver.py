@@ -1,0 +1,383 @@
+"""The driver of a cluster run: whole videos to Ray workers, their results into the library.
+
+`ClusterIndexer` is the local `Indexer` (the same scan, diff, renames, removals, progress and
+report) with the decode -> encode step done by one `VideoWorker` per Ray node instead of
+threads here. This process stays the library's only writer: each result is written with the
+local path's own write, one transaction per video, after its fingerprint is checked.
+
+Faults cost one video's unfinished work: a worker that dies under a video is replaced on its
+node (a bounded number of times) and the video goes back to the queue (a bounded number of
+tries); a worker that cannot read a file says so and the file goes to a worker on another node,
+failing only once every node has said it cannot. Each worker has at most one video in hand,
+and the driver fetches and writes one result before it takes the next, so finished but
+unwritten videos never number more than the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from vidsearch import config
+from vidsearch.cluster.paths import PathMap
+from vidsearch.cluster.worker import (Encoded, Failed, Hello, ModelSpec, Unreadable,
+                                      VideoTask, VideoWorker)
+from vidsearch.errors import CannotRunError, first_line
+from vidsearch.indexer import Indexer, IndexReport
+
+if TYPE_CHECKING:
+    from vidsearch.indexer import _Job
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"  # the address that starts a Ray of its own on this machine
+_POLL_SECONDS = 0.5  # how often the loop looks up from waiting (a Ctrl-C is seen at once)
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    address: str = "auto"  # a Ray address: "auto", "HOST:PORT", or LOCAL
+    path_map: PathMap = PathMap()
+    device: str = "auto"  # each worker: CUDA where its node has a GPU
+    precision: str = "auto"
+    ship_weights: bool = True  # through the object store, to workers without the same file
+    max_tries: int = 3  # workers a video may see die under it before it is recorded as failed
+    replacements_per_node: int = 2  # new workers on a node after its worker dies
+    start_timeout: float = 600.0  # seconds for the workers to load the model
+
+
+@dataclass
+class WorkerStats:
+    """What one worker did in this run (its node and process, for the user)."""
+
+    node: str
+    pid: int
+    device: str
+    videos: int = 0
+    video_seconds: float = 0.0
+    busy_seconds: float = 0.0
+    lost: int = 0  # videos it died under
+    handed_over: int = 0  # videos it could not read, sent to another node
+
+    @property
+    def rate(self) -> float:
+        """Video-seconds encoded per second of its busy time."""
+        return self.video_seconds / self.busy_seconds if self.busy_seconds else 0.0
+
+
+class ClusterEvents(Protocol):
+    """Who watches the workers (the CLI's progress, tests) hears when each gets a video."""
+
+    def assigned(self, worker: WorkerStats, path: str) -> None: ...
+
+    def finished(self, worker: WorkerStats, path: str, ok: bool) -> None: ...
+
+
+class _NoEvents:
+    def assigned(self, worker: WorkerStats, path: str) -> None:
+        pass
+
+    def finished(self, worker: WorkerStats, path: str, ok: bool) -> None:
+        pass
+
+
+@dataclass
+class _Worker:
+    actor: object
+    node_id: str
+    cpus: int
+    gpus: int
+    started: float = field(default_factory=time.monotonic)
+    stats: WorkerStats | None = None  # None until it has said hello
+
+
+@dataclass
+class _Tries:
+    died: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)  # node id -> why
+
+
+class ClusterIndexer(Indexer):
+    """An `Indexer` whose videos are decoded and encoded by Ray workers."""
+
+    def __init__(self, store, model, options=None, progress=None, *,
+                 cluster: ClusterOptions, events: ClusterEvents | None = None) -> None:
+        super().__init__(store, model, options, progress)
+        self.cluster = cluster
+        self.events = events or _NoEvents()
+        self.workers: list[WorkerStats] = []  # every worker that started, in order
+        self.refused: list[tuple[str, str]] = []  # (node, why) for workers without the model
+
+    def _run_pipeline(self, jobs: list[_Job], report: IndexReport) -> None:
+        ray = _import_ray()
+        with _connected(ray, self.cluster.address):
+            _Run(self, ray, jobs, report).run()
+
+
+class _Run:
+    """One pass over the jobs: the pool of workers and the queue of videos."""
+
+    def __init__(self, indexer: ClusterIndexer, ray, jobs: list[_Job], report: IndexReport):
+        self.indexer, self.ray, self.report = indexer, ray, report
+        self.queue: deque[_Job] = deque(jobs)
+        self.tries = {job.number: _Tries() for job in jobs}
+        self.starting: dict[object, _Worker] = {}  # hello ref -> worker
+        self.idle: list[_Worker] = []
+        self.busy: dict[object, tuple[_Worker, _Job]] = {}  # task ref -> (worker, job)
+        self.replaced: dict[str, int] = {}  # node id -> workers started there after a death
+        self.spec = self._model_spec()
+        self.remote = ray.remote(VideoWorker)
+
+    def run(self) -> None:
+        try:
+            for node in self._alive_nodes():
+                self._start_worker(node["NodeID"], int(node["Resources"].get("CPU", 0)),
+                                   int(node["Resources"].get("GPU", 0)))
+            self._loop()
+        except BaseException:
+            # Ctrl-C or a store failure: every written video is whole; stop the workers so no
+            # machine goes on encoding for a driver that is gone.
+            self.report.interrupted = True
+            self._stop_all()
+            raise
+        self._stop_all()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while self.queue or self.busy:
+            self._assign()
+            self._fail_unplaceable()
+            if not self.busy and not self.starting:
+                if self.queue:
+                    raise self._no_workers()
+                break
+            self._give_up_on_slow_starts()
+            waiting = list(self.busy) + list(self.starting)
+            ready, _ = self.ray.wait(waiting, num_returns=1, timeout=_POLL_SECONDS)
+            for ref in ready:
+                if ref in self.starting:
+                    self._greeted(ref, self.starting.pop(ref))
+                else:
+                    worker, job = self.busy.pop(ref)
+                    self._returned(ref, worker, job)
+
+    def _assign(self) -> None:
+        for worker in list(self.idle):
+            job = next((job for job in self.queue
+                        if worker.node_id not in self.tries[job.number].unreadable), None)
+            if job is None:
+                continue
+            self.queue.remove(job)
+            self.idle.remove(worker)
+            task = VideoTask(job.number, job.state.path, job.state.size, job.state.mtime_ns)
+            self.busy[worker.actor.encode.remote(task)] = (worker, job)
+            self.indexer.events.assigned(worker.stats, job.state.path)
+
+    def _fail_unplaceable(self) -> None:
+        """A video every node with a worker has said it cannot read fails, with their reasons."""
+        nodes = {worker.node_id for worker in self._workers()}
+        for job in list(self.queue):
+            unreadable = self.tries[job.number].unreadable
+            if nodes and nodes <= set(unreadable):
+                self.queue.remove(job)
+                self.indexer._fail(job, "; ".join(unreadable[node] for node in sorted(nodes)),
+                                   self.report)
+
+    def _returned(self, ref, worker: _Worker, job: _Job) -> None:
+        ray = self.ray
+        try:
+            result = ray.get(ref)
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+            self._died(worker, job, exc)
+            return
+        except ray.exceptions.RayTaskError as exc:
+            # A bug, not the file: like a death, it costs one try of this video.
+            self._retry_or_fail(job, f"the worker on {worker.stats.node} failed: "
+                                     f"{first_line(exc.cause or exc)}")
+            self.idle.append(worker)
+            return
+        stats = worker.stats
+        match result:
+            case Encoded():
+                if result.fingerprint != self.indexer.model.fingerprint:
+                    self._refuse(worker, f"it encoded with {result.fingerprint}")
+                    self.queue.appendleft(job)
+                    return
+                self._check_library()
+                self.indexer._store_video(job, result.video, self.report)
+                stats.videos += 1
+                stats.video_seconds += result.video.meta.duration
+                stats.busy_seconds += result.busy_seconds
+                self.indexer.events.finished(stats, job.state.path, True)
+            case Unreadable(reason=reason):
+                log.info("%s: %s; trying another node", job.state.path, reason)
+                stats.handed_over += 1
+                self.tries[job.number].unreadable[worker.node_id] = reason
+                self.queue.appendleft(job)
+            case Failed(reason=reason):
+                self.indexer._fail(job, reason, self.report)
+                self.indexer.events.finished(stats, job.state.path, False)
+        self.idle.append(worker)
+
+    def _died(self, worker: _Worker, job: _Job, exc: BaseException) -> None:
+        log.warning("the worker on %s (pid %d) stopped while encoding %s; trying it again",
+                    worker.stats.node, worker.stats.pid, job.state.path)
+        log.debug("worker death", exc_info=exc)
+        worker.stats.lost += 1
+        self._retry_or_fail(job, f"the workers encoding it stopped {self.cluster.max_tries} "
+                                 f"times (last on {worker.stats.node})")
+        self._replace(worker)
+
+    def _retry_or_fail(self, job: _Job, reason: str) -> None:
+        tries = self.tries[job.number]
+        tries.died += 1
+        if tries.died >= self.cluster.max_tries:
+            self.indexer._fail(job, reason, self.report)
+        else:
+            self.queue.appendleft(job)
+
+    # --- workers -------------------------------------------------------------------------
+
+    @property
+    def cluster(self) -> ClusterOptions:
+        return self.indexer.cluster
+
+    def _workers(self) -> list[_Worker]:
+        return [*self.idle, *(worker for worker, _ in self.busy.values()),
+                *self.starting.values()]
+
+    def _alive_nodes(self) -> list[dict]:
+        return [node for node in self.ray.nodes()
+                if node.get("Alive") and node["Resources"].get("CPU", 0) >= 1]
+
+    def _start_worker(self, node_id: str, cpus: int, gpus: int) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        actor = self.remote.options(
+            num_cpus=cpus, num_gpus=min(gpus, 1), max_restarts=0, max_task_retries=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+        ).remote(self.spec, self.indexer.options, self.cluster.path_map, cpus)
+        worker = _Worker(actor, node_id, cpus, gpus)
+        self.starting[actor.hello.remote()] = worker
+
+    def _give_up_on_slow_starts(self) -> None:
+        """A worker that cannot start (its node full, its model load stuck) is not waited for
+        past `start_timeout`: the others go on, and a run with none left says so."""
+        now = time.monotonic()
+        for ref, worker in list(self.starting.items()):
+            if now - worker.started > self.cluster.start_timeout:
+                log.warning("a worker on node %s did not start within %.0f s; going on "
+                            "without it", worker.node_id[:8], self.cluster.start_timeout)
+                del self.starting[ref]
+                self.ray.kill(worker.actor)
+
+    def _greeted(self, ref, worker: _Worker) -> None:
+        try:
+            hello: Hello = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as exc:
+            log.warning("a worker on node %s did not start: %s", worker.node_id[:8],
+                        first_line(exc))
+            self.ray.kill(worker.actor)
+            return
+        worker.stats = WorkerStats(hello.node, hello.pid, hello.device)
+        if hello.refused:
+            self._refuse(worker, hello.refused)
+            return
+        log.info("worker on %s (pid %d, %s) ready", hello.node, hello.pid, hello.device)
+        self.indexer.workers.append(worker.stats)
+        self.idle.append(worker)
+
+    def _refuse(self, worker: _Worker, why: str) -> None:
+        log.warning("refused the worker on %s: %s", worker.stats.node, why)
+        self.indexer.refused.append((worker.stats.node, why))
+        if worker in self.idle:
+            self.idle.remove(worker)
+        self.ray.kill(worker.actor)
+
+    def _replace(self, dead: _Worker) -> None:
+        self.ray.kill(dead.actor)  # it may be half-gone; make sure nothing of it runs on
+        count = self.replaced.get(dead.node_id, 0)
+        alive = {node["NodeID"] for node in self._alive_nodes()}
+        if count >= self.cluster.replacements_per_node or dead.node_id not in alive:
+            log.warning("no more workers on %s", dead.stats.node)
+            return
+        self.replaced[dead.node_id] = count + 1
+        self._start_worker(dead.node_id, dead.cpus, dead.gpus)
+
+    def _stop_all(self) -> None:
+        for worker in self._workers():
+            try:
+                self.ray.kill(worker.actor)
+            except Exception:  # already gone: nothing left to stop
+                log.debug("killing a worker", exc_info=True)
+        self.idle.clear()
+        self.busy.clear()
+        self.starting.clear()
+
+    def _no_workers(self) -> CannotRunError:
+        name = self.indexer.model.card.name
+        if self.indexer.refused:
+            node, why = self.indexer.refused[0]
+            return CannotRunError(f"no Ray worker can encode with model {name} "
+                                  f"(the worker on {node}: {why})",
+                                  "give the workers the same weights, or let the run send them")
+        return CannotRunError(f"no Ray worker is left to encode with model {name}",
+                              "check that the Ray nodes are up (`ray status`) and run again")
+
+    # --- the model -------------------------------------------------------------------------
+
+    def _model_spec(self) -> ModelSpec:
+        located = self.indexer.model.located
+        weights = None
+        if self.cluster.ship_weights:
+            weights = self.ray.put(located.weights.read_bytes())
+        return ModelSpec(located.card, located.fingerprint, located.weights.name, weights,
+                         self.cluster.device, self.cluster.precision)
+
+    def _check_library(self) -> None:
+        """The library must still be this model's before a result goes in."""
+        expected = self.indexer.model.fingerprint
+        if self.indexer.store.model_fingerprint != expected:
+            raise CannotRunError(f"{self.indexer.store.path}: the library's model changed "
+                                 f"during the run (to {self.indexer.store.model_fingerprint})",
+                                 "run the command again")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise CannotRunError("indexing on a cluster needs Ray, which is not installed",
+                             "pip install 'vidsearch[cluster]'") from exc
+    return ray
+
+
+@contextmanager
+def _connected(ray, address: str) -> Iterator[None]:
+    """Connected to the cluster at `address` (or a Ray of our own for LOCAL) for the run; a
+    process already connected (a program embedding the indexer) keeps its connection."""
+    if ray.is_initialized():
+        yield
+        return
+    kwargs = {"log_to_driver": False, "configure_logging": False}
+    if address == LOCAL:
+        # A Ray started just for this run: no dashboard, nothing sent home.
+        config.keep_local_ray_quiet()
+        kwargs.update(include_dashboard=False)
+    else:
+        kwargs["address"] = address
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise CannotRunError(f"cannot reach the Ray cluster at {address}: {first_line(exc)}",
+                             "start a head with `ray start --head` or check the address") from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
