@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import importlib.util
 import io
-import json
 import logging
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch.model.exports import ExportCheck, export_path, read_check, write_export
+from vidsearch.model.verdicts import read_verdicts, write_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -134,24 +134,14 @@ def measure(torch_encode: Encode, onnx_encode: Encode, probe: np.ndarray,
 
 def remembered(cache_file: Path, key: str, decide: Callable[[], RuntimeChoice]) -> RuntimeChoice:
     """The verdict recorded for `key` in `cache_file`, decided and recorded if absent."""
-    try:
-        known = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    known = known if isinstance(known, dict) else {}
+    known = read_verdicts(cache_file)
     try:
         return RuntimeChoice(**known[key])
     except (KeyError, TypeError):
         pass  # none yet, or a record of another shape: measure
     choice = decide()
     known[key] = asdict(choice)
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp")
-        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-        tmp.replace(cache_file)
-    except OSError as exc:
-        log.debug("cannot record the image runtime choice in %s: %s", cache_file, exc)
+    write_verdicts(cache_file, known, "image runtime choice")
     return choice
 
 

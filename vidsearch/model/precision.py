@@ -12,7 +12,6 @@ it) is remembered with its margin and measured again on the next runs, a few tim
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -21,6 +20,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from vidsearch.model.verdicts import read_verdicts, write_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,7 @@ def remembered_choice(cache_file: Path, key: str,
                       measure: Callable[[], PrecisionChoice]) -> PrecisionChoice:
     """The choice recorded for `key` in `cache_file`, measuring and recording it if absent,
     or if it was close and has been measured fewer than MAX_CHECKS times."""
-    try:
-        known = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    known = known if isinstance(known, dict) else {}
+    known = read_verdicts(cache_file)
     record = known.get(key)
     previous = None
     if isinstance(record, dict):
@@ -164,13 +161,7 @@ def remembered_choice(cache_file: Path, key: str,
         log.info("CPU precision measured again (the last verdict was close: %s)",
                  describe_choice(previous))
     known[key] = {**asdict(choice), "margin": round(choice.margin, 3)}
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp")
-        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-        tmp.replace(cache_file)
-    except OSError as exc:
-        log.debug("cannot record the precision choice in %s: %s", cache_file, exc)
+    write_verdicts(cache_file, known, "precision choice")
     return choice
 
 

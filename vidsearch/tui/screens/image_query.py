@@ -1,4 +1,5 @@
-"""The `i` screen: ask for the path of an example image to search by."""
+"""The `i` screen: ask for the path of an example image to search by; the one-path dialog it
+shares with the `e` screen."""
 
 from __future__ import annotations
 
@@ -16,18 +17,11 @@ from vidsearch.tui.widgets.path_suggester import PathSuggester
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 
 
-class ImagePathScreen(ModalScreen[Path | None]):
-    """Dismisses with the path typed (`~` expanded), or None when cancelled or left empty."""
+class PathPrompt(ModalScreen[Path | None]):
+    """A dialog that asks for one path: dismisses with the path typed (`~` expanded), or None
+    when cancelled or left empty. Subclasses compose the box."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="image-query"):
-            yield Static("Search by an example image", id="image-title", markup=False)
-            yield Input(placeholder="path to a JPEG, PNG or WebP file", id="image-path",
-                        suggester=PathSuggester(IMAGE_SUFFIXES))
-            yield Static("→ completes the path · Enter to search · Esc to cancel",
-                         id="image-help", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -36,3 +30,15 @@ class ImagePathScreen(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ImagePathScreen(PathPrompt):
+    """The path of an example image to search by."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="image-query"):
+            yield Static("Search by an example image", id="image-title", markup=False)
+            yield Input(placeholder="path to a JPEG, PNG or WebP file", id="image-path",
+                        suggester=PathSuggester(IMAGE_SUFFIXES))
+            yield Static("→ completes the path · Enter to search · Esc to cancel",
+                         id="image-help", markup=False)
