@@ -20,9 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidsearch.errors import CannotRunError, UsageError, advised
+from vidsearch.errors import UsageError
 from vidsearch.model.cards import USER_WEIGHTS_FILENAME, ModelCard, write_card
 from vidsearch.model.clip4clip import CLIP4Clip
+# Importable from here too, where callers have always found them.
+from vidsearch.model.devices import PRECISIONS, pick_autocast, pick_device  # noqa: F401
 from vidsearch.model.fit import misfit_detail
 from vidsearch.model.hf_text import (copy_text_files, hf_text_repo, make_hf_tokenizer,
                                      rebuild_embedding_ids, text_tower_options)
@@ -42,7 +44,6 @@ from vidsearch.model.weights import (
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # Inline configs this process registered with open_clip, so a changed config re-registers.
 _registered_configs: dict[str, dict[str, Any]] = {}
 
@@ -417,35 +418,3 @@ def read_preprocess(clip: nn.Module) -> dict[str, Any]:
             raise UsageError(f"non-square input size {tuple(size)} is not supported")
         size = size[0]
     return {"image_size": int(size), "mean": tuple(config["mean"]), "std": tuple(config["std"])}
-
-
-def pick_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU (threads: see `vidsearch.model.threads`)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise advised(CannotRunError("CUDA was requested but no CUDA device is available",
-                                         "use the cpu or auto device"), "device")
-    elif device != "cpu":
-        raise UsageError(f"unknown device '{device}'", "use auto, cpu or cuda")
-    return torch.device(device)
-
-
-def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
-    """None means plain fp32; otherwise the autocast dtype for inference.
-
-    bf16 on a CPU is not autocast: `load_model` gives the image tower bf16 weights instead.
-    """
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision '{precision}'", f"use one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        return torch.float16 if device.type == "cuda" else None
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise advised(UsageError("fp16 needs a CUDA device",
-                                     "use precision auto or fp32 on a CPU"), "precision")
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return None

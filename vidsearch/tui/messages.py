@@ -176,3 +176,10 @@ class ExportFailed(Message):
         super().__init__()
         self.hit = hit
         self.error = error
+
+
+def box_text(query: ImageQuery | LikeQuery) -> str:
+    """What the search box shows for a search that is not typed."""
+    if isinstance(query, LikeQuery):
+        return f"like: {printable(query.hit.path)} at {format_time(query.hit.best_moment)}"
+    return f"image: {printable(str(query.image))}"

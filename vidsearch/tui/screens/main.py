@@ -21,31 +21,18 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from vidsearch.display import count, format_time, printable
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.thumbnails import strip_times
-from vidsearch.tui.messages import (
-    ExportDone,
-    ExportFailed,
-    FactsReady,
-    ImageQuery,
-    LikeQuery,
-    ModelLoading,
-    Query,
-    SearchDone,
-    SearchFailed,
-    StatusReady,
-    ThumbnailFailed,
-    TextQuery,
-    ThumbnailReady,
-    WorkerGroup,
-    hit_label,
-)
+from vidsearch.tui.messages import (ExportDone, ExportFailed, FactsReady, ImageQuery, LikeQuery,
+                                    ModelLoading, Query, SearchDone, SearchFailed, StatusReady,
+                                    TextQuery, ThumbnailFailed, ThumbnailReady, WorkerGroup,
+                                    box_text, hit_label)
 from vidsearch.tui.feedback import FeedbackFailed
 from vidsearch.tui.screens.export_folder import ExportFolderScreen
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
-from vidsearch.display import count, format_time, printable
 from vidsearch.tui.widgets.message import MessagePanel, PanelKind
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
@@ -441,13 +428,6 @@ class MainScreen(Screen):
         switcher = self.query_one(ContentSwitcher)
         for child in switcher.children:
             child.loading = loading and child.id == switcher.current
-
-
-def box_text(query: ImageQuery | LikeQuery) -> str:
-    """What the search box shows for a search that is not typed."""
-    if isinstance(query, LikeQuery):
-        return f"like: {printable(query.hit.path)} at {format_time(query.hit.best_moment)}"
-    return f"image: {printable(str(query.image))}"
 
 
 def empty_library_hint(db_option: Path | None) -> str:
