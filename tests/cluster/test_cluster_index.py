@@ -60,7 +60,9 @@ def test_a_worker_with_other_weights_is_refused(ray_cluster, tiny_model, videos,
     # Node b's own "tiny" has other weights; without the run's copy it must refuse to encode.
     shutil.rmtree(homes["b"] / "cache" / "cluster", ignore_errors=True)
     index_locally(videos, tmp_path / "local.db")
-    report, indexer = index_on(address, videos, tmp_path / "cluster.db", ship_weights=False)
+    # Both workers heard from before any video goes out, so node b's refusal is seen.
+    report, indexer = index_on(address, videos, tmp_path / "cluster.db", ship_weights=False,
+                               min_workers=2)
     assert not report.failed
     refused_nodes = [node for node, _why in indexer.refused]
     assert len(refused_nodes) == 1 and "other weights" in indexer.refused[0][1]
@@ -120,7 +122,9 @@ def test_a_node_that_cannot_see_the_file_hands_it_over(ray_cluster, cluster_root
     for name in ("clip0.mp4", "clip1.mp4", "clip2.mp4"):
         shutil.copy2(cluster_media / name, hidden / name)
     index_locally(hidden, tmp_path / "local.db")
-    report, indexer = index_on(address, hidden, tmp_path / "cluster.db")
+    # Both workers up before the first video goes out: the tiny model encodes these videos in
+    # milliseconds, so otherwise node a could finish them all before node b is ready.
+    report, indexer = index_on(address, hidden, tmp_path / "cluster.db", min_workers=2)
     assert not report.failed
     by_node = {w.node: w for w in indexer.workers}
     assert sum(w.handed_over for w in by_node.values()) >= 1

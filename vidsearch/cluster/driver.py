@@ -49,6 +49,9 @@ class ClusterOptions:
     max_tries: int = 3  # workers a video may see die under it before it is recorded as failed
     replacements_per_node: int = 2  # new workers on a node after its worker dies
     start_timeout: float = 600.0  # seconds for the workers to load the model
+    # Hand out no video before this many workers are ready (while more are starting): with
+    # 1, the first worker up starts at once and a slow node joins when it can.
+    min_workers: int = 1
 
 
 @dataclass
@@ -168,6 +171,8 @@ class _Run:
                     self._returned(ref, worker, job)
 
     def _assign(self) -> None:
+        if self.starting and len(self.idle) + len(self.busy) < self.cluster.min_workers:
+            return
         for worker in list(self.idle):
             job = next((job for job in self.queue
                         if worker.node_id not in self.tries[job.number].unreadable), None)
