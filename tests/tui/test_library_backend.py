@@ -341,6 +341,13 @@ def test_the_precision_option_reaches_the_image_model(indexed_db, tiny_model, tm
     assert [model.precision for model in made] == [precision]
 
 
+def assert_same_hits(got, want) -> None:
+    """The same hits in the same order; scores equal to float precision (torch and its ONNX
+    export agree to about 1e-7)."""
+    assert [replace(h, score=0.0) for h in got] == [replace(h, score=0.0) for h in want]
+    assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
+
+
 @pytest.mark.slow
 def test_the_search_box_syntax_and_more_like_this_reach_the_search_core(indexed_db, library,
                                                                          tiny_model):
@@ -349,7 +356,8 @@ def test_the_search_box_syntax_and_more_like_this_reach_the_search_core(indexed_
     with open_store(indexed_db, create=False) as store:
         model = search_api.load_text_only_model(tiny_model, device="cpu")
         parts = search_api.parts_from("a red square", ["a blue sky"], ["people"])
-        assert combined == search_api.search_parts(store, model, parts, k=5)
+        # The backend's search ran on torch and made the export this one runs on.
+        assert_same_hits(combined, search_api.search_parts(store, model, parts, k=5))
         assert not backend.model_loaded(image=True)  # texts only: no vision tower
         best = combined[0]
         source = search_api.like_source(store, best.path, best.best_moment)

@@ -20,6 +20,7 @@ import logging
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,13 +60,21 @@ def export_image_tower(clip, size: int, path: Path) -> None:
             return self.clip.encode_image(pixels)
 
     example = torch.zeros(2, 3, size, size)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    # The exporter reports its steps on stdout, which is the command's output.
-    with torch.inference_mode(False), torch.no_grad(), \
-            contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(Tower().eval(), (example,), str(path), input_names=["pixels"],
-                          output_names=["features"], dynamic_shapes={"pixels": {0: batch}},
-                          dynamo=True, external_data=False, verbose=False)
+    # The TorchScript exporter, as for the text tower (model/text_export.py): seconds where the
+    # dynamo one takes minutes on a busy CPU, and it needs no onnxscript; the parity check
+    # that follows holds either way. It reports its steps on stdout, the command's output.
+    # Attention's fused fast path has no ONNX form: trace the plain one (same arithmetic).
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings(), \
+                contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # its deprecation notice is not the user's business
+            torch.onnx.export(Tower().eval(), (example,), str(path), input_names=["pixels"],
+                              output_names=["features"], dynamic_axes={"pixels": {0: "batch"}},
+                              dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def onnx_session(path: Path, threads: int) -> Encode:
