@@ -97,13 +97,14 @@ def test_index_json_lists_every_outcome_with_the_run_numbers(tiny_model, library
 
 def test_using_the_model_the_library_already_uses_says_so(tiny_model, library, capsys):
     assert main(["models", "use", tiny_model]) == 0
-    assert "re-embeds" in capsys.readouterr().out  # no library yet: the next index embeds
+    # No library yet: nothing to re-embed, so nothing said about it.
+    assert capsys.readouterr().out.strip() == f"default model: {tiny_model}"
     indexed(library, capsys)
     assert main(["models", "use", tiny_model]) == 0
     out = capsys.readouterr().out
     assert "already uses it" in out and "re-embeds" not in out
     assert main(["models", "use", "clip-vit-b-32-openai"]) == 0
-    assert "re-embeds" in capsys.readouterr().out
+    assert f"re-embeds the library, now indexed with {tiny_model}" in capsys.readouterr().out
 
 
 def test_after_use_the_list_marks_only_the_new_default(capsys, monkeypatch):

@@ -44,11 +44,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "use":
         card = cards.load_card(args.name)
         config.save_setting("model", card.name)
-        if library_model(args) == card.name:
+        in_library = library_model(args)
+        if in_library is None:
+            print(f"default model: {card.name}")  # no library yet: nothing to re-embed
+        elif in_library == card.name:
             print(f"default model: {card.name} (the library already uses it)")
         else:
             print(f"default model: {card.name} (the next `vidsearch index` re-embeds the "
-                  "library)")
+                  f"library, now indexed with {in_library})")
         return 0
     print_models(cards.list_cards(), config.load_settings().active_model, cards, weights)
     return 0

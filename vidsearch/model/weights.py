@@ -42,7 +42,8 @@ STAGING_DIRNAME = ".download"  # in a model's cache folder; a dot name is never 
 
 
 def describe_fixes(name: str) -> str:
-    return f"name another weights file, or run `vidsearch models import {name} FILE`"
+    # The setting comes last: the command line adds its flag after it.
+    return f"run `vidsearch models import {name} FILE`, or name another weights file"
 
 
 class MissingWeightsError(CannotRunError):

@@ -48,7 +48,7 @@ def translate(exc: BaseException, db: Path, *, opening: bool = False) -> Vidsear
     if isinstance(exc, apsw.NotADBError) and opening:
         return advised(LibraryDamagedError(
             f"{db}: not a vidsearch library (the file is not a readable SQLite database)",
-            "move the file away or use another library; vidsearch will not overwrite it"), "db")
+            "vidsearch will not overwrite it: move it away or use another library"), "db")
     if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
         # An SQLite header with broken pages behind it: a library cut short or damaged.
         return LibraryDamagedError(f"{db}: the library file is damaged ({exc})",

@@ -232,6 +232,6 @@ def _applied(conn, path: Path) -> list[str]:
     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
         raise advised(CannotRunError(
             f"{path}: an SQLite database, but not a vidsearch library",
-            "use another library; vidsearch will not change this file",
+            "vidsearch will not change this file: use another library",
         ), "db")
     return []
