@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import av
 
+from vidsearch.atomic import partial_file_beside
 from vidsearch.display import format_time
 from vidsearch.errors import CannotRunError, DecodeError, UsageError
 from vidsearch.video.probe import open_container, pick_video_stream, probe, reason
@@ -128,15 +128,7 @@ class _replacing:
         self.temporary: Path | None = None
 
     def __enter__(self) -> Path:
-        try:
-            # The real suffix last: FFmpeg picks the container type by it.
-            handle, name = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.stem}.",
-                                            suffix=f".partial{self.out.suffix}")
-        except OSError as err:
-            raise CannotRunError.about(self.out, f"cannot write here ({err.strerror})",
-                                       "check that the folder exists and is writable") from err
-        os.close(handle)
-        self.temporary = Path(name)
+        self.temporary = partial_file_beside(self.out)  # FFmpeg picks the container by suffix
         return self.temporary
 
     def __exit__(self, kind, error, traceback) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Protocol
 
 import opentimelineio as otio
 
+from vidsearch.atomic import partial_file_beside
 from vidsearch.errors import CannotRunError, UsageError
 
 
@@ -118,13 +118,7 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str])
     """Write `timeline` to `path` (format from the suffix), whole or not at all."""
     path = Path(path)
     check_suffix(path)
-    try:
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
-                                        suffix=f".partial{path.suffix}")
-    except OSError as err:
-        raise CannotRunError.about(path, f"cannot write here ({err.strerror})",
-                                   "check that the folder exists and is writable") from err
-    os.close(handle)
+    name = str(partial_file_beside(path))
     try:
         otio.adapters.write_to_file(timeline, name)
         os.replace(name, path)
