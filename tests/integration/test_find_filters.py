@@ -145,3 +145,23 @@ def test_like_answers_from_stored_vectors_without_torch(dated_library):
     for hit in document["hits"]:
         if hit["path"] == v["a"]:  # the source clip and the windows overlapping it: never
             assert hit["end"] <= source["start"] or hit["start"] >= source["end"]
+
+
+@pytest.mark.slow
+def test_status_shows_each_videos_recording_date(dated_library, capsys):
+    from vidsearch import dates
+
+    _root, videos = dated_library
+    code, out, err = cli(capsys, "status", "--videos", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    listed = [(v["path"], v["recorded_at"]) for v in document["video_list"]]
+    # Oldest first: c's file time (2022), a's creation_time (2023), b's Apple date (2024).
+    assert listed == [(videos["c"], dates.format_time(local(2022, 1, 10, 9))),
+                      (videos["a"], dates.format_time(utc(2023, 5, 1, 12))),
+                      (videos["b"], dates.format_time(utc(2024, 7, 15, 16, 30)))]
+    assert (document["recorded_from"], document["recorded_to"]) == (listed[0][1], listed[-1][1])
+    code, out, err = cli(capsys, "status", "--videos")
+    assert code == 0, err
+    assert "recorded:     2022-01-10 to 2024-07-15" in out
+    assert f"  2023-05-01  0:00:40  {videos['a']}" in out

@@ -26,7 +26,7 @@ from vidsearch import scan
 from vidsearch.errors import CannotRunError, advised
 from vidsearch.store import integrity, records
 from vidsearch.store import vectors as vec
-from vidsearch.store.records import LibraryStats, VideoMeta, VideoRecord
+from vidsearch.store.records import LibraryStats, VideoListing, VideoMeta, VideoRecord
 from vidsearch.store.errors import translated, translating
 from vidsearch.store.filesystems import network_filesystem
 from vidsearch.store.schema import is_current, migrate
@@ -344,6 +344,9 @@ class Store(Searching):
         ]
         clips = self.conn.execute("SELECT count(*) FROM clips").fetchone()[0]
         frames = self.conn.execute("SELECT count(*) FROM frames").fetchone()[0]
+        earliest, latest = self.conn.execute(
+            "SELECT min(recorded_at), max(recorded_at) FROM videos WHERE status = 'ok'"
+        ).fetchone()
         return LibraryStats(
             videos=videos,
             failed=len(failures),
@@ -354,7 +357,16 @@ class Store(Searching):
             model_fingerprint=self.model_fingerprint,
             model_name=self.get_meta("model_name"),
             failures=failures,
+            recorded=(earliest, latest) if earliest is not None else None,
         )
+
+    @translated
+    def list_videos(self) -> list[VideoListing]:
+        """Every indexed video, in order of recording (then path)."""
+        return [VideoListing(records.path_from_db(path), duration or 0.0, recorded_at)
+                for path, duration, recorded_at in self.conn.execute(
+                    "SELECT path, duration, recorded_at FROM videos WHERE status = 'ok' "
+                    "ORDER BY recorded_at, path")]
 
     @translated
     def check_integrity(self) -> list[str]:

@@ -60,6 +60,16 @@ class LibraryStats:
     model_fingerprint: str | None
     model_name: str | None
     failures: list[tuple[str, str]]
+    recorded: tuple[float, float] | None = None  # the earliest and latest recording times
+
+
+@dataclass(frozen=True)
+class VideoListing:
+    """One indexed video as `status --videos` lists it."""
+
+    path: str
+    duration: float
+    recorded_at: float | None
 
 
 def db_path(path: str) -> str | bytes:
