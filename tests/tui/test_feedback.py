@@ -39,6 +39,7 @@ async def test_plus_and_minus_write_rows_and_minus_hides_the_hit(make_app, backe
                                    row_of(HITS[1], "dog on a beach", True)]
         assert table.hits == [HITS[0], HITS[2], HITS[3]]
         assert table.current_hit == HITS[2]  # the cursor stays on its row: the next hit
+        assert "3 hits for" in screen_text(app)  # the count follows the hidden hit
         assert "[bold]loud[blink].mp4" not in screen_text(app)
         footer = screen_text(app).splitlines()[-1]
         assert "+ Right" in footer and "- Wrong" in footer

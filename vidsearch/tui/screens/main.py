@@ -225,8 +225,7 @@ class MainScreen(Screen):
             self._show_panel(f"No matches for {message.query.describe()}", "",
                              "try other words, or index more videos", kind=PanelKind.WARNING)
             return
-        self._notice(f"{len(hits)} hit{'' if len(hits) == 1 else 's'} for "
-                     f"{message.query.describe()}")
+        self._count_hits(len(hits), message.query)
         self.query_one(ContentSwitcher).current = "results"
         table.show_hits(hits)
         if self.focused is None or isinstance(self.focused, Input):
@@ -388,6 +387,8 @@ class MainScreen(Screen):
         remaining = [h for h in table.hits if h != hit]
         if remaining:
             table.show_hits(remaining, keep_cursor=True)
+            if self._results_query is not None:  # the count above the table stays true
+                self._count_hits(len(remaining), self._results_query, hidden=True)
             return
         table.show_hits([])
         self._results_query = None
@@ -411,6 +412,10 @@ class MainScreen(Screen):
         self.app.push_screen(HelpScreen())
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _count_hits(self, count: int, query: Query, *, hidden: bool = False) -> None:
+        self._notice(f"{count} hit{'' if count == 1 else 's'} for {query.describe()}"
+                     + (" (marked wrong ones hidden)" if hidden else ""))
 
     def _notice(self, text: str) -> None:
         self.query_one("#notice", Static).update(Text(printable(text)))
