@@ -162,10 +162,13 @@ def main() -> None:
     from PIL import Image
 
     from vidsearch.model import load_model
-    from vidsearch.model.text_query import load_text_query_model
+    from vidsearch.search import load_text_only_model
 
     name = install_random_vit_b32()
-    text_model = load_text_query_model(name)  # what `vidsearch find` loads for a text query
+    # What `vidsearch find` loads for a text query: the ONNX export once made (the first
+    # load makes it on torch), else the torch text tower.
+    load_text_only_model(name, device="cpu")
+    text_model = load_text_only_model(name, device="cpu")
     image_model = load_model(name, device="cpu")  # what `vidsearch find --image` loads
     torch.set_num_threads(1)
     image_file = media / "query.png"

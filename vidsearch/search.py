@@ -113,7 +113,7 @@ def check_compatible(store: Store, model: IdentifiedModel) -> None:
 
 
 def load_text_only_model(name: str | None = None, *, device: str = "auto",
-                         weights: Path | str | None = None, offline: bool | None = None
+                         weights: Path | str | None = None, offline: bool = False
                          ) -> TextEncoder | None:
     """The model's text tower alone, for plain text queries: its checked ONNX export where
     there is one (no torch imported), else the torch tower, so a new process answers quickly

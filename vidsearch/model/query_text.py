@@ -32,7 +32,7 @@ _FAILED_CHECK = "the export failed its check"
 
 
 def load_query_text_model(name: str | None = None, *, weights: Path | str | None = None,
-                          offline: bool | None = None) -> TextEncoder | None:
+                          offline: bool = False) -> TextEncoder | None:
     """A text encoder for queries on the CPU, or None where only the full model will do."""
     card = load_card(name or load_settings().active_model)
     config = plain_text_config(card)

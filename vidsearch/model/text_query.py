@@ -117,7 +117,7 @@ class TextQueryModel:
 
 
 def load_text_query_model(name: str | None = None, *, weights: Path | str | None = None,
-                          offline: bool | None = None) -> TextQueryModel | None:
+                          offline: bool = False) -> TextQueryModel | None:
     """The text tower of model `name` on the CPU, or None where only the full model will do."""
     from vidsearch.config import load_settings
     from vidsearch.model.locate import locate_model
