@@ -78,14 +78,10 @@ class Searching:
         """
         if not self._has_vector_tables() or k <= 0:
             return []
-        clip_ids, bits, owners = self._load_bit_index()
-        if within is not None:
-            keep = vec.allowed(owners, np.asarray(within, dtype=np.int64))
-            clip_ids, bits = clip_ids[keep], bits[keep]
-        if clip_ids.size == 0:
-            return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        shortlist = vec.shortlist(clip_ids, bits, query, k)
+        shortlist = _shortlist(self._load_bit_index(), query, k, within)
+        if shortlist.size == 0:
+            return []
         rows = self.conn.execute(
             "SELECT c.id, c.video_id, v.path, c.start, c.end, c.embedding FROM clips c "
             "JOIN videos v ON v.id = c.video_id "
@@ -111,15 +107,11 @@ class Searching:
         frames, before the top k are cut."""
         if not self._has_vector_tables() or k <= 0:
             return []
-        frame_ids, bits, owners = self._frame_bits.get(self.conn, self._state(),
-                                                       self.vector_dim or 1)
-        if within is not None:
-            keep = vec.allowed(owners, within)
-            frame_ids, bits = frame_ids[keep], bits[keep]
-        if frame_ids.size == 0:
-            return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        shortlist = vec.shortlist(frame_ids, bits, query, k)
+        index = self._frame_bits.get(self.conn, self._state(), self.vector_dim or 1)
+        shortlist = _shortlist(index, query, k, within)
+        if shortlist.size == 0:
+            return []
         rows = self.conn.execute(
             "SELECT f.id, f.video_id, v.path, f.t, f.vector FROM frames f "
             "JOIN videos v ON v.id = f.video_id "
@@ -173,3 +165,16 @@ class Searching:
 
     # --- reporting --------------------------------------------------------------------------
 
+
+def _shortlist(index: tuple[np.ndarray, np.ndarray, np.ndarray], query: np.ndarray, k: int,
+               within: np.ndarray | None) -> np.ndarray:
+    """The row ids worth an exact score, clips and frames alike: the allow-list applied to the
+    in-memory (ids, bits, owners) first, so a filter never costs hits, then the Hamming
+    shortlist."""
+    ids, bits, owners = index
+    if within is not None:
+        keep = vec.allowed(owners, within)
+        ids, bits = ids[keep], bits[keep]
+    if ids.size == 0:
+        return ids
+    return vec.shortlist(ids, bits, query, k)
