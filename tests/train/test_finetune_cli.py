@@ -9,8 +9,6 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.conftest import run_cli
-from tests.fixtures.tiny_model import install_tiny_model
-from tests.train.synthetic import Dataset, make_dataset
 from vidsearch import config
 from vidsearch.cli import main
 from vidsearch.train import loop
@@ -18,19 +16,6 @@ from vidsearch.train import loop
 # OpenMP threads that spin while waiting make small models several times slower on a busy
 # machine (and CI machines are busy); sleeping waiters cost nothing when it is idle.
 QUIET_THREADS = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Dataset:
-    """16 captions: 16 training clips in 4 videos, 16 held-out clips in 8 other videos."""
-    return make_dataset(tmp_path_factory.mktemp("synthetic"), clips_per_caption=1,
-                        segments_per_video=4)
-
-
-@pytest.fixture
-def tiny(isolated_home) -> str:
-    install_tiny_model(config.models_dir(), name="tiny")
-    return "tiny"
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
