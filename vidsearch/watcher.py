@@ -276,21 +276,25 @@ class Watcher:
 
     def process_settled(self) -> IndexReport | None:
         """Index every pending file that has not changed for `settle` seconds."""
-        settled = self._take_settled()
-        to_index = [state for state in settled if not self._is_current(state)
-                    and not self._follow_rename(state)]
-        if not to_index:
-            return None
-        started = time.monotonic()
+        # Busy from the moment files leave `pending` until their counts are in the report, so
+        # anyone waiting for idle (status, the TUI, tests) never sees a half-finished job.
         self.indexing = True
-        self._tell(INDEXING, to_index)
         try:
-            report = self.indexer.index_files(to_index)
+            settled = self._take_settled()
+            to_index = [state for state in settled if not self._is_current(state)
+                        and not self._follow_rename(state)]
+            if not to_index:
+                return None
+            started = time.monotonic()
+            self._tell(INDEXING, to_index)
+            try:
+                report = self.indexer.index_files(to_index)
+                self.report.indexed += len(report.indexed)
+                self.report.failed += len(report.failed)
+            finally:
+                self._tell(IDLE)
         finally:
             self.indexing = False
-            self._tell(IDLE)
-        self.report.indexed += len(report.indexed)
-        self.report.failed += len(report.failed)
         log.info("indexed %d, failed %d in %.1f s", len(report.indexed), len(report.failed),
                  time.monotonic() - started)
         return report
