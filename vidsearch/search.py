@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,6 +125,26 @@ def load_text_only_model(name: str | None = None, *, device: str = "auto",
     from vidsearch.model.query_text import load_query_text_model
 
     return load_query_text_model(name, weights=weights, offline=offline)
+
+
+def load_image_query_model(name: str | None = None, *, device: str = "auto",
+                           weights: Path | str | None = None, offline: bool = False,
+                           texts: bool = False,
+                           load_full: Callable[[], QueryModel]) -> QueryModel:
+    """The model for a query with an image in it (and words too, with `texts`): its checked
+    ONNX exports where they exist, so no torch is imported; else `load_full()`, which then
+    makes the image export for the next query on this machine."""
+    if device != "cuda":
+        from vidsearch.model.query_image import load_query_image_model
+
+        model = load_query_image_model(name, weights=weights, offline=offline, texts=texts)
+        if model is not None:
+            return model
+    full = load_full()
+    export = getattr(full, "export_image_for_queries", None)
+    if export is not None and full.device == "cpu":
+        export()
+    return full
 
 
 def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: int = 10,

@@ -11,7 +11,7 @@ from vidsearch import config
 from vidsearch.errors import CannotRunError, UsageError, advice_of
 from vidsearch.model import load_model, save_model
 from vidsearch.model.cards import load_card
-from vidsearch.model.video_text import resize_and_crop
+from vidsearch.model.pixels import fit_square
 
 
 @pytest.fixture(autouse=True)
@@ -184,15 +184,15 @@ def test_embed_image_resizes_the_short_side_and_crops_the_centre():
     image = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
     vector = model.embed_image(image)
     assert vector.shape == (64,) and vector.dtype == np.float32
-    crop = resize_and_crop(image, 64)
+    crop = fit_square(image, 64)
     assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
     np.testing.assert_allclose(vector, model.embed_frames(crop[None])[0], atol=1e-6)
     # An image already at the model size passes through untouched.
     frame = _frames(1)[0]
-    np.testing.assert_array_equal(resize_and_crop(frame, 64), frame)
+    np.testing.assert_array_equal(fit_square(frame, 64), frame)
     # A flat grey image stays flat grey after resizing (no ringing at the borders).
     grey = np.full((100, 300, 3), 128, np.uint8)
-    np.testing.assert_array_equal(resize_and_crop(grey, 64), np.full((64, 64, 3), 128, np.uint8))
+    np.testing.assert_array_equal(fit_square(grey, 64), np.full((64, 64, 3), 128, np.uint8))
 
 
 @pytest.mark.slow

@@ -116,8 +116,14 @@ def run_query(args: argparse.Namespace, store, image, parts, filters):
     from vidsearch import search
     from vidsearch.model.threads import use_threads_if_loaded
 
-    if image is not None or args.rerank or search.needs_vision(parts):
+    if args.rerank:
         model = common.load_model(args)
+    elif image is not None or search.needs_vision(parts):
+        model = search.load_image_query_model(
+            args.model, device=args.device, weights=args.weights,
+            offline=common.run_settings(args).offline,
+            texts=any(not part.is_image for part in parts),
+            load_full=lambda: common.load_model(args))
     else:
         model = common.load_query_model(args)
     # After the load, and only where it imported torch: an ONNX text query never does.

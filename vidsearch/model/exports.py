@@ -3,7 +3,7 @@
 An exported graph belongs to one weights fingerprint, so it sits at
 `cache_dir()/exports/<fingerprint>/<tower>.<ext>` (tower "text" or "image", ext "onnx" or
 OpenVINO's "xml"), beside `<tower>.check.json`: how faithfully it reproduced torch when it was
-made. A graph without a readable check is never used. No torch or runtime is imported here, so
+made; the image tower's also has `image.preprocess.json` (its input size, mean and std). A graph without a readable check is never used. No torch or runtime is imported here, so
 `status` and `models` can say what is exported for free.
 """
 
@@ -56,6 +56,12 @@ def check_path(path: Path) -> Path:
     return path.with_name(f"{path.name.split('.', 1)[0]}.check.json")
 
 
+def preprocess_path(path: Path) -> Path:
+    """The image tower's pixel record beside its graph (`image.onnx` ->
+    `image.preprocess.json`): what a query needs to prepare an image without torch."""
+    return path.with_name(f"{path.name.split('.', 1)[0]}.preprocess.json")
+
+
 def read_check(path: Path) -> ExportCheck | None:
     """The check of the graph at `path`; None when the graph or its check is missing or the
     check cannot be read (treated as never checked, so never used)."""
@@ -91,12 +97,13 @@ def write_export(path: Path, write: Callable[[Path], None], check: ExportCheck) 
             if side.name != path.name:
                 os.replace(side, folder / side.name)
         os.replace(staging / path.name, path)
-        _write_json(check_path(path), asdict(check))
+        write_json(check_path(path), asdict(check))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """`data` as JSON at `path`, whole or not at all (a reader may be another process)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsearch.model.exports import ExportCheck, export_path, read_check, write_export
+from vidsearch.model.exports import (ExportCheck, export_path, preprocess_path, read_check,
+                                     write_export, write_json)
+from vidsearch.model.pixels import Preprocess
 from vidsearch.model.verdicts import read_verdicts, write_verdicts
 
 log = logging.getLogger(__name__)
@@ -94,13 +96,16 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def checked_export(fingerprint: str, export: Callable[[Path], None], torch_encode: Encode,
-                   probe: np.ndarray, threads: int) -> Path | None:
+                   probe: np.ndarray, threads: int, preprocess: Preprocess) -> Path | None:
     """The ONNX export for `fingerprint`, made and checked against `torch_encode` on `probe`
-    (normalised pixels) if there is none; None when its check failed."""
+    (normalised pixels) if there is none, with its pixel record; None when its check failed."""
     import onnxruntime
 
     path = export_path(fingerprint, "image", "onnx")
     check = read_check(path)
+    if check is not None and Preprocess.read(preprocess_path(path)) != preprocess:
+        # Made before queries used it: the graph stands, only its pixel record is added.
+        write_json(preprocess_path(path), asdict(preprocess))
     if check is None:
         import torch
 
@@ -114,7 +119,12 @@ def checked_export(fingerprint: str, export: Callable[[Path], None], torch_encod
                                 versions={"torch": torch.__version__,
                                           "onnxruntime": onnxruntime.__version__},
                                 created_at=datetime.datetime.now(datetime.UTC).isoformat())
-            write_export(path, lambda target: shutil.copyfile(candidate, target), check)
+
+            def write(target: Path) -> None:
+                shutil.copyfile(candidate, target)
+                write_json(preprocess_path(target), asdict(preprocess))
+
+            write_export(path, write, check)
         log.info("exported the image tower to ONNX in %.1f s (min cosine %.6f vs torch)",
                  time.monotonic() - started, check.min_cosine)
     if not check.passed:
@@ -156,12 +166,12 @@ def remembered(cache_file: Path, key: str, decide: Callable[[], RuntimeChoice]) 
 
 def pick_image_runtime(*, fingerprint: str, machine_key: str, export: Callable[[Path], None],
                        torch_encode: Encode, probe: np.ndarray, threads: int,
-                       cache_file: Path) -> Encode | None:
+                       cache_file: Path, preprocess: Preprocess) -> Encode | None:
     """An ONNX Runtime encoder where it is measured faster and agrees with torch; else None."""
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     try:
-        path = checked_export(fingerprint, export, torch_encode, probe, threads)
+        path = checked_export(fingerprint, export, torch_encode, probe, threads, preprocess)
         if path is None:
             return None
         onnx_encode = onnx_session(path, threads)

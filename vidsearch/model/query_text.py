@@ -41,7 +41,7 @@ def load_query_text_model(name: str | None = None, *, weights: Path | str | None
                  "CLIP one that is exported to ONNX", card.name)
         return None
     located = locate_model(card.name, weights=weights, offline=offline)
-    model, problem = _open_export(card, located.fingerprint, config)
+    model, problem = open_text_export(card, located.fingerprint, config)
     if model is not None:
         return model
     try:
@@ -91,8 +91,8 @@ def export_for_queries(card: ModelCard, weights: Path) -> None:
             _tell_once(fingerprint, card, problem)
 
 
-def _open_export(card: ModelCard, fingerprint: str, config: dict
-                 ) -> tuple[TextEncoder | None, str]:
+def open_text_export(card: ModelCard, fingerprint: str, config: dict
+                     ) -> tuple[TextEncoder | None, str]:
     """The export as a model; else None and why (`_MISSING`, `_FAILED_CHECK`, or what is
     wrong with it)."""
     path = export_path(fingerprint, "text", "onnx")

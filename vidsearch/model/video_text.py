@@ -20,6 +20,7 @@ from vidsearch.errors import UsageError
 from vidsearch.model.cards import ModelCard
 from vidsearch.model.clip4clip import CLIP4Clip
 from vidsearch.model.memory import return_freed_memory
+from vidsearch.model.pixels import Preprocess, fit_square
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class VideoTextModel:
         self._image_runtime: Callable[[np.ndarray], np.ndarray] | None = None
         self.fingerprint = fingerprint
         self.image_size = int(image_size)
+        self.preprocess = Preprocess(self.image_size, tuple(mean), tuple(std))
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
         self.frame_batch = frame_batch or (256 if self._device.type == "cuda" else 32)
@@ -167,32 +169,51 @@ class VideoTextModel:
 
     def _pick_image_runtime(self) -> None:
         from vidsearch.config import cache_dir
-        from vidsearch.model.image_runtime import CHOICES_FILE, export_image_tower, \
-            pick_image_runtime
-        from vidsearch.model.precision import machine_key, probe_frames
+        from vidsearch.model.image_runtime import CHOICES_FILE, pick_image_runtime
+        from vidsearch.model.precision import machine_key
 
         self._probe_image_runtime = False
         if self._frame_dtype != torch.float32:
             return  # bf16 was chosen: ONNX Runtime has no bf16 CPU kernels for it
+        self._image_runtime = pick_image_runtime(
+            machine_key=machine_key(f"{self.card.arch}|{self.module.patch}|onnxruntime"),
+            cache_file=cache_dir() / CHOICES_FILE, **self._image_export_inputs())
+        if self._image_runtime is not None:
+            # ONNX Runtime holds its own copy of the weights, and every frame now goes there:
+            # torch's copy would only add a third of ViT-B/32's memory to the run.
+            self.module.clip.visual.to("meta")
+            return_freed_memory()
+
+    def export_image_for_queries(self) -> None:
+        """Make the image tower's checked ONNX export (with its pixel record) where there is
+        none, so the next image query needs no torch (model/query_image.py). Never raises: a
+        problem is logged, and image queries go on in torch."""
+        from vidsearch.model.image_runtime import checked_export
+
+        if (self.module.patch != "2d" or self._frame_dtype != torch.float32
+                or self._image_runtime is not None):
+            return  # no export for these (image_runtime.py), or one is already in use
+        try:
+            checked_export(**self._image_export_inputs())
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not fail the query
+            log.info("no ONNX export of the image tower for queries (%s: %s)",
+                     type(exc).__name__, exc)
+
+    def _image_export_inputs(self) -> dict[str, Any]:
+        from vidsearch.model.image_runtime import export_image_tower
+        from vidsearch.model.precision import probe_frames
+
         clip, size = self.module.clip, self.image_size
 
         def torch_encode(pixels: np.ndarray) -> np.ndarray:
             with self._inference():
                 return _to_numpy(clip.encode_image(torch.from_numpy(pixels)))
 
-        self._image_runtime = pick_image_runtime(
-            fingerprint=self.fingerprint,
-            machine_key=machine_key(f"{self.card.arch}|{self.module.patch}|onnxruntime"),
-            export=lambda path: export_image_tower(clip, size, path),
-            torch_encode=torch_encode,
-            probe=self._normalise(probe_frames(size, 16)).numpy(),
-            threads=torch.get_num_threads(),
-            cache_file=cache_dir() / CHOICES_FILE)
-        if self._image_runtime is not None:
-            # ONNX Runtime holds its own copy of the weights, and every frame now goes there:
-            # torch's copy would only add a third of ViT-B/32's memory to the run.
-            clip.visual.to("meta")
-            return_freed_memory()
+        return {"fingerprint": self.fingerprint, "preprocess": self.preprocess,
+                "export": lambda path: export_image_tower(clip, size, path),
+                "torch_encode": torch_encode,
+                "probe": self._normalise(probe_frames(size, 16)).numpy(),
+                "threads": torch.get_num_threads()}
 
     @property
     def image_runtime(self) -> str:
@@ -259,15 +280,10 @@ class VideoTextModel:
     def embed_image(self, image: np.ndarray) -> np.ndarray:
         """An HxWx3 uint8 RGB image of any size -> raw float32 features [D].
 
-        Resized (short side, bicubic) and centre-cropped as the decoder does for frames, then
+        Fitted to the model's square (`pixels.fit_square`, as the ONNX query path does), then
         encoded exactly like one frame.
         """
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise TypeError("image must be a uint8 numpy array")
-        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-            raise ValueError(f"image must be [H, W, 3], got {image.shape}")
-        frame = resize_and_crop(image, self.image_size)
-        return self.embed_frames(frame[np.newaxis])[0]
+        return self.embed_frames(fit_square(image, self.image_size)[np.newaxis])[0]
 
     # --- clips ---
 
@@ -329,20 +345,6 @@ class VideoTextModel:
             else:
                 with torch.autocast(device_type=self._device.type, dtype=self.autocast_dtype):
                     yield
-
-
-def resize_and_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Short side to `size` (bicubic, antialiased), centre crop to size x size, uint8 HxWx3."""
-    height, width = image.shape[:2]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
-    if (new_h, new_w) != (height, width):
-        pixels = F.interpolate(pixels, size=(new_h, new_w), mode="bicubic", align_corners=False,
-                               antialias=True)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    pixels = pixels[0, :, top:top + size, left:left + size]
-    return pixels.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def _bf16_copy(tower: torch.nn.Module) -> torch.nn.Module:

@@ -107,6 +107,7 @@ class LibraryBackend:
         self._precision = precision or self._run.precision
         self._text_model: TextEncoder | None = None
         self._full_model: QueryModel | None = None
+        self._image_model: QueryModel | None = None
         self._model_lock = threading.RLock()  # the text loader may fall back to the full one
         self._thumbnails = thumbnails or ThumbnailCache()
         self._status: LibraryStatus | None = None
@@ -117,7 +118,9 @@ class LibraryBackend:
         return self._model_name
 
     def model_loaded(self, *, image: bool = False) -> bool:
-        return (self._full_model if image else self._text_model) is not None
+        if image:
+            return self._image_model is not None or self._full_model is not None
+        return self._text_model is not None
 
     # Loading takes seconds (torch import, weights); do it once, and only when a search needs
     # it, so the screen is up at once even on a slow disk. The full model (open_clip, the
@@ -133,6 +136,22 @@ class LibraryBackend:
                                               weights=self._weights, precision=self._precision,
                                               offline=self._run.offline)
             return self._full_model
+
+    def _loaded_image_model(self, *, texts: bool) -> QueryModel:
+        """For searches with a picture in them: the ONNX exports where they exist (no torch),
+        else the full model, and the full model at once where it is loaded already."""
+        with self._model_lock:
+            if self._full_model is not None:
+                return self._full_model
+            model = self._image_model
+            if model is None or (texts and not getattr(model, "has_text", True)):
+                from vidsearch.search import load_image_query_model
+
+                model = load_image_query_model(
+                    self._model_name, device=self._device, weights=self._weights,
+                    offline=self._run.offline, texts=texts, load_full=self._loaded_full_model)
+                self._image_model = model
+            return model
 
     def _loaded_text_model(self) -> TextEncoder:
         with self._model_lock:
@@ -186,8 +205,8 @@ class LibraryBackend:
         parts, filters = search.parse_box_query(query)
         with self._open() as store:
             search.check_folders(store, filters)  # a mistake is worth saying before a load
-            model = (self._loaded_full_model() if search.needs_vision(parts)
-                     else self._loaded_text_model())
+            model = (self._loaded_image_model(texts=any(not p.is_image for p in parts))
+                     if search.needs_vision(parts) else self._loaded_text_model())
             self._use_query_threads()
             return search.search_parts(store, model, parts, k=k, filters=filters)
 
@@ -196,7 +215,7 @@ class LibraryBackend:
 
         image = video.load_image(image_path)
         with self._open() as store:
-            model = self._loaded_full_model()
+            model = self._loaded_image_model(texts=False)
             self._use_query_threads()
             return search.search_image(store, model, image, k=k)
 

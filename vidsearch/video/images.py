@@ -33,3 +33,4 @@ def load_image(path: str | PathLike[str]) -> np.ndarray:
     except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as err:
         hint = "use a JPEG, PNG or WebP file"
         raise UsageError.about(path, f"cannot read as an image ({err})", hint) from err
+
