@@ -4,7 +4,8 @@
 
 Fills a library with N random unit clip vectors through the store's own write path (videos of
 200 clips, 10 s windows every 5 s, one frame vector per second as `vidsearch index` stores),
-then, with the models loaded once (warm), times `search_text` and `search_image` for k = 20
+then, with the query models loaded once as `find` loads them (the text and image towers' ONNX
+exports, made on the first run), times `search_text` and `search_image` for k = 20
 (query tower, shortlist, re-score, window merging and best moments included), alternating the
 two so that their ratio comes from the same moments of a shared machine; and `vidsearch find`
 for both in a new process (cold). It prints the store's bytes per video-second. `--json` adds
@@ -162,22 +163,29 @@ def main() -> None:
     from PIL import Image
 
     from vidsearch.model import load_model
-    from vidsearch.search import load_text_only_model
+    from vidsearch.search import load_image_query_model, load_text_only_model
 
     name = install_random_vit_b32()
     # What `vidsearch find` loads for a text query: the ONNX export once made (the first
     # load makes it on torch), else the torch text tower.
     load_text_only_model(name, device="cpu")
     text_model = load_text_only_model(name, device="cpu")
-    image_model = load_model(name, device="cpu")  # what `vidsearch find --image` loads
+    # What `vidsearch find --image` loads: the image tower's ONNX export (the first load
+    # makes it with the torch model, which is timed alongside for reference).
+    torch_model = load_model(name, device="cpu")
+    load_image_query_model(name, device="cpu", load_full=lambda: torch_model)  # makes it
+    image_model = load_image_query_model(name, device="cpu", load_full=lambda: torch_model)
     torch.set_num_threads(1)
     image_file = media / "query.png"
     Image.fromarray(query_images(1)[0]).save(image_file)
     print(f"machine: {describe_machine()}; revision {git_revision()}")
     print(f"model: {name} (ViT-B/32, random weights), 1 thread (as `find`); k = {K}")
+    print(f"query models: text {type(text_model).__name__}, image {type(image_model).__name__}")
     print(f"text tower alone: p50 {tower_p50(lambda q: text_model.embed_texts([q]), QUERIES):.1f}"
           f" ms; image tower alone: p50 "
-          f"{tower_p50(image_model.embed_image, query_images(4)):.1f} ms")
+          f"{tower_p50(image_model.embed_image, query_images(4)):.1f} ms "
+          f"(torch, one thread: {tower_p50(torch_model.embed_image, query_images(4)):.1f} ms)")
+    del torch_model
     print("| clips | frames | text p50 / p95 ms | image p50 / p95 ms | image/text p50 | "
           "search alone p50 ms: text / image (ratio) | cold text s | cold image s | "
           "store B per video-s |")

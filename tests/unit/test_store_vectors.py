@@ -26,6 +26,23 @@ def test_hamming_counts_differing_bits(data, width, rows):
     np.testing.assert_array_equal(store_vectors.hamming(bits, query), want)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_hamming_split_across_threads_is_the_same_scan(monkeypatch, threads):
+    monkeypatch.setattr(store_vectors, "_PARALLEL_ROWS", 1)
+    monkeypatch.setattr(store_vectors, "_SCAN_THREADS", threads)
+    store_vectors._scan_pool.cache_clear()
+    rng = np.random.default_rng(threads)
+    try:
+        # Fewer rows than one chunk a thread, an uneven split, and a part per thread.
+        for rows in (1, 5_000, 3 * 8192 + 17, 70_001):
+            bits = rng.integers(0, 2**64, (rows, 8), dtype=np.uint64)
+            query = rng.integers(0, 2**64, 8, dtype=np.uint64)
+            want = np.unpackbits((bits ^ query).view(np.uint8), axis=1).sum(axis=1)
+            np.testing.assert_array_equal(store_vectors.hamming(bits, query), want)
+    finally:
+        store_vectors._scan_pool.cache_clear()
+
+
 @settings(max_examples=200, deadline=None)
 @given(hnp.arrays(np.uint16, st.integers(1, 300), elements=st.integers(0, 20)), st.data())
 def test_nearest_takes_the_smallest_distances_ties_in_order(distances, data):

@@ -6,6 +6,10 @@ Clips and frames are searched the same way, each with its own `BitIndex`.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
 import numpy as np
 
 # How many rows the bit shortlist hands to the exact float re-score (per requested row, and
@@ -18,6 +22,11 @@ FRAME_DTYPE = np.float16
 # Rows per step of the Hamming scan: its temporaries (512 KB of XOR for 512-d) stay in cache
 # instead of costing a copy of the whole bit matrix (320 MB at 5M frames).
 _HAMMING_CHUNK = 1 << 13
+# Past this many rows (an image query over a large library's frames) the scan is split across
+# cores: numpy releases the GIL, and 5M frames took 41 ms on two threads against 65 ms on one
+# (AVX2 EPYC, bench/RESULTS.md). Below it a thread hand-off costs more than it saves.
+_PARALLEL_ROWS = 1 << 20
+_SCAN_THREADS = min(4, os.cpu_count() or 1)
 
 
 def pack_sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -63,6 +72,18 @@ class BitIndex:
 def hamming(bits: np.ndarray, query_bits: np.ndarray) -> np.ndarray:
     """Hamming distance of each row of `bits` [N, words] to `query_bits` [words]."""
     distances = np.empty(bits.shape[0], dtype=np.uint16)
+    if bits.shape[0] < _PARALLEL_ROWS or _SCAN_THREADS == 1:
+        _hamming_into(distances, bits, query_bits)
+        return distances
+    # Whole chunks per part, so each part's scan is the single-thread one.
+    step = -(-bits.shape[0] // (_SCAN_THREADS * _HAMMING_CHUNK)) * _HAMMING_CHUNK
+    parts = [slice(start, start + step) for start in range(0, bits.shape[0], step)]
+    list(_scan_pool().map(lambda part: _hamming_into(distances[part], bits[part], query_bits),
+                          parts))
+    return distances
+
+
+def _hamming_into(distances: np.ndarray, bits: np.ndarray, query_bits: np.ndarray) -> None:
     for start in range(0, bits.shape[0], _HAMMING_CHUNK):
         counts = np.bitwise_count(bits[start:start + _HAMMING_CHUNK] ^ query_bits)
         # Column by column: numpy's sum along a short last axis is 1.7x slower (bench/RESULTS.md).
@@ -70,7 +91,11 @@ def hamming(bits: np.ndarray, query_bits: np.ndarray) -> np.ndarray:
         total[:] = counts[:, 0]
         for word in range(1, counts.shape[1]):
             total += counts[:, word]
-    return distances
+
+
+@cache
+def _scan_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_SCAN_THREADS, thread_name_prefix="hamming")
 
 
 def nearest(distances: np.ndarray, size: int) -> np.ndarray:
