@@ -4,7 +4,9 @@
 
 Cold: each round times, in fresh processes one after another, `python -c "import torch"`,
 `vidsearch find "..."` on the checked ONNX export, the same `find` on torch (a home whose
-export is marked as failed, so the query falls back), `vidsearch --help` and `python -c pass`.
+export is marked as failed, so the query falls back), `vidsearch tui` from launch to its first
+text result (bench/_tui_first_result.py: the real app and backend, headless), `vidsearch --help`
+and `python -c pass`.
 Warm: the text tower for one query (batch 1, one thread), torch and ONNX Runtime alternating.
 The model is a random-weight ViT-B/32 (bench/_setup.py); the library is 1,000 random clips, so
 the cold figures are start-up, not search. Homes are kept in bench/_media/ (delete to rebuild).
@@ -127,14 +129,17 @@ def main() -> None:
     onnx_env = {**base, "VIDSEARCH_HOME": str(home), "VIDSEARCH_MODEL": name}
     torch_env = {**onnx_env, "VIDSEARCH_HOME": str(fallback)}
     find = [sys.executable, "-m", "vidsearch", "find", "-k", "20"]
+    tui = [sys.executable, str(REPO / "bench" / "_tui_first_result.py")]
     cold: dict[str, list[float]] = {"import torch": [], "find (onnx)": [], "find (torch)": [],
-                                    "--help": [], "python -c pass": []}
+                                    "tui, launch to first result (onnx)": [], "--help": [],
+                                    "python -c pass": []}
     for i in range(args.rounds):
         query = QUERIES[i % len(QUERIES)]
         cold["import torch"].append(time_process([sys.executable, "-c", "import torch"],
                                                  onnx_env))
         cold["find (onnx)"].append(time_process([*find, query], onnx_env))
         cold["find (torch)"].append(time_process([*find, query], torch_env))
+        cold["tui, launch to first result (onnx)"].append(time_process([*tui, query], onnx_env))
         cold["--help"].append(time_process([sys.executable, "-m", "vidsearch", "--help"],
                                            onnx_env))
         cold["python -c pass"].append(time_process([sys.executable, "-c", "pass"], onnx_env))
@@ -156,6 +161,9 @@ def main() -> None:
         values = sorted(warm[key])
         p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
         print(f"| {key} | {statistics.median(values) * 1000:.1f} | {p95 * 1000:.1f} |")
+    tui_median = statistics.median(cold["tui, launch to first result (onnx)"])
+    print(f"\ntui to first result / cold find (onnx): "
+          f"{tui_median / statistics.median(cold['find (onnx)']):.2f}")
     print(f"\nonnxruntime / torch warm p50: {onnx_ms / torch_ms:.2f}; "
           f"min cosine {warm['min_cosine'][0]:.6f}")
 

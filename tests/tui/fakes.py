@@ -50,6 +50,7 @@ class FakeBackend:
     exported: list = field(default_factory=list)  # (hit, folder) of every export asked for
     queries: list = field(default_factory=list)
     loaded: bool = False
+    warmed_up: bool = False
     release: threading.Event | None = None  # when set, searches wait for it (loading state)
 
     @property
@@ -58,6 +59,9 @@ class FakeBackend:
 
     def model_loaded(self, *, image: bool = False) -> bool:
         return self.loaded
+
+    def warm_up(self) -> None:
+        self.warmed_up = True  # the fake loads on its first search, as before
 
     def status(self) -> LibraryStatus:
         return LibraryStatus(self.db_path, self.model, videos=self.videos, hours=self.hours,

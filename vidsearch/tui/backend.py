@@ -68,6 +68,11 @@ class Backend(Protocol):
 
     def status(self) -> LibraryStatus: ...
 
+    def warm_up(self) -> None:
+        """Load what a text search needs, before the first one is asked; a problem is left
+        for that search to report."""
+        ...
+
     def search_text(self, query: str, k: int) -> list[Hit]:
         """The search box's text, in its syntax (`vidsearch.query.BOX_SYNTAX`)."""
         ...
@@ -122,10 +127,17 @@ class LibraryBackend:
             return self._image_model is not None or self._full_model is not None
         return self._text_model is not None
 
-    # Loading takes seconds (torch import, weights); do it once, and only when a search needs
-    # it, so the screen is up at once even on a slow disk. The full model (open_clip, the
-    # vision tower) costs several times the text tower: text searches wait for it only where
-    # the text tower alone cannot serve.
+    # Loading takes from a few tenths of a second (the ONNX export) to seconds (torch, the
+    # weights): once, off the UI thread, so the screen is up at once even on a slow disk. The
+    # text model starts loading as the screen opens (`warm_up`), while the user types; the
+    # full model (open_clip, the vision tower) costs several times the text tower and loads
+    # only when a search needs it.
+
+    def warm_up(self) -> None:
+        try:
+            self._loaded_text_model()
+        except VidsearchError as exc:
+            log.debug("text model not loaded ahead of the first search: %s", exc.message)
 
     def _loaded_full_model(self) -> QueryModel:
         with self._model_lock:

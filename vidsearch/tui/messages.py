@@ -26,6 +26,7 @@ class WorkerGroup(StrEnum):
     PREVIEW = "preview"
     FEEDBACK = "feedback"
     EXPORT = "export"
+    WARM_UP = "warm-up"
 
 
 @dataclass(frozen=True)
