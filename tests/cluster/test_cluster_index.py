@@ -90,6 +90,37 @@ def test_the_cluster_library_equals_a_local_one(ray_cluster, tiny_model, videos,
     assert again.skipped == 6 and not again.indexed
 
 
+def test_weights_go_only_to_a_worker_without_them(ray_cluster, tiny_model, videos, tmp_path):
+    address, homes = ray_cluster
+    # Node a runs in the driver's home (the run's weights); node b has other weights and no
+    # copy from an earlier run.
+    shutil.rmtree(homes["b"] / "cache" / "cluster", ignore_errors=True)
+    _, first = index_on(address, videos, tmp_path / "first.db", min_workers=2)
+    assert len(first.weights_sent) == 1 and not first.refused
+    b_node = first.weights_sent[0]
+    assert b_node in {w.node for w in first.workers}
+    # The copy it kept has the run's fingerprint: the next run sends nothing at all.
+    _, second = index_on(address, videos, tmp_path / "second.db", min_workers=2)
+    assert second.weights_sent == [] and len(second.workers) == 2
+    assert all(w.start_seconds >= w.load_seconds > 0 for w in second.workers)
+
+
+def test_workers_taking_two_videos_at_once_make_the_same_library(ray_cluster, tiny_model,
+                                                                 videos, tmp_path):
+    address, _ = ray_cluster
+    index_locally(videos, tmp_path / "local.db")
+    events = Recorder()
+    # As a CUDA worker does (on a CPU, asked for): two videos in hand, sharing batches.
+    report, indexer = index_on(address, videos, tmp_path / "cluster.db", events=events,
+                               videos_per_worker=2, min_workers=2)
+    assert not report.failed
+    assert [w.videos_at_once for w in indexer.workers] == [2, 2]
+    assert events.most_in_hand == 4  # both workers' hands full, never more
+    assert sum(w.videos for w in indexer.workers) == 6
+    assert_consistent(tmp_path / "cluster.db")
+    assert_same_library(tmp_path / "cluster.db", tmp_path / "local.db")
+
+
 def test_a_worker_killed_mid_video_loses_only_that_video(ray_cluster, tiny_model, videos,
                                                        tmp_path):
     address, _ = ray_cluster
@@ -184,7 +215,9 @@ def test_ctrl_c_on_the_driver_leaves_only_whole_videos(ray_cluster, tiny_model, 
     assert sorted(document["indexed"] + document["skipped"]) == sorted(local)
     workers = document["workers"]
     assert sum(worker["videos"] for worker in workers) == len(document["indexed"])
-    assert all({"node", "pid", "video_seconds_per_second"} <= set(w) for w in workers)
+    assert all({"node", "pid", "video_seconds_per_second", "start_seconds",
+                "model_load_seconds", "videos_at_once"} <= set(w) for w in workers)
+    assert isinstance(document["weights_sent_to"], list)
     assert_same_library(db, tmp_path / "local.db")
 
 

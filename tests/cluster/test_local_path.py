@@ -34,3 +34,15 @@ def test_path_map_without_cluster_is_a_usage_error(tiny_model, library, tmp_path
     code, _out, err = cli(capsys, "index", library, "--path-map", "/a=/b")
     assert code == 2
     assert "--cluster" in assert_one_clean_line(err)
+
+
+@pytest.mark.parametrize("argv", [["--videos-per-worker", "2"],
+                                  ["--cluster", "local", "--videos-per-worker", "-1"]])
+def test_videos_per_worker_is_checked_before_any_work(tiny_model, library, tmp_path, capsys,
+                                                      argv):
+    from tests.faults.conftest import assert_one_clean_line, cli
+
+    code, _out, err = cli(capsys, "index", library, "--db", tmp_path / "lib.db", *argv)
+    assert code == 2
+    assert "--videos-per-worker" in assert_one_clean_line(err)
+    assert not (tmp_path / "lib.db").exists()

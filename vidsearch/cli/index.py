@@ -37,6 +37,9 @@ def register(subparsers, shared) -> None:
     parser.add_argument("--path-map", metavar="SRC=DST", action="append", default=[],
                         help="with --cluster: workers see files under SRC at DST instead "
                              "(repeatable; a worker's VIDSEARCH_PATH_MAP wins for that machine)")
+    parser.add_argument("--videos-per-worker", metavar="N", type=int, default=0,
+                        help="with --cluster: videos each worker takes at once, sharing its "
+                             "encoder's batches (default: 4 on a GPU, 1 on a CPU)")
     parser.set_defaults(run=run)
 
 
@@ -56,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     options = common.index_options_from(args)
     if args.path_map and not args.cluster:
         raise UsageError("--path-map only applies with --cluster", "add --cluster ADDRESS")
+    if args.videos_per_worker and not args.cluster:
+        raise UsageError("--videos-per-worker only applies with --cluster",
+                         "add --cluster ADDRESS")
+    if args.videos_per_worker < 0:
+        raise UsageError("--videos-per-worker must be at least 1", "leave it out for the default")
     db = common.db_path(args)
     # The lock first: a second writer is refused at once, before it spends time on a model.
     with writer_lock(db):
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         document = summary_document(report, wall)
         if workers is not None:
             document["workers"] = [worker_document(worker) for worker in workers]
+            document["weights_sent_to"] = indexer.weights_sent
         common.print_json(document)
     else:
         print_summary(report, wall)
@@ -92,7 +101,8 @@ def _cluster_indexer(args, store, model, options, progress):
     except UsageError as exc:
         raise UsageError(f"--path-map: {exc.message}", exc.hint) from exc
     cluster = ClusterOptions(address=args.cluster, path_map=path_map, device=args.device,
-                             precision=common.run_settings(args).precision)
+                             precision=common.run_settings(args).precision,
+                             videos_per_worker=args.videos_per_worker)
     return ClusterIndexer(store, model, options, progress, cluster=cluster,
                           events=None if args.quiet or args.json else WorkerLog())
 
@@ -102,6 +112,9 @@ def worker_document(worker) -> dict:
         "node": worker.node,
         "pid": worker.pid,
         "device": worker.device,
+        "start_seconds": round(worker.start_seconds, 3),
+        "model_load_seconds": round(worker.load_seconds, 3),
+        "videos_at_once": worker.videos_at_once,
         "videos": worker.videos,
         "video_seconds": round(worker.video_seconds, 3),
         "busy_seconds": round(worker.busy_seconds, 3),
@@ -115,8 +128,9 @@ def print_workers(workers) -> None:
     from vidsearch.display import count, printable
 
     for worker in workers:
-        print(f"  worker {printable(worker.node)} (pid {worker.pid}, {worker.device}): "
-              f"{count(worker.videos, 'video')}, {worker.rate:.2f} video-s/s", file=sys.stdout)
+        print(f"  worker {printable(worker.node)} (pid {worker.pid}, {worker.device}, ready in "
+              f"{worker.start_seconds:.1f} s): {count(worker.videos, 'video')}, "
+              f"{worker.rate:.2f} video-s/s", file=sys.stdout)
 
 
 def summary_document(report, wall: float) -> dict:

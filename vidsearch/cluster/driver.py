@@ -8,9 +8,14 @@ local path's own write, one transaction per video, after its fingerprint is chec
 Faults cost one video's unfinished work: a worker that dies under a video is replaced on its
 node (a bounded number of times) and the video goes back to the queue (a bounded number of
 tries); a worker that cannot read a file says so and the file goes to a worker on another node,
-failing only once every node has said it cannot. Each worker has at most one video in hand,
-and the driver fetches and writes one result before it takes the next, so finished but
-unwritten videos never number more than the workers.
+failing only once every node has said it cannot. Each worker has a bounded number of videos in
+hand (one on a CPU, `CUDA_VIDEOS_AT_ONCE` on a GPU, whose batches they share), and the driver
+fetches and writes one result before it takes the next, so finished but unwritten videos never
+number more than the workers' hands hold.
+
+Weights travel only where needed: a worker first looks for the run's fingerprint in its own
+cache, and the driver reads and sends the file (once per run, through Ray's object store) only
+when a worker says it has none that fit.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCAL = "local"  # the address that starts a Ray of its own on this machine
+# Videos a CUDA worker takes at once: enough that a GPU's batches fill across short videos and
+# its node's cores decode side by side, few enough that a dead worker costs little.
+CUDA_VIDEOS_AT_ONCE = 4
 _POLL_SECONDS = 0.5  # how often the loop looks up from waiting (a Ctrl-C is seen at once)
 
 
@@ -46,6 +54,9 @@ class ClusterOptions:
     device: str = "auto"  # each worker: CUDA where its node has a GPU
     precision: str = "auto"
     ship_weights: bool = True  # through the object store, to workers without the same file
+    # Videos each worker takes at once (their frames share its batches); 0: by its device,
+    # CUDA_VIDEOS_AT_ONCE on a GPU, one on a CPU (where one video already uses every core).
+    videos_per_worker: int = 0
     max_tries: int = 3  # workers a video may see die under it before it is recorded as failed
     replacements_per_node: int = 2  # new workers on a node after its worker dies
     start_timeout: float = 600.0  # seconds for the workers to load the model
@@ -61,6 +72,9 @@ class WorkerStats:
     node: str
     pid: int
     device: str
+    start_seconds: float = 0.0  # from its process's start to ready
+    load_seconds: float = 0.0  # of which loading the model
+    videos_at_once: int = 1
     videos: int = 0
     video_seconds: float = 0.0
     busy_seconds: float = 0.0
@@ -89,14 +103,18 @@ class _NoEvents:
         pass
 
 
-@dataclass
+@dataclass(eq=False)
 class _Worker:
     actor: object
     node_id: str
     cpus: int
     gpus: int
+    hands: int  # the most videos it may hold (its actor's concurrency)
     started: float = field(default_factory=time.monotonic)
     stats: WorkerStats | None = None  # None until it has said hello
+    in_hand: int = 0
+    stopped: bool = False  # by the driver (refused, too slow to start, the run's end)
+    died: bool = False  # under a video; it is replaced once, whatever it had in hand
 
 
 @dataclass
@@ -115,6 +133,7 @@ class ClusterIndexer(Indexer):
         self.events = events or _NoEvents()
         self.workers: list[WorkerStats] = []  # every worker that started, in order
         self.refused: list[tuple[str, str]] = []  # (node, why) for workers without the model
+        self.weights_sent: list[str] = []  # nodes the run's weights file was sent to
 
     def _run_pipeline(self, jobs: list[_Job], report: IndexReport) -> None:
         ray = _import_ray()
@@ -130,10 +149,11 @@ class _Run:
         self.queue: deque[_Job] = deque(jobs)
         self.tries = {job.number: _Tries() for job in jobs}
         self.starting: dict[object, _Worker] = {}  # hello ref -> worker
-        self.idle: list[_Worker] = []
+        self.ready: list[_Worker] = []  # said hello with the run's model
         self.busy: dict[object, tuple[_Worker, _Job]] = {}  # task ref -> (worker, job)
         self.replaced: dict[str, int] = {}  # node id -> workers started there after a death
         self.spec = self._model_spec()
+        self.weights_ref = None  # the weights in the object store, once a worker lacks them
         self.remote = ray.remote(VideoWorker)
 
     def run(self) -> None:
@@ -171,18 +191,20 @@ class _Run:
                     self._returned(ref, worker, job)
 
     def _assign(self) -> None:
-        if self.starting and len(self.idle) + len(self.busy) < self.cluster.min_workers:
+        if self.starting and len(self.ready) < self.cluster.min_workers:
             return
-        for worker in list(self.idle):
-            job = next((job for job in self.queue
-                        if worker.node_id not in self.tries[job.number].unreadable), None)
-            if job is None:
-                continue
-            self.queue.remove(job)
-            self.idle.remove(worker)
-            task = VideoTask(job.number, job.state.path, job.state.size, job.state.mtime_ns)
-            self.busy[worker.actor.encode.remote(task)] = (worker, job)
-            self.indexer.events.assigned(worker.stats, job.state.path)
+        for worker in self.ready:
+            while worker.in_hand < worker.stats.videos_at_once:
+                job = next((job for job in self.queue
+                            if worker.node_id not in self.tries[job.number].unreadable), None)
+                if job is None:
+                    break
+                self.queue.remove(job)
+                worker.in_hand += 1
+                task = VideoTask(job.number, job.state.path, job.state.size,
+                                 job.state.mtime_ns)
+                self.busy[worker.actor.encode.remote(task)] = (worker, job)
+                self.indexer.events.assigned(worker.stats, job.state.path)
 
     def _fail_unplaceable(self) -> None:
         """A video every node with a worker has said it cannot read fails, with their reasons."""
@@ -196,16 +218,19 @@ class _Run:
 
     def _returned(self, ref, worker: _Worker, job: _Job) -> None:
         ray = self.ray
+        worker.in_hand -= 1
         try:
             result = ray.get(ref)
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-            self._died(worker, job, exc)
+            if worker.stopped:  # we stopped it: its video was not its fault
+                self.queue.appendleft(job)
+            else:
+                self._died(worker, job, exc)
             return
         except ray.exceptions.RayTaskError as exc:
             # A bug, not the file: like a death, it costs one try of this video.
             self._retry_or_fail(job, f"the worker on {worker.stats.node} failed: "
                                      f"{first_line(exc.cause or exc)}")
-            self.idle.append(worker)
             return
         stats = worker.stats
         match result:
@@ -228,16 +253,21 @@ class _Run:
             case Failed(reason=reason):
                 self.indexer._fail(job, reason, self.report)
                 self.indexer.events.finished(stats, job.state.path, False)
-        self.idle.append(worker)
 
     def _died(self, worker: _Worker, job: _Job, exc: BaseException) -> None:
+        """A worker died under `job`; its other videos in hand come here one by one, and each
+        costs a try, but the worker is replaced once."""
         log.warning("the worker on %s (pid %d) stopped while encoding %s; trying it again",
                     worker.stats.node, worker.stats.pid, job.state.path)
         log.debug("worker death", exc_info=exc)
         worker.stats.lost += 1
         self._retry_or_fail(job, f"the workers encoding it stopped {self.cluster.max_tries} "
                                  f"times (last on {worker.stats.node})")
-        self._replace(worker)
+        if not worker.died:
+            worker.died = True
+            if worker in self.ready:
+                self.ready.remove(worker)
+            self._replace(worker)
 
     def _retry_or_fail(self, job: _Job, reason: str) -> None:
         tries = self.tries[job.number]
@@ -254,8 +284,10 @@ class _Run:
         return self.indexer.cluster
 
     def _workers(self) -> list[_Worker]:
-        return [*self.idle, *(worker for worker, _ in self.busy.values()),
-                *self.starting.values()]
+        """Every worker started and not yet given up on (each once)."""
+        seen = {id(worker): worker for worker in [*self.ready, *self.starting.values(),
+                                                  *(worker for worker, _ in self.busy.values())]}
+        return [worker for worker in seen.values() if not (worker.stopped or worker.died)]
 
     def _alive_nodes(self) -> list[dict]:
         return [node for node in self.ray.nodes()
@@ -264,11 +296,13 @@ class _Run:
     def _start_worker(self, node_id: str, cpus: int, gpus: int) -> None:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        hands = self.cluster.videos_per_worker or (CUDA_VIDEOS_AT_ONCE if gpus else 1)
         actor = self.remote.options(
             num_cpus=cpus, num_gpus=min(gpus, 1), max_restarts=0, max_task_retries=0,
+            max_concurrency=hands,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-        ).remote(self.spec, self.indexer.options, self.cluster.path_map, cpus)
-        worker = _Worker(actor, node_id, cpus, gpus)
+        ).remote(self.spec, self.indexer.options, self.cluster.path_map, cpus, hands)
+        worker = _Worker(actor, node_id, cpus, gpus, hands)
         self.starting[actor.hello.remote()] = worker
 
     def _give_up_on_slow_starts(self) -> None:
@@ -280,6 +314,7 @@ class _Run:
                 log.warning("a worker on node %s did not start within %.0f s; going on "
                             "without it", worker.node_id[:8], self.cluster.start_timeout)
                 del self.starting[ref]
+                worker.stopped = True
                 self.ray.kill(worker.actor)
 
     def _greeted(self, ref, worker: _Worker) -> None:
@@ -288,21 +323,37 @@ class _Run:
         except self.ray.exceptions.RayActorError as exc:
             log.warning("a worker on node %s did not start: %s", worker.node_id[:8],
                         first_line(exc))
+            worker.stopped = True
             self.ray.kill(worker.actor)
             return
-        worker.stats = WorkerStats(hello.node, hello.pid, hello.device)
+        # A CPU worker takes one video at a time unless asked for more: one already uses
+        # every core Ray gave it.
+        at_once = (self.cluster.videos_per_worker
+                   or (worker.hands if hello.device == "cuda" else 1))
+        worker.stats = WorkerStats(hello.node, hello.pid, hello.device, hello.start_seconds,
+                                   hello.load_seconds, min(at_once, worker.hands))
+        if hello.lacks_weights and not hello.refused:
+            if self.cluster.ship_weights:
+                log.info("worker on %s: %s; sending the run's", hello.node, hello.lacks_weights)
+                self.indexer.weights_sent.append(hello.node)
+                self.starting[worker.actor.receive_weights.remote(self._weights())] = worker
+                return
+            self._refuse(worker, hello.lacks_weights)
+            return
         if hello.refused:
             self._refuse(worker, hello.refused)
             return
-        log.info("worker on %s (pid %d, %s) ready", hello.node, hello.pid, hello.device)
+        log.info("worker on %s (pid %d, %s) ready in %.1f s (model %.1f s)", hello.node,
+                 hello.pid, hello.device, hello.start_seconds, hello.load_seconds)
         self.indexer.workers.append(worker.stats)
-        self.idle.append(worker)
+        self.ready.append(worker)
 
     def _refuse(self, worker: _Worker, why: str) -> None:
         log.warning("refused the worker on %s: %s", worker.stats.node, why)
         self.indexer.refused.append((worker.stats.node, why))
-        if worker in self.idle:
-            self.idle.remove(worker)
+        if worker in self.ready:
+            self.ready.remove(worker)
+        worker.stopped = True
         self.ray.kill(worker.actor)
 
     def _replace(self, dead: _Worker) -> None:
@@ -321,7 +372,8 @@ class _Run:
                 self.ray.kill(worker.actor)
             except Exception:  # already gone: nothing left to stop
                 log.debug("killing a worker", exc_info=True)
-        self.idle.clear()
+            worker.stopped = True
+        self.ready.clear()
         self.busy.clear()
         self.starting.clear()
 
@@ -339,11 +391,15 @@ class _Run:
 
     def _model_spec(self) -> ModelSpec:
         located = self.indexer.model.located
-        weights = None
-        if self.cluster.ship_weights:
-            weights = self.ray.put(located.weights.read_bytes())
-        return ModelSpec(located.card, located.fingerprint, located.weights.name, weights,
+        return ModelSpec(located.card, located.fingerprint, located.weights.name,
                          self.cluster.device, self.cluster.precision)
+
+    def _weights(self):
+        """The weights file in Ray's object store, put there the first time a worker lacks
+        it: a run whose workers all have the weights never reads the file here."""
+        if self.weights_ref is None:
+            self.weights_ref = self.ray.put(self.indexer.model.located.weights.read_bytes())
+        return self.weights_ref
 
     def _check_library(self) -> None:
         """The library must still be this model's before a result goes in."""

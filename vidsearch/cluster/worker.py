@@ -5,6 +5,11 @@ same `FrameSampler` plan, precision choice, batching and clip windows; only the 
 differs, the result going back to the driver instead of into a library. The worker never opens
 the library: the driver is its only writer.
 
+A worker may take several videos at once (a threaded actor: CUDA workers do, so that a GPU
+gets batches across videos, as a local run's encoder does); their frames then share the model's
+batches (`batching.SharedBatches`). Weights come from the worker's own cache when they have the
+run's fingerprint; only a worker without them asks the driver, which then sends them once.
+
 This module is imported in worker processes (and by the driver, for the class); Ray itself is
 only touched through `ray.get_runtime_context`, inside methods.
 """
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from vidsearch import config
 from vidsearch import scan as fs
+from vidsearch.cluster.batching import SharedBatches
 from vidsearch.cluster.paths import PathMap
 from vidsearch.errors import VidsearchError
 from vidsearch.indexer import EncodedVideo, Indexer, IndexOptions, IndexReport
@@ -35,7 +41,6 @@ class ModelSpec:
     card: ModelCard
     fingerprint: str
     weights_name: str  # the driver's file name (its suffix says its format)
-    weights: object | None  # an object-store reference to the file's bytes, or None
     device: str  # "auto", "cpu" or "cuda": as the user asked, decided on each worker
     precision: str  # as the user asked ("auto": each worker runs its own check)
 
@@ -48,6 +53,9 @@ class Hello:
     pid: int
     device: str
     refused: str | None  # why it cannot encode with the run's model, or None
+    lacks_weights: str | None = None  # why its own weights will not do: send it the run's
+    start_seconds: float = 0.0  # from its process's start to ready (imports, model load)
+    load_seconds: float = 0.0  # of which loading the model (weights read, device set up)
 
 
 @dataclass(frozen=True)
@@ -86,25 +94,53 @@ class VideoWorker:
     """A Ray actor (the driver wraps it with `ray.remote`), one per node."""
 
     def __init__(self, spec: ModelSpec, options: IndexOptions, path_map: PathMap,
-                 threads: int) -> None:
+                 threads: int, videos_at_once: int = 1) -> None:
         import ray
 
         node_id = ray.get_runtime_context().get_node_id()
         self.node = f"{socket.gethostname()}/{node_id[:8]}"
-        self.options = options
+        self.spec, self.options, self.threads = spec, options, threads
+        self.videos_at_once = videos_at_once
         # This machine's own mount points win over the run's map.
         self.path_map = path_map.then(PathMap.parse(config.worker_path_map()))
         self.model = None
         self.refused: str | None = None
+        self.lacks: str | None = None
         self.device = spec.device
+        self.load_seconds = 0.0
         try:
-            self.model = _load(spec, threads)
-            self.device = self.model.device
+            path = _own_weights(spec)
+            self._load(path)
+        except _LacksWeights as exc:
+            self.lacks = str(exc)
         except VidsearchError as exc:
             self.refused = exc.message
 
     def hello(self) -> Hello:
-        return Hello(self.node, os.getpid(), self.device, self.refused)
+        return Hello(self.node, os.getpid(), self.device, self.refused, self.lacks,
+                     _process_age(), self.load_seconds)
+
+    def receive_weights(self, data: bytes) -> Hello:
+        """The run's weights, sent by the driver because this machine has none that fit."""
+        try:
+            self._load(_store_shipped(self.spec, data))
+            self.lacks = None
+        except VidsearchError as exc:
+            self.refused = exc.message
+        return self.hello()
+
+    def _load(self, path: Path) -> None:
+        started = time.monotonic()
+        model = _load(self.spec, path, self.threads)
+        if self.videos_at_once > 1:
+            batch = self.options.batch_size or (128 if model.device == "cuda" else 32)
+            model = SharedBatches(model, batch)
+        self.model, self.device = model, model.device
+        self.load_seconds = time.monotonic() - started
+
+    def batch_stats(self):
+        """How the videos taken at once shared the model's batches (None: one at a time)."""
+        return self.model.stats if isinstance(self.model, SharedBatches) else None
 
     def encode(self, task: VideoTask) -> Encoded | Unreadable | Failed:
         started = time.monotonic()
@@ -122,7 +158,11 @@ class VideoWorker:
                                            f"not {task.size}: another file or a partial copy")
         collector = _Collect(self.model, self.options)
         state = fs.FileState(path, size, task.mtime_ns)
-        collector.index_files([state])
+        if isinstance(self.model, SharedBatches):
+            with self.model.encoding_a_video():
+                collector.index_files([state])
+        else:
+            collector.index_files([state])
         if collector.encoded is None:
             return Failed(task.number, collector.failure or "no result")
         return Encoded(task.number, collector.encoded, self.model.fingerprint,
@@ -144,9 +184,12 @@ class _Collect(Indexer):
         self.failure = reason
 
 
-def _load(spec: ModelSpec, threads: int):
-    """The run's model, from this machine's own weights or the shipped copy, whichever has the
-    run's fingerprint; anything else is refused."""
+class _LacksWeights(Exception):
+    """This machine has no weights with the run's fingerprint (the message says what it has)."""
+
+
+def _load(spec: ModelSpec, path: Path, threads: int):
+    """The run's model from `path`, which has the run's fingerprint."""
     import torch
 
     from vidsearch.model.factory import load_located, pick_autocast, pick_device
@@ -155,7 +198,6 @@ def _load(spec: ModelSpec, threads: int):
     # The face of this process: it decides the thread count (one per CPU Ray gave the actor,
     # not every core of a machine other workers share).
     torch.set_num_threads(max(1, threads))
-    path = _weights_with(spec)
     device = pick_device(spec.device)
     pick_autocast(spec.precision, device)
     model = load_located(LocatedModel(spec.card, path, spec.fingerprint), device=device,
@@ -165,37 +207,57 @@ def _load(spec: ModelSpec, threads: int):
     return model
 
 
-def _weights_with(spec: ModelSpec) -> Path:
+def _fits(spec: ModelSpec, path: Path) -> bool:
     from vidsearch.model.locate import compute_fingerprint
-    from vidsearch.model.weights import resolve_weights, weights_fingerprint
+    from vidsearch.model.weights import weights_fingerprint
 
-    def fits(path: Path) -> bool:
-        return compute_fingerprint(spec.card, weights_fingerprint(path)) == spec.fingerprint
+    return compute_fingerprint(spec.card, weights_fingerprint(path)) == spec.fingerprint
+
+
+def _shipped_path(spec: ModelSpec) -> Path:
+    return config.cache_dir() / "cluster" / spec.fingerprint / spec.weights_name
+
+
+def _own_weights(spec: ModelSpec) -> Path:
+    """This machine's weights with the run's fingerprint: its own model's, or a copy an earlier
+    run sent; `_LacksWeights` (saying what it has instead) when neither fits."""
+    from vidsearch.model.weights import resolve_weights
 
     own: Path | None = None
     try:
         own = resolve_weights(_own_card(spec.card), offline=True)
     except VidsearchError:
         pass
-    if own is not None and fits(own):
+    if own is not None and _fits(spec, own):
         return own
-    shipped = config.cache_dir() / "cluster" / spec.fingerprint / spec.weights_name
-    if shipped.is_file() and fits(shipped):
+    shipped = _shipped_path(spec)
+    if shipped.is_file() and _fits(spec, shipped):
         return shipped
-    if spec.weights is not None:
-        import ray
+    found = f"{own} has other weights" if own is not None else "no weights here"
+    raise _LacksWeights(f"model {spec.card.name}: {found}, not fingerprint {spec.fingerprint}")
 
-        data = ray.get(spec.weights)
-        shipped.parent.mkdir(parents=True, exist_ok=True)
-        partial = shipped.with_name(f".{shipped.name}.{os.getpid()}.part")
-        partial.write_bytes(data)
-        os.replace(partial, shipped)
-        if fits(shipped):
-            return shipped
+
+def _store_shipped(spec: ModelSpec, data: bytes) -> Path:
+    """The driver's copy of the weights, kept in this machine's cache for later runs."""
+    shipped = _shipped_path(spec)
+    shipped.parent.mkdir(parents=True, exist_ok=True)
+    partial = shipped.with_name(f".{shipped.name}.{os.getpid()}.part")
+    partial.write_bytes(data)
+    os.replace(partial, shipped)
+    if not _fits(spec, shipped):
         raise VidsearchError(f"the weights sent for {spec.card.name} do not have the run's "
                              f"fingerprint {spec.fingerprint}")
-    found = f"{own} has other weights" if own is not None else "no weights here"
-    raise VidsearchError(f"model {spec.card.name}: {found}, not fingerprint {spec.fingerprint}")
+    return shipped
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux's /proc; 0 where there is none)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _own_card(card: ModelCard) -> ModelCard:
