@@ -61,7 +61,7 @@ def time_best(repeats: int, run) -> tuple[float, object]:
 
 
 def time_scan(path: Path, repeats: int) -> float:
-    from vidsearch.video.probe import scan_packets
+    from vidsearch.video.probing import scan_packets
 
     return time_best(repeats, lambda: scan_packets(path))[0]
 

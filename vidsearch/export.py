@@ -25,7 +25,7 @@ import av
 from vidsearch.atomic import partial_file_beside
 from vidsearch.display import format_time
 from vidsearch.errors import CannotRunError, DecodeError, UsageError
-from vidsearch.video.probe import open_container, pick_video_stream, probe, reason
+from vidsearch.video.probing import open_container, pick_video_stream, probe, reason
 
 log = logging.getLogger(__name__)
 

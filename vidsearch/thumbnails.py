@@ -22,7 +22,7 @@ from PIL import Image
 
 from vidsearch.errors import DecodeError
 from vidsearch.video.geometry import display_size, rotation_of, upright_rgb
-from vidsearch.video.probe import open_container, pick_video_stream, reason
+from vidsearch.video.probing import open_container, pick_video_stream, reason
 
 log = logging.getLogger(__name__)
 

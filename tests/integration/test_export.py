@@ -180,7 +180,7 @@ def test_times_parse_as_find_prints_them(hours, minutes, seconds):
 @pytest.mark.parametrize("exact", [False, True], ids=["copy", "exact"])
 def test_phone_footage_stays_upright(tmp_path, exact):
     from tests.fixtures.videos import make_video
-    from vidsearch.video.probe import probe
+    from vidsearch.video.probing import probe
 
     portrait = make_video(tmp_path / "portrait.mp4", seconds=4, rotation=90)
     out = tmp_path / "cut.mp4"

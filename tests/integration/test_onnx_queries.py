@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow  # torch models, exports and CLI subprocesses
 
 CAPTIONS = ["a dog catching a frisbee", "birthday cake candles", "雪の中の猫", "a",
             "grandma blowing out the candles on a cake " * 10, "🐶🥏 !!"]
-HEAVY = ("torch", "open_clip", "torchvision", "onnxruntime", "onnx")
+HEAVY = ("torch", "open_clip", "torchvision", "onnxruntime", "onnx", "av", "decord", "PIL")
 # Runs the real CLI in a fresh interpreter and reports which heavy modules it imported.
 RUNNER = ("import sys\n"
           "from vidsearch.cli import main\n"
@@ -89,7 +89,8 @@ def test_the_first_query_exports_and_the_next_imports_no_torch_with_the_same_hit
 
     second, modules = run_command("find", "a dog catching a frisbee", "--json", "-k", "3")
     assert second.returncode == 0, second.stderr
-    assert not {"torch", "open_clip", "torchvision"} & set(modules)
+    # A text query decodes nothing: no torch, and no video or image library either.
+    assert not {"torch", "open_clip", "torchvision", "av", "decord", "PIL"} & set(modules)
     assert "onnxruntime" in modules
     torch_hits, onnx_hits = (json.loads(r.stdout)["hits"] for r in (first, second))
     assert [(h["path"], h["start"], h["end"], h["best_moment"]) for h in onnx_hits] == \

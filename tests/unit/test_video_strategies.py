@@ -26,7 +26,7 @@ from tests.unit.test_video import expected_samples
 from vidsearch.errors import DecodeError
 from vidsearch.video import KEYFRAME_MAX_GAP, FrameSampler, pick_nearest_keyframes
 from vidsearch.video import plan as planning
-from vidsearch.video.probe import scan_packets
+from vidsearch.video.probing import scan_packets
 
 SIZE = 56
 STRATEGIES = ["auto", "fast", "decord", "pyav", "sparse", "keyframes"]

@@ -25,7 +25,7 @@ from av.video.stream import VideoStream
 from vidsearch.errors import DecodeError, first_line
 from vidsearch.video.geometry import upright_rgb
 from vidsearch.video.plan import DROP, REFS, Marks, Plan, plausible
-from vidsearch.video.probe import DECODE_HINT, VideoInfo, open_container, pick_video_stream, reason
+from vidsearch.video.probing import DECODE_HINT, VideoInfo, open_container, pick_video_stream, reason
 
 try:
     import decord

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 
-from vidsearch.video.probe import pick_video_stream
+from vidsearch.video.probing import pick_video_stream
 
 log = logging.getLogger(__name__)
 

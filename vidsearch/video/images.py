@@ -6,7 +6,6 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from vidsearch.errors import UsageError
 
@@ -26,6 +25,8 @@ def load_image(path: str | PathLike[str]) -> np.ndarray:
 
     Raises UsageError when the file cannot be read as an image: the user named it as a query.
     """
+    from PIL import Image, ImageOps  # here: a text query asks `is_image_file` alone
+
     try:
         with Image.open(path) as image:
             upright = ImageOps.exif_transpose(image)

@@ -27,7 +27,7 @@ from vidsearch.video.decoders import DecordFailed, Frames, Request, failed_at
 from vidsearch.video.geometry import Geometry
 from vidsearch.video.kinds import Decoder, Strategy
 from vidsearch.video.plan import Plan, can_plan, choose_plan
-from vidsearch.video.probe import DECODE_HINT, probe_in_full, scan_packets
+from vidsearch.video.probing import DECODE_HINT, probe_in_full, scan_packets
 
 log = logging.getLogger(__name__)
 

@@ -97,8 +97,8 @@ class MainScreen(Screen):
 
     @work(thread=True, exclusive=True, group=WorkerGroup.WARM_UP, exit_on_error=False)
     def warm_up_model(self) -> None:
-        # The first search then waits for the rest of the load, not all of it: the launch to
-        # first result was 1.8x a cold `find` without this (bench/query_start.py).
+        # The first search waits for what is left of the load (1.8x a cold `find` from launch
+        # to first result without it); a failure is only logged: that search will say why.
         self.app.backend.warm_up()
 
     # --- workers ----------------------------------------------------------------------------
@@ -115,11 +115,10 @@ class MainScreen(Screen):
         if query.needs_model and not backend.model_loaded(image=query.needs_vision):
             self.post_message(ModelLoading(backend.model_name))
         started = time.monotonic()
-        feedback = self.app.feedback
         try:
             # Ask for as many more as `-` hid, so the page is still full without them.
-            asked = self.app.k + feedback.hidden_count(query.caption)
-            hits = feedback.visible(query.caption, query.run(backend, asked))[:self.app.k]
+            asked = self.app.k + self.app.feedback.hidden_count(query.caption)
+            hits = self.app.feedback.visible(query.caption, query.run(backend, asked))[:self.app.k]
         except VidsearchError as exc:
             self.post_message(SearchFailed(serial, query, exc))
             return
@@ -185,9 +184,7 @@ class MainScreen(Screen):
             case WorkerGroup.EXPORT:
                 self.notify(f"{type(error).__name__}: {error}", title="export failed",
                             severity="error", markup=False, timeout=8)
-            case WorkerGroup.WARM_UP:
-                pass  # logged above; the first search loads again and says what is wrong
-            case _:
+            case WorkerGroup.PREVIEW:
                 self.query_one(PreviewPane).show_thumbnail_error(str(error))
 
     # --- worker results ---------------------------------------------------------------------
