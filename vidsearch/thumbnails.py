@@ -16,13 +16,14 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 from PIL import Image
 
 from vidsearch.errors import DecodeError
-from vidsearch.video.geometry import display_size, rotation_of, upright_rgb
-from vidsearch.video.probing import open_container, pick_video_stream, reason
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ def decode_frame(path: str | os.PathLike[str], seconds: float,
                  max_size: tuple[int, int] = DEFAULT_MAX_SIZE) -> Image.Image:
     """The frame shown at `seconds` (the last frame if the video ends sooner), fitted into
     `max_size`. Raises DecodeError when the file cannot be opened or decoded."""
+    # PyAV comes with the first frame asked for: the TUI imports this module as it starts, for
+    # `strip_times`, and its first search should not wait for the decoders (~40 ms).
+    import av
+
+    from vidsearch.video.geometry import display_size, rotation_of, upright_rgb
+    from vidsearch.video.probing import open_container, pick_video_stream, reason
+
     path = Path(path)
     # The indexer's stream choice and geometry: cover art listed before the video is skipped,
     # and the picture is the shape the indexer saw.
@@ -57,6 +65,8 @@ def decode_frame(path: str | os.PathLike[str], seconds: float,
 
 
 def _frame_at(path: Path, container, stream, seconds: float) -> av.VideoFrame:
+    import av
+
     start = stream.start_time or 0
     if seconds > 0 and stream.time_base:
         try:

@@ -8,6 +8,7 @@ import pytest
 
 import vidsearch.tui.app
 from vidsearch.cli import main
+from vidsearch.tui.backend import LibraryBackend
 
 
 @pytest.fixture
@@ -20,9 +21,11 @@ def started(monkeypatch):
             calls[-1]["log_handlers"] = list(logging.getLogger().handlers)
 
     def fake_create_app(db_path, **kwargs):
-        calls.append({"db": db_path, **kwargs})
+        calls.append({"db": db_path, **kwargs, "warming_up": list(warm_ups)})
         return Recorder()
 
+    warm_ups = []
+    monkeypatch.setattr(LibraryBackend, "start_warm_up", lambda self: warm_ups.append(self))
     monkeypatch.setattr(vidsearch.tui.app, "create_app", fake_create_app)
     return calls
 
@@ -31,7 +34,11 @@ def test_tui_passes_library_model_and_k_to_the_app(started, tmp_path, isolated_h
     db = tmp_path / "lib.db"
     assert main(["tui", "--db", str(db), "--model", "tiny", "--device", "cpu", "-k", "7"]) == 0
     (call,) = started
-    assert (call["db"], call["model"], call["device"], call["k"]) == (db, "tiny", "cpu", 7)
+    backend = call["backend"]
+    assert (call["db"], backend.db_path, backend.model_name, backend._device, call["k"]) == \
+        (db, db, "tiny", "cpu", 7)
+    # The model starts loading before the app (and Textual) is even imported.
+    assert call["warming_up"] == [backend]
     # While the screen is up, log lines go to a file, never to the terminal.
     assert [type(h) for h in call["log_handlers"]] == [logging.FileHandler]
     assert call["log_handlers"][0].baseFilename == str(isolated_home / "cache" / "tui.log")

@@ -34,12 +34,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-k must be at least 1")
     config.load_settings()  # a broken settings file is reported here, before the screen opens
     with _log_to_file(config.cache_dir() / "tui.log", verbose=args.verbose):
+        from vidsearch.tui.backend import LibraryBackend
+
+        db_path = common.db_path(args)
+        backend = LibraryBackend(db_path, model=args.model,
+                                 device=args.device, weights=args.weights,
+                                 precision=args.precision)
+        backend.start_warm_up()  # before Textual's import: ~0.3 s the model load runs beside
         # Importing the app probes the terminal's graphics support, which logs (with a
         # traceback when the terminal does not answer): into the file, not over the screen.
         from vidsearch.tui.app import create_app
 
-        app = create_app(common.db_path(args), model=args.model, device=args.device,
-                         weights=args.weights, precision=args.precision, k=args.k)
+        app = create_app(db_path, backend=backend, k=args.k)
         app.run()
     return 0
 

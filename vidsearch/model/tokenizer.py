@@ -22,6 +22,7 @@ from vidsearch.model.text_spec import bpe_vocab_path
 START, END = "<start_of_text>", "<end_of_text>"
 # open_clip keeps the first 48,894 merges of the file (49,152 ids less 256 bytes and 2 specials).
 _MERGES = 49152 - 256 - 2
+_UNRANKED = float("inf")
 
 
 @lru_cache(maxsize=1)
@@ -51,9 +52,12 @@ class ClipTokenizer:
                 "cannot find CLIP's BPE vocabulary (open_clip's bpe_simple_vocab_16e6.txt.gz)",
                 "install open_clip_torch (pip install --no-deps open_clip_torch is enough)")
         lines = gzip.decompress(vocab.read_bytes()).decode("utf-8").split("\n")
-        merges = [tuple(line.split()) for line in lines[1:_MERGES + 1]]
+        # Merges stay the file's "first second" lines (no symbol holds a space): splitting
+        # 48,894 lines into pairs was a third of a cold query's tokenizer set-up.
+        merges = lines[1:_MERGES + 1]
         byte_chars = list(_byte_to_unicode().values())
-        words = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges]
+        words = byte_chars + [c + "</w>" for c in byte_chars]
+        words += [merge.replace(" ", "") for merge in merges]
         words += [START, END]
         self._ids = {word: index for index, word in enumerate(words)}
         self._ranks = {merge: rank for rank, merge in enumerate(merges)}
@@ -92,10 +96,11 @@ class ClipTokenizer:
         if cached is not None:
             return cached
         word = (*token[:-1], token[-1] + "</w>")
+        ranks = self._ranks
         while len(word) > 1:
             pairs = set(zip(word, word[1:]))
-            best = min(pairs, key=lambda pair: self._ranks.get(pair, float("inf")))
-            if best not in self._ranks:
+            best = min(pairs, key=lambda pair: ranks.get(f"{pair[0]} {pair[1]}", _UNRANKED))
+            if f"{best[0]} {best[1]}" not in ranks:
                 break
             word = _merge(word, best)
         joined = " ".join(word)

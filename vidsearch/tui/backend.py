@@ -133,9 +133,16 @@ class LibraryBackend:
     # full model (open_clip, the vision tower) costs several times the text tower and loads
     # only when a search needs it.
 
+    def start_warm_up(self) -> None:
+        """`warm_up` in a thread of its own, begun before the app is imported: the model loads
+        while Textual imports and the screen is built (`vidsearch tui` calls it)."""
+        threading.Thread(target=self.warm_up, name="warm-up", daemon=True).start()
+
     def warm_up(self) -> None:
         try:
-            self._loaded_text_model()
+            # One caption through it too: a runtime's first call sets up what later ones reuse
+            # (ONNX Runtime's: ~45 ms against ~15), and the first search should not pay that.
+            self._loaded_text_model().embed_texts(["a warm-up caption"])
         except VidsearchError as exc:
             log.debug("text model not loaded ahead of the first search: %s", exc.message)
 
