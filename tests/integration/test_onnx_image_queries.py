@@ -158,3 +158,15 @@ def test_without_onnxruntime_image_queries_run_on_torch(home, monkeypatch):
     load_model("tiny", device="cpu", precision="fp32").export_image_for_queries()
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert query_image.load_query_image_model("tiny") is None
+
+
+def test_a_query_only_install_without_the_image_export_says_what_to_copy(home, monkeypatch,
+                                                                          capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as on a machine without torch
+    assert main(["find", "--image", str(home / "alpha7.png"), "-k", "3"]) == 3
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines  # one line, no traceback
+    assert str(image_export()) in lines[0] and "torch is not installed" in lines[0]
+    assert "copy the exports folder" in lines[0]

@@ -7,6 +7,7 @@ the full torch model, which makes the export for the next query (`search.load_im
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch.config import load_settings
-from vidsearch.errors import first_line
+from vidsearch.errors import CannotRunError, first_line
 from vidsearch.model.cards import ModelCard, load_card
 from vidsearch.model.exports import export_path, preprocess_path, read_check
 from vidsearch.model.locate import locate_model
@@ -68,6 +69,7 @@ def load_query_image_model(name: str | None = None, *, weights: Path | str | Non
     located = locate_model(card.name, weights=weights, offline=offline)
     image, problem = _open_image_export(located.fingerprint)
     if image is None:
+        _check_torch_can_serve(card, "image", problem, located.fingerprint)
         log.info("image queries with %s run on torch: %s", card.name, problem)
         return None
     text = None
@@ -76,11 +78,23 @@ def load_query_image_model(name: str | None = None, *, weights: Path | str | Non
         text, problem = (open_text_export(card, located.fingerprint, config) if config
                          else (None, "its text tower is not exported"))
         if text is None:
+            _check_torch_can_serve(card, "text", problem, located.fingerprint)
             log.info("queries of images and words with %s run on torch: %s", card.name,
                      problem)
             return None
     log.info("image queries with %s run on ONNX Runtime (%s)", card.name, image.graph)
     return OnnxQueryModel(card, located.fingerprint, card.embed_dim, image, text)
+
+
+def _check_torch_can_serve(card: ModelCard, tower: str, problem: str, fingerprint: str) -> None:
+    """On a query-only install (no torch), one line saying what to copy, not a traceback."""
+    if importlib.util.find_spec("torch") is not None:
+        return
+    raise CannotRunError(
+        f"image queries with {card.name} need its ONNX exports or torch: {problem} "
+        f"({export_path(fingerprint, tower, 'onnx')}), and torch is not installed",
+        "copy the exports folder of the cache from a machine with torch, where `vidsearch "
+        "index` or any image search makes it, or install torch")
 
 
 def _open_image_export(fingerprint: str):
