@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.fixtures.videos import make_video
 from vidsearch import config
-from vidsearch.cli.progress import LogProgress, clock_time
+from vidsearch.cli.progress import LONG_JOB_SECONDS, JobLog, LogProgress, clock_time
 from vidsearch.indexer import Indexer, IndexOptions
 from vidsearch.store import open_store
 from vidsearch.video import probe
@@ -84,11 +84,11 @@ def test_log_lines_come_every_few_seconds_and_once_at_the_end(caplog):
     assert "real time" in lines[1] and "left" in lines[1]
 
 
-def test_watch_progress_speaks_only_for_a_run_that_lasts(caplog):
-    """After its first pass `watch` logs each video; a short one needs no progress lines, a
-    long one does."""
+def test_watch_announces_a_long_job_and_speaks_again_only_while_it_lasts(caplog):
+    """After its first pass `watch` logs each video it has indexed; a short job needs no other
+    line, a long one is announced by name as it starts and gets progress lines as it goes."""
     clock = iter(x * 0.1 for x in range(10_000))
-    progress = LogProgress(every=30.0, clock=lambda: next(clock), only_long=True)
+    progress = JobLog(lambda videos: f"{videos} named", every=30.0, clock=lambda: next(clock))
     with caplog.at_level(logging.INFO, logger="vidsearch"):
         progress.start(1, 5.0)
         for second in range(1, 6):
@@ -98,8 +98,19 @@ def test_watch_progress_speaks_only_for_a_run_that_lasts(caplog):
         for second in range(1, 601):  # 60 s of clock
             progress.advanced(float(second))
     lines = [record.getMessage() for record in caplog.records]
-    assert 2 <= len(lines) <= 4, lines
-    assert lines[0].endswith("left") and lines[-1].startswith("0:10:00 / 0:10:00 of video (100%)")
+    assert lines[0] == "indexing 1 named (0:10:00 of video)"
+    assert 3 <= len(lines) <= 5, lines
+    assert lines[1].endswith("left") and lines[-1].startswith("0:10:00 / 0:10:00 of video (100%)")
+
+
+def test_a_long_job_done_quickly_is_announced_and_then_left_to_its_indexed_line(caplog):
+    clock = iter(x * 0.1 for x in range(10_000))
+    progress = JobLog(lambda videos: "long.mp4", clock=lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="vidsearch"):
+        progress.start(1, LONG_JOB_SECONDS)
+        progress.advanced(LONG_JOB_SECONDS)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"indexing long.mp4 ({clock_time(LONG_JOB_SECONDS)} of video)"]
 
 
 def test_index_logs_progress_in_video_time_when_stderr_is_a_pipe(tiny_model, library):

@@ -7,6 +7,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from vidsearch.display import count
+
 # Its own logger: progress is the output of a long run, shown without -v (common.configure_logging).
 log = logging.getLogger("vidsearch.progress")
 
@@ -30,13 +32,11 @@ class LogProgress:
     """A log line of video-seconds done, rate and time left, at most one every `every` seconds
     (a log is read later: a line per frame would bury everything else), and one at the end."""
 
-    def __init__(self, *, every: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 only_long: bool = False) -> None:
+    def __init__(self, *, every: float = 5.0, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self.every = every
         self.clock = clock
-        # `watch` logs each video it indexes already: only a run that lasts gets progress lines.
-        self.only_long = only_long
-        self.spoke = False
+        self.spoke = False  # whether a progress line came since `start`
         self.total = 0.0
         self.started = self.last_line = clock()
 
@@ -50,23 +50,58 @@ class LogProgress:
         self.total = seconds
         self.started = self.last_line = self.clock()
         self.spoke = False
-        if videos and not self.only_long:
-            log.info("indexing %d video%s (%s of video)", videos, "" if videos == 1 else "s",
-                     clock_time(seconds))
+        if videos:
+            self.announce(videos, seconds)
+
+    def announce(self, videos: int, seconds: float) -> None:
+        log.info("indexing %s (%s of video)", count(videos, "video"), clock_time(seconds))
 
     def advanced(self, seconds_done: float) -> None:
         now = self.clock()
         at_end = self.total > 0 and seconds_done >= self.total
         if not at_end and now - self.last_line < self.every:
             return
-        if at_end and self.only_long and not self.spoke:
+        if at_end and not self.closes_with_a_line():
             return
         self.last_line = now
         self.spoke = True
         log.info("%s", describe(seconds_done, self.total, now - self.started))
 
+    def closes_with_a_line(self) -> bool:
+        return True
+
     def video_finished(self, path: str, ok: bool, reason: str | None = None) -> None:
         pass  # the indexer logs each video itself
+
+
+# A job `watch` announces: a minute of video or more takes a while to index on a CPU (tens of
+# seconds), long enough that a user looking at the log wonders what it is doing meanwhile.
+LONG_JOB_SECONDS = 60.0
+
+
+class JobLog(LogProgress):
+    """What `watch` logs after its first pass, where each video it indexes has a line of its
+    own already (`indexed NAME`, when it is done): a long job is announced as it starts
+    (`indexing NAME (0:05:00 of video)`), and a job that runs past `every` seconds gets
+    progress lines; one that ends sooner says nothing more than its `indexed` line.
+
+    `name_job(videos)` says what the job is: the indexer tells progress how many videos and
+    how many seconds, not which files, and `watch` knows that from the watcher.
+    """
+
+    def __init__(self, name_job: Callable[[int], str], *, every: float = 30.0,
+                 long_job: float = LONG_JOB_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(every=every, clock=clock)
+        self.name_job = name_job
+        self.long_job = long_job
+
+    def announce(self, videos: int, seconds: float) -> None:
+        if seconds >= self.long_job:
+            log.info("indexing %s (%s of video)", self.name_job(videos), clock_time(seconds))
+
+    def closes_with_a_line(self) -> bool:
+        return self.spoke  # a 100% line after no other would only repeat the `indexed` line
 
 
 def describe(done: float, total: float, elapsed: float) -> str:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vidsearch.cli import common
@@ -71,7 +71,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def watch(args: argparse.Namespace, db: Path, options):
-    from vidsearch.cli.progress import LogProgress, make_progress
+    from vidsearch.cli.progress import JobLog, make_progress
     from vidsearch.index_progress import SilentProgress
     from vidsearch.indexer import Indexer
     from vidsearch.model.threads import use_threads_for
@@ -90,9 +90,9 @@ def watch(args: argparse.Namespace, db: Path, options):
                 with progress:
                     watcher.start()
                 # From here on each action is its own log line (a bar would only flicker
-                # between them); a long video also gets a progress line every half minute.
-                indexer.progress = (SilentProgress() if args.quiet else
-                                    LogProgress(every=30.0, only_long=True))
+                # between them); a long job is announced as it starts, and one that lasts
+                # gets a progress line every half minute.
+                indexer.progress = SilentProgress() if args.quiet else JobLog(job_namer(db))
                 watcher.run_forever(stop)
             except KeyboardInterrupt:
                 # Raised by the signal handler while a video was being stored: that
@@ -100,6 +100,22 @@ def watch(args: argparse.Namespace, db: Path, options):
                 log.info("interrupted while indexing; the unfinished video will be indexed "
                          "next time")
         return watcher.report
+
+
+def job_namer(db: Path) -> Callable[[int], str]:
+    """What the watcher is indexing, as `status` says it: the file it recorded in its state
+    (`store.watching`) just before handing the job to the indexer, which tells progress only
+    how many videos there are."""
+    from vidsearch.display import count, printable
+    from vidsearch.store import read_watch_state
+
+    def name(videos: int) -> str:
+        state = read_watch_state(db)
+        if state is None or state.file is None:
+            return count(videos, "video")  # the state could not be written: a count will do
+        return printable(state.file) + (f" and {state.more} more" if state.more else "")
+
+    return name
 
 
 @contextlib.contextmanager
