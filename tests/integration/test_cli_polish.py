@@ -224,3 +224,44 @@ def test_models_at_80_columns_never_breaks_a_name(monkeypatch, capsys):
     for name in ("clip-vit-b-32-openai", "clip4clip-webvid150k", "pe-core-b16",
                  "xlm-roberta-vit-b-32"):
         assert name in out, out  # whole, on one line: the name the user types next
+
+
+def test_find_shows_paths_from_home_and_json_keeps_them_whole(tiny_model, library, capsys):
+    import json
+
+    from tests.conftest import run_cli
+
+    indexed(library, capsys)
+    home = str(library.parent)  # the videos lie under it, as ~/Videos does for a user
+    wide = {"HOME": home, "COLUMNS": "200"}  # no wrapping: each path on one line
+    table = run_cli("find", "a red square", env_extra=wide)
+    assert table.returncode == 0, table.stderr
+    assert "~/Videos/alpha.mp4" in table.stdout and "~/Videos/trip/beta.mp4" in table.stdout
+    assert home not in table.stdout, table.stdout
+    as_json = run_cli("find", "a red square", "--json", env_extra=wide)
+    assert as_json.returncode == 0, as_json.stderr
+    paths = {hit["path"] for hit in json.loads(as_json.stdout)["hits"]}
+    assert paths == {str(path) for path in library.rglob("*.mp4")}
+
+
+@pytest.fixture
+def restored_log_levels():
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("vidsearch", "vidsearch.progress")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
+
+
+@pytest.mark.parametrize("quiet, verbose, progress_shows", [
+    (True, 0, False), (False, 0, True), (False, 2, True)])
+def test_quiet_silences_progress_lines_too(restored_log_levels, quiet, verbose, progress_shows):
+    import argparse
+    import logging
+
+    from vidsearch.cli.common import configure_logging
+
+    configure_logging(argparse.Namespace(quiet=quiet, verbose=verbose))
+    assert logging.getLogger("vidsearch.progress").isEnabledFor(logging.INFO) == progress_shows

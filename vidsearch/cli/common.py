@@ -100,8 +100,10 @@ def configure_logging(args: argparse.Namespace) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
     logging.getLogger("vidsearch").setLevel(level)
-    # Progress lines (when stderr is not a terminal) are what a long run shows, not chatter.
-    logging.getLogger("vidsearch.progress").setLevel(min(level, logging.INFO))
+    # Progress lines (when stderr is not a terminal) are what a long run shows, not chatter;
+    # but -q is asked by scripts that want errors alone, so progress stays quiet there too.
+    quiet = getattr(args, "quiet", False)
+    logging.getLogger("vidsearch.progress").setLevel(level if quiet else min(level, logging.INFO))
 
 
 # The flag for each setting the library's errors advise changing (`errors.advised`): the
