@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
 
@@ -85,6 +86,28 @@ def test_a_wrong_file_already_in_the_cache_is_listed_as_unusable():
     assert " unusable " in _models_row("pe-core-b16")
 
 
+def test_another_architectures_weights_in_the_cache_are_listed_as_unusable(tiny_model):
+    """A whole file, but another model's: only its names and shapes say so, read from the
+    header (`models` imports no torch to build the architecture)."""
+    tiny_weights = config.models_dir() / tiny_model / "model.safetensors"
+    for name in ("pe-core-b16", "clip-vit-b-32-openai"):
+        folder = config.weights_cache_dir() / name
+        folder.mkdir(parents=True)
+        shutil.copy(tiny_weights, folder / "open_clip_model.safetensors")
+    listing = run_cli("models", env_extra={"COLUMNS": "200"})
+    assert listing.returncode == 0, listing.stderr
+    rows = {name: next(line for line in listing.stdout.splitlines() if f" {name} " in line)
+            for name in ("pe-core-b16", "clip-vit-b-32-openai", tiny_model)}
+    assert " unusable " in rows["pe-core-b16"] and " unusable " in rows["clip-vit-b-32-openai"]
+    assert " here " in rows[tiny_model], listing.stdout  # the same file fits its own card
+    below = " ".join(listing.stdout.split())  # the reasons wrap to the width: words compared
+    assert below.count("weights unusable:") == 2, listing.stdout
+    assert "pe-core-b16: weights unusable: no visual.trunk.* tensors, which PE-Core-B-16 has (" \
+        in below
+    assert "visual.conv1.weight is 64x3x16x16, ViT-B-32 has 768x3x32x32" in below
+    assert "replace them: vidsearch models import pe-core-b16 FILE" in below
+
+
 def _safetensors(path: Path, header: bytes, data: bytes = b"") -> Path:
     path.write_bytes(struct.pack("<Q", len(header)) + header + data)
     return path
@@ -102,3 +125,34 @@ def test_a_broken_header_is_read_as_unusable(tmp_path, header, data, why):
 def test_a_whole_safetensors_file_is_usable(tmp_path):
     header = b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'
     assert describe_unusable(_safetensors(tmp_path / "w.safetensors", header, b"\0" * 16)) is None
+
+
+def _shapes_of(module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+
+@pytest.mark.slow  # builds two architectures (on the meta device)
+@pytest.mark.parametrize("card_name", ["clip-vit-b-32-openai", "pe-core-b16"])
+def test_the_header_check_passes_the_architectures_own_tensors_in_every_layout(card_name):
+    """Never stricter than loading: what the architecture itself holds fits, whether the file
+    is open_clip's, our CLIP4Clip module's (`clip.` + a header) or transformers' CLIPModel."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    from vidsearch.model.cards import load_card
+    from vidsearch.model.factory import create_backbone
+    from vidsearch.model.fit import misfit_in_header
+
+    card = load_card(card_name)
+    clip, _ = create_backbone(card, unloaded=True)
+    own = _shapes_of(clip)
+    assert misfit_in_header(card, own) is None
+    assert misfit_in_header(card, {**{f"clip.{k}": v for k, v in own.items()},
+                                   "header.frame_position_embeddings.weight": (12, 512)}) is None
+    if card.arch == "ViT-B-32":
+        with torch.device("meta"):
+            hf = CLIPModel(CLIPConfig(vision_config={"patch_size": 32}))
+        assert misfit_in_header(card, _shapes_of(hf)) is None
+        eleven = {k: v for k, v in own.items() if "visual.transformer.resblocks.11." not in k}
+        assert misfit_in_header(card, eleven) == (
+            "11 blocks in visual.transformer.resblocks.*, ViT-B-32 has 12")

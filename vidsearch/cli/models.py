@@ -86,20 +86,31 @@ def print_models(all_cards, active: str, cards_module, weights) -> None:
         # A name is what the user types next (`models use NAME`): never broken across lines.
         table.add_column(column, no_wrap=True)
     table.add_column("description", ratio=1)  # the one column that wraps to fit
+    unusable = []
     for card in all_cards:
+        state, why = describe_weights(card, cards_module, weights)
+        if why is not None:
+            unusable.append((card, why))
         table.add_row(
             "*" if card.name == active else "",
             Text(card.name),
             card.header,
             card.patch,
-            describe_weights(card, cards_module, weights),
+            state,
             Text(card.description or ""),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # Below the table, where a reason has room: the weights column stays one word wide.
+    for card, why in unusable:
+        console.print(Text(f"{card.name}: weights unusable: {why}\n"
+                           f"  replace them: vidsearch models import {card.name} FILE"))
 
 
-def describe_weights(card, cards_module, weights) -> str:
-    """'here', 'missing', or 'unusable' for a file whose header says it cannot load."""
+def describe_weights(card, cards_module, weights) -> tuple[str, str | None]:
+    """'here', 'missing', or 'unusable' with why: a file whose header says it cannot load, or
+    that its tensors do not fit the card's architecture."""
+    from vidsearch.display import printable
     from vidsearch.model.fit import describe_unusable
 
     path = None
@@ -108,5 +119,6 @@ def describe_weights(card, cards_module, weights) -> str:
         path = own if own.is_file() else None
     path = path or weights.cached_weights(card.name)
     if path is None:
-        return "missing"
-    return "unusable" if describe_unusable(path) else "here"
+        return "missing", None
+    why = describe_unusable(path, card)
+    return ("unusable", f"{why} ({printable(str(path))})") if why else ("here", None)
