@@ -132,6 +132,7 @@ def test_like_answers_from_stored_vectors_without_torch(dated_library):
         "from vidsearch.cli import main\n"
         f"code = main(['find', '--like', {v['a']!r}, '--at', '12', '--json', '-k', '20'])\n"
         "assert 'torch' not in sys.modules and 'open_clip' not in sys.modules, 'a model loaded'\n"
+        "assert 'av' not in sys.modules and 'decord' not in sys.modules, 'a decoder loaded'\n"
         "sys.exit(code)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
