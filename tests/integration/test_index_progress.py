@@ -84,6 +84,22 @@ def test_log_lines_come_every_few_seconds_and_once_at_the_end(caplog):
     assert "real time" in lines[1] and "left" in lines[1]
 
 
+def test_the_end_is_said_once_when_the_last_second_is_reported_again(caplog):
+    # The indexer reports a video's last frames and then the video itself as done.
+    clock = iter(x * 0.1 for x in range(10_000))
+    progress = LogProgress(every=5.0, clock=lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="vidsearch"):
+        progress.start(1, 12.0)
+        for seconds_done in (6.0, 12.0, 12.0):
+            progress.advanced(seconds_done)
+        progress.start(1, 12.0)  # a second run ends with a line of its own
+        progress.advanced(12.0)
+    lines = [record.getMessage() for record in caplog.records]
+    assert [line.split(" of video")[0] for line in lines] == \
+        ["indexing 1 video (0:00:12", "0:00:12 / 0:00:12", "indexing 1 video (0:00:12",
+         "0:00:12 / 0:00:12"], lines
+
+
 def test_watch_announces_a_long_job_and_speaks_again_only_while_it_lasts(caplog):
     """After its first pass `watch` logs each video it has indexed; a short job needs no other
     line, a long one is announced by name as it starts and gets progress lines as it goes."""

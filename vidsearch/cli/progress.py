@@ -37,6 +37,7 @@ class LogProgress:
         self.every = every
         self.clock = clock
         self.spoke = False  # whether a progress line came since `start`
+        self.said_the_end = False  # the indexer may report the last second more than once
         self.total = 0.0
         self.started = self.last_line = clock()
 
@@ -49,7 +50,7 @@ class LogProgress:
     def start(self, videos: int, seconds: float) -> None:
         self.total = seconds
         self.started = self.last_line = self.clock()
-        self.spoke = False
+        self.spoke = self.said_the_end = False
         if videos:
             self.announce(videos, seconds)
 
@@ -61,8 +62,9 @@ class LogProgress:
         at_end = self.total > 0 and seconds_done >= self.total
         if not at_end and now - self.last_line < self.every:
             return
-        if at_end and not self.closes_with_a_line():
+        if at_end and (self.said_the_end or not self.closes_with_a_line()):
             return
+        self.said_the_end = at_end
         self.last_line = now
         self.spoke = True
         log.info("%s", describe(seconds_done, self.total, now - self.started))
