@@ -79,6 +79,7 @@ def test_a_bad_file_is_recorded_and_the_rest_indexed(tiny_model, videos, media, 
     assert code == 0 and "1 unchanged file failed before" in out
 
 
+@pytest.mark.slow
 def test_an_unexpected_decoder_error_fails_that_file_not_the_run(tiny_model, videos, media,
                                                                  capsys):
     """A bug in a decoder (any exception type) must not hang the pipeline or stop the run."""

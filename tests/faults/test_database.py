@@ -77,6 +77,7 @@ def test_a_damaged_library_is_a_clean_error_and_is_not_written(tiny_model, libra
         assert default_db().read_bytes() == before, command
 
 
+@pytest.mark.slow
 def test_damage_found_only_by_a_query_is_a_clean_error(tiny_model, library, tmp_path, capsys):
     """The header and the tables read on opening are fine; the clips table is garbage."""
     db = checkpointed_library(capsys, library, tmp_path / "saved.db")
@@ -121,6 +122,7 @@ def applied_migrations(db) -> list[str]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_an_old_library_survives_a_kill_during_its_migration_then_migrates(
         zygote, tiny_model, library, tmp_path, capsys):
     old = default_db()

@@ -37,6 +37,7 @@ def test_help_into_a_closed_pipe_ends_quietly(args):
     assert result.returncode in (0, 141)
 
 
+@pytest.mark.slow
 def test_status_and_find_into_a_closed_pipe_end_quietly(tiny_model, library, capsys):
     indexed(library, capsys)
     for args in (["status"], ["find", "a red square"], ["find", "a red square", "--json"]):
@@ -47,6 +48,7 @@ def test_status_and_find_into_a_closed_pipe_end_quietly(tiny_model, library, cap
         assert result.returncode in (1, 141), args
 
 
+@pytest.mark.slow
 def test_index_summary_counts_right_and_times_the_whole_command(tiny_model, tmp_path,
                                                                  video_cache, monkeypatch, capsys):
     import time
@@ -157,6 +159,7 @@ def deep_library(tmp_path, video_cache):
     return tmp_path / "Videos"
 
 
+@pytest.mark.slow
 def test_find_at_80_columns_breaks_paths_only_at_separators(tiny_model, deep_library, capsys):
     from tests.conftest import run_cli
 
@@ -177,6 +180,7 @@ def fake_program(folder, name: str):
     program.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_the_open_hint_names_only_a_player_that_is_there(tiny_model, library, tmp_path, capsys):
     from tests.conftest import run_cli
     from vidsearch import config
@@ -196,6 +200,7 @@ def test_the_open_hint_names_only_a_player_that_is_there(tiny_model, library, tm
     assert "open the best hit: celluloid --mpv-start=" in result.stdout
 
 
+@pytest.mark.slow
 def test_one_log_policy_quiet_by_default_info_with_v(tiny_model, library, tmp_path, capsys):
     from PIL import Image
 
@@ -226,6 +231,7 @@ def test_models_at_80_columns_never_breaks_a_name(monkeypatch, capsys):
         assert name in out, out  # whole, on one line: the name the user types next
 
 
+@pytest.mark.slow
 def test_find_shows_paths_from_home_and_json_keeps_them_whole(tiny_model, library, capsys):
     import json
 

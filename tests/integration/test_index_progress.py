@@ -129,6 +129,7 @@ def test_a_long_job_done_quickly_is_announced_and_then_left_to_its_indexed_line(
         f"indexing long.mp4 ({clock_time(LONG_JOB_SECONDS)} of video)"]
 
 
+@pytest.mark.slow
 def test_index_logs_progress_in_video_time_when_stderr_is_a_pipe(tiny_model, library):
     total = sum(probe(path).duration for path in library.rglob("*.mp4"))
     result = run_cli("index", str(library))

@@ -28,6 +28,7 @@ def _assert_one_line_with_url_and_import(stderr: str, name: str, url: str) -> No
     assert not [line for line in lines if "huggingface" in line.lower() and line not in errors]
 
 
+@pytest.mark.slow
 def test_index_without_a_network_says_which_file_to_fetch(library, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     result = run_cli("index", str(library), env_extra=REACH_THE_HUB, timeout=TIMEOUT)
@@ -37,6 +38,7 @@ def test_index_without_a_network_says_which_file_to_fetch(library, monkeypatch):
         "https://huggingface.co/Searchium-ai/clip4clip-webvid150k/resolve/main/model.safetensors")
 
 
+@pytest.mark.slow
 def test_find_with_a_model_whose_weights_are_missing_says_the_same(tiny_model, library):
     assert run_cli("index", str(library)).returncode == 0
     result = run_cli("find", "a dog", "--model", "clip-vit-b-32-openai",
@@ -54,6 +56,7 @@ def _models_row(name: str) -> str:
     return next(line for line in listing.stdout.splitlines() if f" {name} " in line)
 
 
+@pytest.mark.slow
 def test_a_junk_file_is_refused_on_import_and_not_listed_as_here(tmp_path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"junk!")
@@ -65,6 +68,7 @@ def test_a_junk_file_is_refused_on_import_and_not_listed_as_here(tmp_path):
     assert " missing " in _models_row("clip-vit-b-32-openai")
 
 
+@pytest.mark.slow
 def test_another_architectures_weights_are_refused_on_import(tmp_path):
     from tests.fixtures.tiny_model import install_tiny_model
 

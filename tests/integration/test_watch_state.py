@@ -8,6 +8,8 @@ import shutil
 import signal
 import time
 
+import pytest
+
 from tests.conftest import run_cli
 from tests.fixtures.videos import make_video
 from tests.integration.test_watch import WatchProcess, wait_for
@@ -21,6 +23,7 @@ def watch_line() -> str:
     return next(line for line in result.stdout.splitlines() if line.startswith("watch:"))
 
 
+@pytest.mark.slow
 def test_status_follows_a_real_watcher_idle_indexing_and_gone(tmp_path, tiny_model):
     source = make_video(tmp_path / "long.mp4", seconds=300, fps=2, seed=7)
     folder = tmp_path / "inbox"
@@ -51,6 +54,7 @@ def test_status_follows_a_real_watcher_idle_indexing_and_gone(tmp_path, tiny_mod
     assert json.loads(run_cli("status", "--json").stdout)["watch"] is None
 
 
+@pytest.mark.slow
 def test_a_watcher_stopped_normally_removes_its_state(tmp_path, tiny_model):
     folder = tmp_path / "inbox"
     folder.mkdir()

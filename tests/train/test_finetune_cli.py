@@ -197,6 +197,7 @@ def test_every_header_and_patch_trains_saves_and_evaluates(tiny, dataset, capsys
 
 
 @pytest.mark.parametrize("header_args", [[], ["--header", "seqTransf", "--freeze-backbone"]])
+@pytest.mark.slow
 def test_when_no_epoch_beats_the_base_the_saved_model_is_the_base(tiny, dataset, capsys,
                                                                   monkeypatch, header_args):
     real_score = loop.score_key

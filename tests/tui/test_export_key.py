@@ -22,6 +22,7 @@ def notes(app) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+@pytest.mark.slow
 async def test_e_exports_the_selected_hit_into_the_folder_typed(make_app, backend, tmp_path):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from textual.widgets import Input
 
 from tests.tui.conftest import SIZE, settle
@@ -12,6 +13,7 @@ from vidsearch.tui.screens.image_query import IMAGE_SUFFIXES
 from vidsearch.tui.widgets.path_suggester import PathSuggester
 
 
+@pytest.mark.slow
 async def test_after_an_image_search_the_box_shows_the_image_and_enter_repeats_it(
         make_app, backend, tmp_path):
     image = tmp_path / "frame.png"
@@ -36,6 +38,7 @@ async def test_after_an_image_search_the_box_shows_the_image_and_enter_repeats_i
         assert backend.queries[-1] == "a cat"
 
 
+@pytest.mark.slow
 async def test_typing_a_path_in_the_image_dialog_completes_it(make_app, tmp_path):
     (tmp_path / "holiday snaps").mkdir()
     (tmp_path / "holiday snaps" / "beach.JPG").touch()

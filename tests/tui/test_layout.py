@@ -108,6 +108,7 @@ async def test_negative_scores_are_shown_whole_in_the_table(make_app, backend):
         assert " -0.063 " in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_the_help_and_image_dialogs_fit_an_80_column_terminal(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
