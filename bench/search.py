@@ -162,19 +162,17 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from vidsearch.model import load_model
-    from vidsearch.search import load_image_query_model, load_text_only_model
+    from vidsearch.query_models import QueryModels
 
     name = install_random_vit_b32()
     # What `vidsearch find` loads for a text query: the ONNX export once made (the first
     # load makes it on torch), else the torch text tower.
-    load_text_only_model(name, device="cpu")
-    text_model = load_text_only_model(name, device="cpu")
+    QueryModels(name, device="cpu").for_text()
+    text_model = QueryModels(name, device="cpu").for_text()
     # What `vidsearch find --image` loads: the image tower's ONNX export (the first load
     # makes it with the torch model, which is timed alongside for reference).
-    torch_model = load_model(name, device="cpu")
-    load_image_query_model(name, device="cpu", load_full=lambda: torch_model)  # makes it
-    image_model = load_image_query_model(name, device="cpu", load_full=lambda: torch_model)
+    torch_model = QueryModels(name, device="cpu").for_image()  # the full model: makes it
+    image_model = QueryModels(name, device="cpu").for_image()
     torch.set_num_threads(1)
     image_file = media / "query.png"
     Image.fromarray(query_images(1)[0]).save(image_file)

@@ -79,6 +79,13 @@ def split_filters(text: str) -> tuple[str, BoxFilters]:
                                              first["before"], per_video)
 
 
+def filter_terms(text: str) -> tuple[str, str]:
+    """The search box's text without its filters, and its filters as they are written: a
+    search that is not typed (an image, "more like this") shows what it is beside them."""
+    written = " ".join(match.group(0) for match in _FILTER.finditer(text))
+    return " ".join(_FILTER.sub("", text).split()), written
+
+
 def parts_from(text: str | None, add: Iterable[str] = (), subtract: Iterable[str] = (), *,
                is_image: Callable[[str], bool]) -> list[Part]:
     """The parts of a query given as a text and lists of values to add and to subtract (the

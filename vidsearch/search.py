@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,41 +112,6 @@ def check_compatible(store: Store, model: IdentifiedModel) -> None:
         ), "model")
 
 
-def load_text_only_model(name: str | None = None, *, device: str = "auto",
-                         weights: Path | str | None = None, offline: bool = False
-                         ) -> TextEncoder | None:
-    """The model's text tower alone, for plain text queries: its checked ONNX export where
-    there is one (no torch imported), else the torch tower, so a new process answers quickly
-    without open_clip and a vision tower. None where the full model must serve (asked for
-    CUDA, or a text tower the fast path does not reproduce): callers then load it themselves,
-    so that a caller that also needs it for images loads it once."""
-    if device == "cuda":
-        return None
-    from vidsearch.model.query_text import load_query_text_model
-
-    return load_query_text_model(name, weights=weights, offline=offline)
-
-
-def load_image_query_model(name: str | None = None, *, device: str = "auto",
-                           weights: Path | str | None = None, offline: bool = False,
-                           texts: bool = False,
-                           load_full: Callable[[], QueryModel]) -> QueryModel:
-    """The model for a query with an image in it (and words too, with `texts`): its checked
-    ONNX exports where they exist, so no torch is imported; else `load_full()`, which then
-    makes the image export for the next query on this machine."""
-    if device != "cuda":
-        from vidsearch.model.query_image import load_query_image_model
-
-        model = load_query_image_model(name, weights=weights, offline=offline, texts=texts)
-        if model is not None:
-            return model
-    full = load_full()
-    export = getattr(full, "export_image_for_queries", None)
-    if export is not None and full.device == "cpu":
-        export()
-    return full
-
-
 def search_text(store: Store, model: TextEncoder | QueryModel, query: str, k: int = 10,
                 rerank: int = 0, filters: Filters = NO_FILTERS) -> list[Hit]:
     query = _checked_text(query)
@@ -169,8 +134,18 @@ def parse_box_query(text: str) -> tuple[list[Part], Filters]:
     """The TUI search box's text as query parts and the filters written in it (`in:`,
     `after:`, `before:`, `per-video:`; `query.BOX_SYNTAX`), read as `find` reads its flags."""
     rest, found = queries.split_filters(text)
+    return parse_box(rest), _filters_of_box(found)
+
+
+def parse_box_filters(text: str) -> Filters:
+    """Only the filters written in the search box's text; the rest of it is not read (an image
+    or "more like this" search keeps the filters written beside what it shows)."""
+    return _filters_of_box(queries.split_filters(text)[1])
+
+
+def _filters_of_box(found: queries.BoxFilters) -> Filters:
     folders = [os.path.expanduser(folder) for folder in found.folders]
-    return parse_box(rest), Filters.create(folders, found.after, found.before, found.per_video)
+    return Filters.create(folders, found.after, found.before, found.per_video)
 
 
 def parts_from(text: str | None, add: Sequence[str] = (), subtract: Sequence[str] = ()
@@ -178,11 +153,6 @@ def parts_from(text: str | None, add: Sequence[str] = (), subtract: Sequence[str
     """A text plus values to add and subtract as query parts: a value naming an existing
     image file is that image."""
     return queries.parts_from(text, add, subtract, is_image=video.is_image_file)
-
-
-def needs_vision(parts: Sequence[Part]) -> bool:
-    """Whether embedding these parts needs the image tower (a full model)."""
-    return any(part.is_image for part in parts)
 
 
 def search_parts(store: Store, model: TextEncoder | QueryModel, parts: Sequence[Part],

@@ -75,9 +75,9 @@ def test_korean_and_english_queries_reach_the_text_tower_with_the_tokenizers_ids
 @pytest.mark.slow
 def test_the_text_only_query_path_falls_back_to_the_full_model_silently(tiny_ml_model, library,
                                                                          capsys):
-    from vidsearch.search import load_text_only_model
+    from vidsearch.model.query_text import load_query_text_model
 
-    assert load_text_only_model(tiny_ml_model, device="cpu") is None
+    assert load_query_text_model(tiny_ml_model) is None
     assert main(["index", str(library)]) == 0
     capsys.readouterr()
     assert main(["find", KOREAN, "-k", "1"]) == 0

@@ -20,6 +20,7 @@ from vidsearch.cli import main
 from vidsearch.model import query_image
 from vidsearch.model.exports import check_path, export_path, preprocess_path, read_check
 from vidsearch.model.pixels import Preprocess
+from vidsearch.query_models import QueryModels
 from vidsearch.store import open_store
 
 pytestmark = pytest.mark.slow  # torch models, exports and CLI subprocesses
@@ -124,13 +125,10 @@ def test_an_export_without_its_pixel_record_gets_one_and_keeps_its_graph(home):
     written = image_export().stat().st_mtime_ns
     assert query_image.load_query_image_model("tiny") is None
 
-    def full():
-        return load_model("tiny", device="cpu", precision="fp32")
-
-    model = search.load_image_query_model("tiny", load_full=full)
+    model = QueryModels("tiny", device="cpu", precision="fp32").for_image()
     assert not isinstance(model, query_image.OnnxQueryModel)  # this query: torch
     assert image_export().stat().st_mtime_ns == written  # the graph was not made again
-    assert isinstance(search.load_image_query_model("tiny", load_full=full),
+    assert isinstance(QueryModels("tiny", device="cpu", precision="fp32").for_image(),
                       query_image.OnnxQueryModel)
 
 

@@ -49,6 +49,7 @@ class FakeBackend:
     frames_asked: list = field(default_factory=list)  # (path, seconds) of every frame decoded
     exported: list = field(default_factory=list)  # (hit, folder) of every export asked for
     queries: list = field(default_factory=list)
+    filters_asked: list = field(default_factory=list)  # the filters of image and like searches
     loaded: bool = False
     warmed_up: bool = False
     release: threading.Event | None = None  # when set, searches wait for it (loading state)
@@ -80,10 +81,12 @@ class FakeBackend:
     def search_text(self, query: str, k: int) -> list[Hit]:
         return self._answer(query)[:k]
 
-    def search_image(self, image_path: Path, k: int) -> list[Hit]:
+    def search_image(self, image_path: Path, k: int, filters: str = "") -> list[Hit]:
+        self.filters_asked.append(filters)
         return self._answer(image_path)[:k]
 
-    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+    def search_like(self, hit: Hit, k: int, filters: str = "") -> list[Hit]:
+        self.filters_asked.append(filters)
         return [h for h in self._answer(("like", hit)) if h != hit][:k]
 
     def video_facts(self, hit: Hit) -> VideoFacts | None:

@@ -391,6 +391,24 @@ async def test_m_searches_for_clips_like_the_selected_hit_and_enter_repeats_it(m
 
 
 @pytest.mark.slow
+async def test_more_like_this_stays_within_the_filters_of_the_search(make_app, backend):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await search(app, pilot, 'dog in:"~/Videos/summer trip" per-video:2')
+        box = app.screen.query_one("#query", Input)
+        await pilot.press("down", "m")
+        await settle(app, pilot)
+        assert backend.queries[-1] == ("like", HITS[1])
+        assert backend.filters_asked == ['in:"~/Videos/summer trip" per-video:2']
+        assert box.value == f'like: {HITS[1].path} at 0:00:04 in:"~/Videos/summer trip" per-video:2'
+        box.value = f"like: {HITS[1].path} at 0:00:04"  # the filters taken out
+        box.focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert backend.queries[-1] == ("like", HITS[1]) and backend.filters_asked[-1] == ""
+
+
+@pytest.mark.slow
 async def test_the_help_screen_explains_the_search_box_syntax(make_app):
     from vidsearch.query import BOX_SYNTAX
 

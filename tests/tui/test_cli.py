@@ -35,7 +35,7 @@ def test_tui_passes_library_model_and_k_to_the_app(started, tmp_path, isolated_h
     assert main(["tui", "--db", str(db), "--model", "tiny", "--device", "cpu", "-k", "7"]) == 0
     (call,) = started
     backend = call["backend"]
-    assert (call["db"], backend.db_path, backend.model_name, backend._device, call["k"]) == \
+    assert (call["db"], backend.db_path, backend.model_name, backend._models.device, call["k"]) == \
         (db, db, "tiny", "cpu", 7)
     # The model starts loading before the app (and Textual) is even imported.
     assert call["warming_up"] == [backend]

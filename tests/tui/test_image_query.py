@@ -68,3 +68,27 @@ async def test_the_suggester_keeps_a_tilde_skips_hidden_and_other_files(tmp_path
     assert await suggester.get_suggestion("~/") == f"~{os.sep}shot.png"  # not .hidden.png
     assert await suggester.get_suggestion("~/.h") == f"~{os.sep}.hidden.png"
     assert await suggester.get_suggestion(f"{tmp_path}/missing/x") is None
+
+
+@pytest.mark.slow
+async def test_an_image_search_keeps_the_filters_in_the_box_and_takes_edited_ones(
+        make_app, backend, tmp_path):
+    image = tmp_path / "frame.png"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        box = app.screen.query_one("#query", Input)
+        box.value = "dog in:~/Videos/2024 after:2024-06"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("i")
+        app.screen.query_one("#image-path", Input).value = str(image)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        # The picture replaces the words; the folders and dates stay, and say so.
+        assert box.value == f"image: {image} in:~/Videos/2024 after:2024-06"
+        assert backend.filters_asked == ["in:~/Videos/2024 after:2024-06"]
+        box.value = f"image: {image} per-video:1"
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        assert backend.queries[-1] == image and backend.filters_asked[-1] == "per-video:1"
+        assert box.value == f"image: {image} per-video:1"

@@ -19,6 +19,7 @@ from tests.tui.fakes import FakeBackend
 from tests.tui.screen_text import screen_text
 from vidsearch import config, search as search_api
 from vidsearch.model.threads import use_threads_for
+from vidsearch.query_models import QueryModels
 from vidsearch.search import Hit
 from vidsearch.store import open_store, writer_lock
 from vidsearch.thumbnails import DEFAULT_MAX_SIZE, strip_times
@@ -69,7 +70,7 @@ async def test_search_flow_end_to_end_on_a_tiny_library(indexed_db, library, tin
         # The same hits `find` gives: the TUI has no search logic of its own.
         with open_store(indexed_db, create=False) as store:
             use_threads_for("query")  # as `find` does (it sets the same policy as the TUI)
-            model = search_api.load_text_only_model(tiny_model, device="cpu")
+            model = QueryModels(tiny_model, device="cpu").for_text()
             expected = search_api.search_text(store, model, "a red square", k=5)
         # The TUI's first search ran on torch and made the ONNX export this one runs on: the
         # same hits, scores equal to float precision.
@@ -171,7 +172,7 @@ def test_a_text_search_takes_the_text_tower_alone(indexed_db, tiny_model, full_m
     backend = LibraryBackend(indexed_db, device="cpu")
     hits = backend.search_text("a red square", 5)
     assert hits
-    assert isinstance(backend._text_model, TextQueryModel)
+    assert isinstance(backend._models.for_text(), TextQueryModel)
     assert full_model_loads == []
     assert backend.model_loaded() and not backend.model_loaded(image=True)
 
@@ -357,7 +358,7 @@ def test_the_search_box_syntax_and_more_like_this_reach_the_search_core(indexed_
     backend = LibraryBackend(indexed_db, device="cpu")
     combined = backend.search_text('a red square +"a blue sky" -people', k=5)
     with open_store(indexed_db, create=False) as store:
-        model = search_api.load_text_only_model(tiny_model, device="cpu")
+        model = QueryModels(tiny_model, device="cpu").for_text()
         parts = search_api.parts_from("a red square", ["a blue sky"], ["people"])
         # The backend's search ran on torch and made the export this one runs on.
         assert_same_hits(combined, search_api.search_parts(store, model, parts, k=5))
@@ -381,3 +382,24 @@ def test_filters_in_the_search_box_narrow_the_search(indexed_db, library, tiny_m
         "a red square per-video:1", k=5)} == {"alpha.mp4", "beta.mp4", "gamma.mp4"}
     with pytest.raises(UsageError, match="no indexed video is under"):
         backend.search_text(f"a red square in:{library.parent / 'elsewhere'}", k=5)
+
+
+@pytest.mark.slow
+def test_image_and_like_searches_take_the_filters_of_the_box(indexed_db, library, tmp_path):
+    from vidsearch.errors import UsageError
+
+    backend = LibraryBackend(indexed_db, device="cpu")
+    trip = library / "trip"
+    picture = red_picture(tmp_path / "red.png")
+    everywhere = backend.search_image(picture, 10)
+    assert {Path(h.path).parent for h in everywhere} == {library, trip}
+    in_trip = backend.search_image(picture, 10, f"in:{trip} per-video:1")
+    assert in_trip and {Path(h.path).parent for h in in_trip} == {trip}
+    assert len({h.video_id for h in in_trip}) == len(in_trip)  # one hit per video
+    source = next(h for h in everywhere if Path(h.path).parent == library)
+    like = backend.search_like(source, 10, f"in:{trip}")
+    assert like and all(Path(h.path).parent == trip for h in like)
+    with pytest.raises(UsageError, match="no indexed video is under this folder"):
+        backend.search_image(picture, 10, f"in:{tmp_path / 'elsewhere'}")
+    # Recorded dates: the videos were made today, so none was recorded before 2000.
+    assert backend.search_like(source, 10, "before:1999") == []

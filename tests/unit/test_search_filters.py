@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from vidsearch import search
 from vidsearch.errors import UsageError
 from vidsearch.query import Part
+from vidsearch.query_models import needs_vision
 from vidsearch.search import Filters
 from vidsearch.store import VideoMeta, open_store
 
@@ -175,7 +176,7 @@ def test_combined_queries_search_by_the_hand_computed_vector(library, tmp_path):
     image_vector = unit(104) * 2
     model = FakeModel({"beach": beach, "sunset": sunset, "people": people}, image_vector)
     parts = search.parts_from("beach", ["sunset", str(picture)], ["people"])
-    assert parts[2] == Part(str(picture), 1, True) and search.needs_vision(parts)
+    assert parts[2] == Part(str(picture), 1, True) and needs_vision(parts)
     by_hand = beach + sunset / 3 + image_vector / 2 - people / 0.5
     by_hand /= np.linalg.norm(by_hand)
     np.testing.assert_allclose(search.embed_parts(model, parts), by_hand, rtol=1e-5, atol=1e-6)

@@ -178,13 +178,13 @@ def model_on_demand(args: argparse.Namespace):
                          precision=run.precision, offline=run.offline, text=False)
 
 
-def load_query_model(args: argparse.Namespace):
-    """For text queries: the text tower alone when the model allows it (a fast cold start)."""
-    from vidsearch.search import load_text_only_model
+def query_models(args: argparse.Namespace):
+    """The models this process's queries need, each loaded on first need."""
+    from vidsearch.query_models import QueryModels
 
-    return (load_text_only_model(args.model, device=args.device, weights=args.weights,
-                                 offline=run_settings(args).offline)
-            or load_model(args))
+    run = run_settings(args)
+    return QueryModels(args.model, device=args.device, weights=args.weights,
+                       precision=run.precision, offline=run.offline)
 
 
 def format_size(size: int) -> str:

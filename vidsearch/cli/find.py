@@ -114,20 +114,9 @@ def write_timeline(store, hits, path: Path) -> None:
 def run_query(args: argparse.Namespace, store, image, parts, filters):
     """A query that needs the model: (the model, the hits)."""
     from vidsearch import search
-    from vidsearch.model.threads import use_threads_if_loaded
 
-    if args.rerank:
-        model = common.load_model(args)
-    elif image is not None or search.needs_vision(parts):
-        model = search.load_image_query_model(
-            args.model, device=args.device, weights=args.weights,
-            offline=common.run_settings(args).offline,
-            texts=any(not part.is_image for part in parts),
-            load_full=lambda: common.load_model(args))
-    else:
-        model = common.load_query_model(args)
-    # After the load, and only where it imported torch: an ONNX text query never does.
-    use_threads_if_loaded("query")
+    model = common.query_models(args).for_query(parts, image=image is not None,
+                                                rerank=bool(args.rerank))
     if image is not None:
         return model, search.search_image(store, model, image, k=args.k, filters=filters)
     if args.add or args.subtract:

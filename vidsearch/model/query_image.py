@@ -2,7 +2,8 @@
 the query has words too, the text tower's), so `find --image` imports no torch.
 
 None where an export is missing, failed its check or cannot be loaded: the caller then loads
-the full torch model, which makes the export for the next query (`search.load_image_query_model`).
+the full torch model, which makes the export for the next query
+(`vidsearch.query_models.QueryModels.for_image`).
 """
 
 from __future__ import annotations

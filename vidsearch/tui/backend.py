@@ -15,16 +15,13 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from PIL import Image
 
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.store import WatchState, read_watch_state, writer_is_active
-
-if TYPE_CHECKING:
-    from vidsearch.model.protocols import QueryModel, TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +74,14 @@ class Backend(Protocol):
         """The search box's text, in its syntax (`vidsearch.query.BOX_SYNTAX`)."""
         ...
 
-    def search_image(self, image_path: Path, k: int) -> list[Hit]: ...
+    def search_image(self, image_path: Path, k: int, filters: str = "") -> list[Hit]:
+        """Clips with frames like the image; `filters` in the search box's syntax
+        (`in:FOLDER after:DATE ...`), anything else in it ignored."""
+        ...
 
-    def search_like(self, hit: Hit, k: int) -> list[Hit]:
-        """Clips like the stored clip at `hit`'s best moment; needs no model."""
+    def search_like(self, hit: Hit, k: int, filters: str = "") -> list[Hit]:
+        """Clips like the stored clip at `hit`'s best moment; needs no model. `filters` as for
+        `search_image`."""
         ...
 
     def video_facts(self, hit: Hit) -> VideoFacts | None: ...
@@ -102,18 +103,14 @@ class LibraryBackend:
                  weights: Path | None = None, precision: str | None = None,
                  thumbnails=None) -> None:
         from vidsearch.config import load_settings, read_run_settings
+        from vidsearch.query_models import QueryModels
         from vidsearch.thumbnails import ThumbnailCache
 
         self.db_path = Path(db_path)
         self._model_name = model or load_settings().active_model
-        self._device = device
-        self._weights = weights
-        self._run = read_run_settings()  # the environment, read once for this TUI
-        self._precision = precision or self._run.precision
-        self._text_model: TextEncoder | None = None
-        self._full_model: QueryModel | None = None
-        self._image_model: QueryModel | None = None
-        self._model_lock = threading.RLock()  # the text loader may fall back to the full one
+        run = read_run_settings()  # the environment, read once for this TUI
+        self._models = QueryModels(self._model_name, device=device, weights=weights,
+                                   precision=precision or run.precision, offline=run.offline)
         self._thumbnails = thumbnails or ThumbnailCache()
         self._status: LibraryStatus | None = None
         self._status_signature: tuple | None = None
@@ -123,15 +120,12 @@ class LibraryBackend:
         return self._model_name
 
     def model_loaded(self, *, image: bool = False) -> bool:
-        if image:
-            return self._image_model is not None or self._full_model is not None
-        return self._text_model is not None
+        return self._models.loaded(vision=image)
 
-    # Loading takes from a few tenths of a second (the ONNX export) to seconds (torch, the
-    # weights): once, off the UI thread, so the screen is up at once even on a slow disk. The
-    # text model starts loading as the screen opens (`warm_up`), while the user types; the
-    # full model (open_clip, the vision tower) costs several times the text tower and loads
-    # only when a search needs it.
+    # Models load (`QueryModels`) off the UI thread, so the screen is up at once even on a
+    # slow disk. The text model starts loading as the screen opens (`warm_up`), while the user
+    # types; the vision tower costs several times the text tower and loads only when a search
+    # needs it.
 
     def start_warm_up(self) -> None:
         """`warm_up` in a thread of its own, begun before the app is imported: the model loads
@@ -142,56 +136,9 @@ class LibraryBackend:
         try:
             # One caption through it too: a runtime's first call sets up what later ones reuse
             # (ONNX Runtime's: ~45 ms against ~15), and the first search should not pay that.
-            self._loaded_text_model().embed_texts(["a warm-up caption"])
+            self._models.for_text().embed_texts(["a warm-up caption"])
         except VidsearchError as exc:
             log.debug("text model not loaded ahead of the first search: %s", exc.message)
-
-    def _loaded_full_model(self) -> QueryModel:
-        with self._model_lock:
-            if self._full_model is None:
-                from vidsearch.model import load_model
-
-                self._full_model = load_model(self._model_name, device=self._device,
-                                              weights=self._weights, precision=self._precision,
-                                              offline=self._run.offline)
-            return self._full_model
-
-    def _loaded_image_model(self, *, texts: bool) -> QueryModel:
-        """For searches with a picture in them: the ONNX exports where they exist (no torch),
-        else the full model, and the full model at once where it is loaded already."""
-        with self._model_lock:
-            if self._full_model is not None:
-                return self._full_model
-            model = self._image_model
-            if model is None or (texts and not getattr(model, "has_text", True)):
-                from vidsearch.search import load_image_query_model
-
-                model = load_image_query_model(
-                    self._model_name, device=self._device, weights=self._weights,
-                    offline=self._run.offline, texts=texts, load_full=self._loaded_full_model)
-                self._image_model = model
-            return model
-
-    def _loaded_text_model(self) -> TextEncoder:
-        with self._model_lock:
-            if self._text_model is None:
-                from vidsearch.search import load_text_only_model
-
-                self._text_model = (load_text_only_model(self._model_name, device=self._device,
-                                                         weights=self._weights,
-                                                         offline=self._run.offline)
-                                    or self._loaded_full_model())
-            return self._text_model
-
-    @staticmethod
-    def _use_query_threads() -> None:
-        # The TUI is a query process for all its searches, text or image: one policy. Set in
-        # the worker that searches, because torch's (OpenMP's) thread count is per thread: a
-        # count set in one worker is not seen by the next. Once the model is loaded, and only
-        # if it imported torch: a text search on the ONNX export never imports it.
-        from vidsearch.model.threads import use_threads_if_loaded
-
-        use_threads_if_loaded("query")
 
     def _open(self):
         from vidsearch.store import open_store
@@ -224,26 +171,26 @@ class LibraryBackend:
         parts, filters = search.parse_box_query(query)
         with self._open() as store:
             search.check_folders(store, filters)  # a mistake is worth saying before a load
-            model = (self._loaded_image_model(texts=any(not p.is_image for p in parts))
-                     if search.needs_vision(parts) else self._loaded_text_model())
-            self._use_query_threads()
+            model = self._models.for_parts(parts)
             return search.search_parts(store, model, parts, k=k, filters=filters)
 
-    def search_image(self, image_path: Path, k: int) -> list[Hit]:
+    def search_image(self, image_path: Path, k: int, filters: str = "") -> list[Hit]:
         from vidsearch import search, video
 
         image = video.load_image(image_path)
+        wanted = search.parse_box_filters(filters)
         with self._open() as store:
-            model = self._loaded_image_model(texts=False)
-            self._use_query_threads()
-            return search.search_image(store, model, image, k=k)
+            search.check_folders(store, wanted)
+            model = self._models.for_image()
+            return search.search_image(store, model, image, k=k, filters=wanted)
 
-    def search_like(self, hit: Hit, k: int) -> list[Hit]:
+    def search_like(self, hit: Hit, k: int, filters: str = "") -> list[Hit]:
         from vidsearch import search
 
+        wanted = search.parse_box_filters(filters)
         with self._open() as store:
             source = search.like_source(store, hit.path, hit.best_moment)
-            return search.search_like(store, source, k=k)
+            return search.search_like(store, source, k=k, filters=wanted)
 
     def video_facts(self, hit: Hit) -> VideoFacts | None:
         with self._open() as store:

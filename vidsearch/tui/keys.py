@@ -23,9 +23,10 @@ KEYS: list[KeyHelp] = [
     KeyHelp("e", "export the selected result's clip into a folder (asks which)"),
     KeyHelp("/", "back to the search box"),
     KeyHelp("Esc", "leave the search box (to the results, if there are any)"),
-    KeyHelp("i", "search by an example image (asks for a file path; → completes it)"),
+    KeyHelp("i", "search by an example image (asks for a file path; → completes it), "
+                 "within the filters in the search box"),
     KeyHelp("m", "more like this: clips like the selected result (from stored vectors, no "
-                 "model needed)"),
+                 "model needed), within the filters in the search box"),
     KeyHelp("+ -", "a right / wrong answer to the words searched (- hides it)"),
     KeyHelp("? or F1", "this help: all keys (F1 also while typing in the search box)"),
     KeyHelp("q", "quit (Ctrl+Q works everywhere, even while typing in the search box)"),

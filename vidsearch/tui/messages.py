@@ -40,9 +40,10 @@ class TextQuery:
     def needs_vision(self) -> bool:
         """Whether the search waits for the vision tower to load: an image among its parts."""
         from vidsearch import search
+        from vidsearch.query_models import needs_vision
 
         try:
-            return search.needs_vision(search.parse_box_query(self.text)[0])
+            return needs_vision(search.parse_box_query(self.text)[0])
         except VidsearchError:
             return False  # the search itself will say what is wrong
 
@@ -73,15 +74,16 @@ class ImageQuery:
     """An example picture of the moment wanted."""
 
     image: Path
+    filters: str = ""  # as written in the search box: `in:~/Videos after:2024`
     needs_model = True
     needs_vision = True
     caption = None  # a picture is no caption a fine-tune can learn
 
     def describe(self) -> str:
-        return f"image {self.image}"
+        return f"image {self.image}" + (f" {self.filters}" if self.filters else "")
 
     def run(self, backend: Backend, k: int) -> list[Hit]:
-        return backend.search_image(self.image, k)
+        return backend.search_image(self.image, k, self.filters)
 
 
 @dataclass(frozen=True)
@@ -89,15 +91,16 @@ class LikeQuery:
     """More like a hit: its stored clip is the query, so no model loads."""
 
     hit: Hit
+    filters: str = ""  # as for ImageQuery
     needs_model = False
     needs_vision = False
     caption = None  # a clip is no caption a fine-tune can learn
 
     def describe(self) -> str:
-        return f"clips like {hit_label(self.hit)}"
+        return f"clips like {hit_label(self.hit)}" + (f" {self.filters}" if self.filters else "")
 
     def run(self, backend: Backend, k: int) -> list[Hit]:
-        return backend.search_like(self.hit, k)
+        return backend.search_like(self.hit, k, self.filters)
 
 
 def hit_label(hit: Hit) -> str:
@@ -177,10 +180,3 @@ class ExportFailed(Message):
         super().__init__()
         self.hit = hit
         self.error = error
-
-
-def box_text(query: ImageQuery | LikeQuery) -> str:
-    """What the search box shows for a search that is not typed."""
-    if isinstance(query, LikeQuery):
-        return f"like: {printable(query.hit.path)} at {format_time(query.hit.best_moment)}"
-    return f"image: {printable(str(query.image))}"

@@ -8,7 +8,6 @@ place that changes what is shown, so the UI never waits on the disk or the model
 from __future__ import annotations
 
 import logging
-import shlex
 import time
 from pathlib import Path
 
@@ -21,19 +20,20 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from vidsearch.display import count, format_time, printable
+from vidsearch.display import format_time, printable
 from vidsearch.errors import VidsearchError
 from vidsearch.search import Hit
 from vidsearch.thumbnails import strip_times
 from vidsearch.tui.messages import (ExportDone, ExportFailed, FactsReady, ImageQuery, LikeQuery,
                                     ModelLoading, Query, SearchDone, SearchFailed, StatusReady,
                                     TextQuery, ThumbnailFailed, ThumbnailReady, WorkerGroup,
-                                    box_text, hit_label)
+                                    hit_label)
 from vidsearch.tui.feedback import FeedbackFailed
 from vidsearch.tui.screens.export_folder import ExportFolderScreen
 from vidsearch.tui.screens.help import HelpScreen
 from vidsearch.tui.screens.image_query import ImagePathScreen
-from vidsearch.tui.widgets.message import MessagePanel, PanelKind
+from vidsearch.tui.search_box import box_text, submitted_query, written_filters
+from vidsearch.tui.widgets.message import MessagePanel, PanelKind, before_first_search
 from vidsearch.tui.widgets.preview import PreviewPane
 from vidsearch.tui.widgets.results import ResultsTable
 from vidsearch.tui.widgets.status import StatusBar
@@ -68,8 +68,7 @@ class MainScreen(Screen):
         super().__init__()
         self._serial = 0  # numbers searches, so a slow old one cannot overwrite a newer one
         self._searched = False
-        # The image or more-like-this search the search box names: Enter on that unchanged
-        # text runs it again, rather than a search for the words that name it.
+        # The image or more-like-this search the box shows (`search_box.submitted_query`).
         self._shown_query: ImageQuery | LikeQuery | None = None
         self._results_query: Query | None = None  # the query whose hits the table shows
         self._export_folder: Path | None = None  # the last folder a clip was exported into
@@ -90,7 +89,7 @@ class MainScreen(Screen):
         self.query_one("#results-area").border_title = "results"
         self.query_one("#preview").border_title = "preview"
         self.query_one("#message", MessagePanel).show("Reading the library…")
-        self.query_one("#query", Input).focus()
+        self._box.focus()
         self.refresh_status()
         self.set_interval(STATUS_REFRESH_SECONDS, self.refresh_status)
         self.warm_up_model()
@@ -195,17 +194,8 @@ class MainScreen(Screen):
         if status.problem is not None:
             self._show_status_problem(status.problem)
         elif not self._searched:
-            if status.videos == 0:
-                self._show_panel("The library is empty",
-                                 f"nothing is indexed in {status.db_path} yet",
-                                 empty_library_hint(self.app.db_option),
-                                 kind=PanelKind.WARNING)
-            else:
-                self._show_panel(
-                    "Type what happens in the clip you want, then Enter",
-                    f"{count(status.videos, 'video')}, {format_time(status.hours * 3600)} of "
-                    f"video, indexed with {status.model}",
-                    "Esc then i searches by an example image; F1 lists every key")
+            title, message, hint, kind = before_first_search(status, self.app.db_option)
+            self._show_panel(title, message, hint, kind=kind)
 
     def _show_status_problem(self, problem: VidsearchError) -> None:
         if self._searched and self.query_one(ContentSwitcher).current == "results":
@@ -290,12 +280,12 @@ class MainScreen(Screen):
         if not text:
             self._notice("type what to look for first")
             return
-        shown = self._shown_query
-        if shown is not None and text == box_text(shown):
-            self.start_search(shown)
-            return
-        self._shown_query = None
-        self.start_search(TextQuery(text))
+        query = submitted_query(text, self._shown_query)
+        if isinstance(query, TextQuery):
+            self._shown_query = None
+            self.start_search(query)
+        else:
+            self._search_shown(query)
 
     def start_search(self, query: Query) -> None:
         self._serial += 1
@@ -306,7 +296,7 @@ class MainScreen(Screen):
         self.run_search(self._serial, query)
 
     def action_focus_search(self) -> None:
-        self.query_one("#query", Input).focus()
+        self._box.focus()
 
     def action_focus_results(self) -> None:
         table = self.query_one(ResultsTable)
@@ -345,7 +335,7 @@ class MainScreen(Screen):
     def _image_chosen(self, path: Path | None) -> None:
         if path is None:
             return
-        self._search_shown(ImageQuery(path))
+        self._search_shown(ImageQuery(path, written_filters(self._box.value)))
 
     def action_more_like_this(self) -> None:
         hit = self.query_one(ResultsTable).current_hit
@@ -353,12 +343,12 @@ class MainScreen(Screen):
             self.notify("select a result first: m finds clips like it", severity="warning",
                         markup=False)
             return
-        self._search_shown(LikeQuery(hit))
+        self._search_shown(LikeQuery(hit, written_filters(self._box.value)))
 
     def _search_shown(self, query: ImageQuery | LikeQuery) -> None:
         self._shown_query = query
         # The box says what the results are for; the old text would claim them otherwise.
-        self.query_one("#query", Input).value = box_text(query)
+        self._box.value = box_text(query)
         self.start_search(query)
 
     def action_mark_right(self) -> None:
@@ -419,6 +409,10 @@ class MainScreen(Screen):
 
     # --- helpers ----------------------------------------------------------------------------
 
+    @property
+    def _box(self) -> Input:
+        return self.query_one("#query", Input)
+
     def _count_hits(self, count: int, query: Query, *, hidden: bool = False) -> None:
         self._notice(f"{count} hit{'' if count == 1 else 's'} for {query.describe()}"
                      + (" (marked wrong ones hidden)" if hidden else ""))
@@ -439,12 +433,4 @@ class MainScreen(Screen):
         switcher = self.query_one(ContentSwitcher)
         for child in switcher.children:
             child.loading = loading and child.id == switcher.current
-
-
-def empty_library_hint(db_option: Path | None) -> str:
-    """The command that fills the library this app reads, `--db` included when it was given."""
-    command = "vidsearch index ~/Videos"
-    if db_option is not None:
-        command += f" --db {shlex.quote(str(db_option))}"
-    return f"index some videos first: {command} (then press / and search)"
 
