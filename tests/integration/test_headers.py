@@ -50,9 +50,8 @@ def test_seq_headers_store_their_own_clip_vectors_not_frame_means(library, capsy
         monkeypatch.setenv("VIDSEARCH_MODEL", name)
         assert cli(capsys, "index", str(library / "alpha.mp4"))[0] == 0
         with open_store(config.default_db_path()) as store:
-            rows = store.conn.execute(
-                "SELECT embedding FROM clips ORDER BY id").fetchall()
-            vectors[header] = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+            ids = [r[0] for r in store.conn.execute("SELECT id FROM clips ORDER BY id")]
+            vectors[header] = np.stack([store.clip_vector(clip_id) for clip_id in ids])
     assert vectors["meanP"].shape == vectors["seqTransf"].shape
     assert not np.allclose(vectors["meanP"], vectors["seqTransf"], atol=1e-3)
 

@@ -21,6 +21,7 @@ from tests.fixtures.videos import encode_moving, iter_pyav_frames
 from vidsearch import config
 from vidsearch.cli import main
 from vidsearch.store import open_store
+from vidsearch.store.vectors import VECTOR_DTYPE
 from vidsearch.video import probe
 from vidsearch.windows import plan_windows
 
@@ -73,6 +74,10 @@ def plain_clips(path, model) -> tuple[list[tuple[float, float]], np.ndarray]:
             model.aggregate([vectors[w.frame_indices] for w in windows]))
 
 
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    return vectors.astype(VECTOR_DTYPE).astype(np.float32)
+
+
 def stored_clips(store) -> dict[str, tuple[list[tuple[float, float]], np.ndarray]]:
     rows = store.conn.execute(
         "SELECT v.path, c.start, c.end, c.embedding FROM clips c JOIN videos v "
@@ -81,7 +86,7 @@ def stored_clips(store) -> dict[str, tuple[list[tuple[float, float]], np.ndarray
     for path, start, end, blob in rows:
         spans, vectors = out.setdefault(path, ([], []))
         spans.append((start, end))
-        vectors.append(np.frombuffer(blob, dtype=np.float32))
+        vectors.append(np.frombuffer(blob, dtype=VECTOR_DTYPE).astype(np.float32))
     return {path: (spans, np.stack(vectors)) for path, (spans, vectors) in out.items()}
 
 
@@ -105,8 +110,11 @@ def test_index_and_find_match_plain_code(library, capsys, monkeypatch, header, p
     for path, (spans, vectors) in stored.items():
         want_spans, want_vectors = plain_clips(path, model)
         assert spans == pytest.approx(want_spans, abs=1e-6), path
-        np.testing.assert_allclose(vectors, want_vectors, atol=1e-5, err_msg=path)
-        reference[path] = (want_spans, want_vectors)
+        # The store keeps float16: the plain code's vectors rounded so, to within one unit
+        # in the last place (a difference of 1e-7 can round either way).
+        np.testing.assert_allclose(vectors, as_stored(want_vectors), rtol=2 ** -10, atol=1e-5,
+                                   err_msg=path)
+        reference[path] = (want_spans, as_stored(want_vectors))
 
     for query in ("a red square", "moving shapes", "snow"):
         assert main(["find", query, "--json", "-k", "3"]) == 0

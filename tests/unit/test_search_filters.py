@@ -16,6 +16,7 @@ from vidsearch.query import Part
 from vidsearch.query_models import needs_vision
 from vidsearch.search import Filters
 from vidsearch.store import VideoMeta, open_store
+from vidsearch.store.vectors import stored
 
 DIM = 8
 DAY = 86_400.0
@@ -140,7 +141,7 @@ def test_a_filter_does_not_cost_hits_another_video_would_have_taken(store):
     query = unit(999)
     for n in range(30):
         add_video(store, f"/loud/{n}.mp4", seed=n + 1)
-    store.conn.execute("UPDATE clips SET embedding = ?", (query.tobytes(),))
+    store.conn.execute("UPDATE clips SET embedding = ?", (stored(query, "clip").tobytes(),))
     quiet = add_video(store, "/quiet/q.mp4", seed=77, clips=12)
     model = FakeModel({"q": query})
     hits = search.search_text(store, model, "q", k=3, filters=Filters.create(["/quiet"]))
@@ -204,7 +205,7 @@ def test_more_like_this_excludes_the_source_and_its_overlapping_windows(store):
     middle = next(c for c in clips if c[1] <= 17.5 <= c[2] and abs((c[1] + c[2]) / 2 - 17.5) < 3)
     vector = store.clip_vector(middle[0])
     store.conn.execute("UPDATE clips SET embedding = ? WHERE id = ?",
-                       (vector.tobytes(), store.clips_of_video(other)[2][0]))
+                       (stored(vector, "clip").tobytes(), store.clips_of_video(other)[2][0]))
     source = search.like_source(store, "/v/src.mp4")  # the middle of 35 s
     assert (source.clip_id, source.start, source.end) == middle
     hits = search.search_like(store, source, k=10)

@@ -44,8 +44,9 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert applied_migrations(store.conn) == [
             "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once",
-            "m004_frame_vectors_float16", "m005_recorded_at", "m006_older_releases_refuse"]
-        assert schema_version() == 6
+            "m004_frame_vectors_float16", "m005_recorded_at", "m006_older_releases_refuse",
+            "m007_clip_vectors_float16"]
+        assert schema_version() == 7
         # the version is recorded in the migrations table only; the old key holds a guard
         assert store.get_meta("schema_version") == OLDER_RELEASES_REFUSE
 
@@ -229,10 +230,10 @@ def make_version_1_library(path):
     conn.close()
 
 
-def version_1_frame_vectors() -> np.ndarray:
-    """The float32 frame vectors the frozen dump holds, read from its text."""
-    blobs = re.findall(r"INSERT INTO frame_vec\(rowid, embedding\) VALUES \(\d+, X'([0-9A-F]+)'\)",
-                       LIBRARY_V1.read_text())
+def version_1_frame_vectors(table: str = "frame_vec") -> np.ndarray:
+    """The float32 frame (or clip) vectors the frozen dump holds, read from its text."""
+    pattern = rf"INSERT INTO {table}\(rowid, embedding\) VALUES \(\d+, X'([0-9A-F]+)'\)"
+    blobs = re.findall(pattern, LIBRARY_V1.read_text())
     return np.stack([np.frombuffer(bytes.fromhex(b), dtype=np.float32) for b in blobs])
 
 
@@ -264,6 +265,12 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         assert list(frame_ids) == [1, 2] and list(frame_owners) == [7, 7]
         np.testing.assert_array_equal(frame_bits,
                                       store_vectors.pack_sign_bits(version_1_frame_vectors()))
+        # the clip vectors, float32 until m007, are float16 now: half the bytes, same values
+        clips = version_1_frame_vectors("clip_vec")
+        assert [len(blob) for (blob,) in migrated.conn.execute(
+            "SELECT embedding FROM clips ORDER BY id")] == [clips.shape[1] * 2] * 2
+        np.testing.assert_allclose(np.stack([migrated.clip_vector(1), migrated.clip_vector(2)]),
+                                   clips, rtol=1e-3, atol=1e-4)
         stats = migrated.stats()
         assert (stats.videos, stats.clips, stats.frames) == (1, 2, 2)
         assert stats.failures == [("/v/broken.mp4", "no frames could be decoded")]

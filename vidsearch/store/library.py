@@ -1,6 +1,6 @@
 """The Store: one SQLite file (WAL) holding videos, frame vectors and clip vectors.
 
-Vectors live in their `frames` (float16) and `clips` (float32) rows, with each video's sign bits
+Vectors live in their `frames` and `clips` rows (float16), with each video's sign bits
 in `frame_bits` / `clip_bits`; `meta` says which model made them and their dimension, so
 vectors of two models never meet in one search. sqlite-vec is loaded only so that libraries
 of the first schema (vectors in vec0 tables) can be migrated.
@@ -212,10 +212,8 @@ class Store(Searching):
         say) stores the file's modification time, as the migration did for older rows."""
         if len(frame_times) != len(frame_vectors) or len(clip_spans) != len(clip_vectors):
             raise ValueError("times/spans and vectors differ in length")
-        frame_vectors = np.ascontiguousarray(frame_vectors, dtype=vec.FRAME_DTYPE)
-        if not np.isfinite(frame_vectors).all():
-            raise ValueError("a frame vector does not fit float16 (or is not finite)")
-        clip_vectors = np.ascontiguousarray(clip_vectors, dtype=np.float32)
+        frame_vectors = vec.stored(frame_vectors, "frame")
+        clip_vectors = vec.stored(clip_vectors, "clip")
         with self._writing():
             self._delete_paths([path])
             self.conn.execute(

@@ -88,10 +88,12 @@ class Searching:
             f"WHERE c.id IN ({','.join('?' * len(shortlist))})",
             [int(i) for i in shortlist],
         ).fetchall()
-        vectors = np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
-        scores = vec.cosine(vectors, query)
+        scores = vec.cosine(vec.read_vectors([r[5] for r in rows]), query)
+        # Ties (the same picture for a whole window) go to the earlier clip, whatever order SQL
+        # returned the rows in.
+        order = np.lexsort((np.array([r[0] for r in rows]), -scores))[:k]
         return [ClipMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
-                          *rows[i][3:5], float(scores[i])) for i in np.argsort(-scores)[:k]]
+                          *rows[i][3:5], float(scores[i])) for i in order]
 
     def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All clip ids, sign bits and video ids, cached until this or another connection
@@ -118,8 +120,7 @@ class Searching:
             f"WHERE f.id IN ({','.join('?' * len(shortlist))})",
             [int(i) for i in shortlist],
         ).fetchall()
-        vectors = np.stack([np.frombuffer(r[4], dtype=vec.FRAME_DTYPE) for r in rows])
-        scores = vec.cosine(vectors.astype(np.float32), query)
+        scores = vec.cosine(vec.read_vectors([r[4] for r in rows]), query)
         # Ties (the same picture twice) go to the earlier frame, whatever order SQL returned.
         order = np.lexsort((np.array([r[0] for r in rows]), -scores))[:k]
         return [FrameMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
@@ -143,16 +144,15 @@ class Searching:
         if not rows:
             return np.zeros(0), np.zeros((0, dim), np.float32)
         times = np.array([r[0] for r in rows], dtype=np.float64)
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=vec.FRAME_DTYPE)
-        return times, vectors.reshape(len(rows), -1).astype(np.float32)
+        return times, vec.read_vectors([r[1] for r in rows])
 
     @translated
     def clip_vector(self, clip_id: int) -> np.ndarray:
-        """One stored clip vector, as the index wrote it."""
+        """One stored clip vector (float32, from the float16 stored)."""
         row = self.conn.execute("SELECT embedding FROM clips WHERE id = ?", (clip_id,)).fetchone()
         if row is None or row[0] is None:
             raise KeyError(clip_id)
-        return np.frombuffer(row[0], dtype=np.float32).copy()
+        return vec.read_vectors([row[0]])[0]
 
     @translated
     def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:

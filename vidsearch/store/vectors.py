@@ -16,9 +16,12 @@ import numpy as np
 # at least). Published CLIP4Clip figures: binary codes + float re-rank of the top 100 keep R@1.
 SHORTLIST_PER_CLIP = 4
 SHORTLIST_MIN = 200
-# Frame vectors are stored in half precision: a best moment or an image ranking is the same
-# (tests/integration/test_frames_float16.py), and frames are most of a library's bytes.
-FRAME_DTYPE = np.float16
+# Stored vectors, frames' and clips', are half precision. A best moment, an image ranking and
+# a text ranking come out the same as from float32 (tests/integration/test_frames_float16.py,
+# test_clips_float16.py): rounding moves a cosine by 1e-5 typically, 2^-11 at worst, far below
+# what separates hits. In float32, clip rows alone cost 466 of a library's 1,680 bytes per
+# video-second (bench/search.py); the store's target is 1.5 KB.
+VECTOR_DTYPE = np.float16
 # Rows per step of the Hamming scan: its temporaries (512 KB of XOR for 512-d) stay in cache
 # instead of costing a copy of the whole bit matrix (320 MB at 5M frames).
 _HAMMING_CHUNK = 1 << 13
@@ -130,5 +133,16 @@ def cosine(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     return (vectors @ query) / np.maximum(norms, 1e-12)
 
 
-def vector_bytes(vector: np.ndarray) -> bytes:
-    return np.ascontiguousarray(vector, dtype=np.float32).reshape(-1).tobytes()
+def stored(vectors: np.ndarray, what: str) -> np.ndarray:
+    """`vectors` as the library stores them; ValueError where one does not fit (or is not
+    finite): a model gone wrong must not leave infinities in the library."""
+    vectors = np.ascontiguousarray(vectors, dtype=VECTOR_DTYPE)
+    if not np.isfinite(vectors).all():
+        raise ValueError(f"a {what} vector does not fit float16 (or is not finite)")
+    return vectors
+
+
+def read_vectors(blobs: list[bytes]) -> np.ndarray:
+    """Stored vectors (one blob each) as float32 rows, for arithmetic."""
+    return np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE).reshape(len(blobs), -1
+                                                                       ).astype(np.float32)
