@@ -118,6 +118,7 @@ class Indexer:
         unreadable_paths = [path for path, _ in unreadable]
 
         to_index: list[fs.FileState] = []
+        kept: list[str] = []
         for path, state in on_disk.items():
             record = stored.get(path)
             if fs.is_unchanged(record, state) and not _could_not_read(record):
@@ -125,11 +126,14 @@ class Indexer:
                 report.skipped_paths.append(path)
                 if record.status == "error":
                     report.previously_failed += 1
+                kept.append(path)
                 continue
             if fs.keep_if_touched(self.store, record, state):
                 report.skipped += 1
+                kept.append(path)
                 continue
             to_index.append(state)
+        self._read_missing_dates(kept)
 
         gone = [
             path for path in stored
@@ -144,6 +148,16 @@ class Indexer:
         self.index_files(to_index, report)
         report.elapsed = time.monotonic() - started
         return report
+
+    def _read_missing_dates(self, kept: list[str]) -> None:
+        """Videos indexed before recording times were read from tags (`store` m008) get them
+        now, from their tags alone: a container's header, not a decode, and no re-embedding."""
+        undated = self.store.undated_paths().intersection(kept)
+        if not undated:
+            return
+        self.store.set_recording_times({path: video.recorded_at(path) for path in sorted(undated)})
+        log.info("read the recording dates of %s indexed before dates were read",
+                 count(len(undated), "video"))
 
     def _follow_renames(self, candidates, gone: list[str], report: IndexReport):
         """Files that are a vanished file under a new name keep their vectors."""

@@ -229,6 +229,20 @@ def test_models_at_80_columns_never_breaks_a_name(monkeypatch, capsys):
     for name in ("clip-vit-b-32-openai", "clip4clip-webvid150k", "pe-core-b16",
                  "xlm-roberta-vit-b-32"):
         assert name in out, out  # whole, on one line: the name the user types next
+    # Each card on a line of its own, its description wrapped at full width under it: two
+    # or three lines a card, where a description column of a few words a line took six.
+    names = [line for line in out.splitlines() if "weights " in line]
+    assert len(names) >= 4 and len(out.splitlines()) <= 3 * len(names), out
+    flowing = " ".join(line.strip() for line in out.splitlines())
+    assert "fine-tune of OpenAI CLIP ViT-B/32 on 150k WebVid clips" in flowing
+
+
+def test_models_on_a_wide_terminal_is_a_table(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["models"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert [word for word in header if word.isalpha()] == [
+        "default", "name", "header", "patch", "weights", "description"]
 
 
 @pytest.mark.slow

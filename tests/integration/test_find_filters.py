@@ -82,6 +82,36 @@ def test_filters_return_exactly_the_videos_they_should(dated_library, capsys):
 
 
 @pytest.mark.slow
+def test_videos_indexed_before_dates_were_read_get_them_without_re_embedding(
+        dated_library, capsys, monkeypatch):
+    from vidsearch import config, video
+    from vidsearch.store import open_store
+
+    root, v = dated_library
+    with open_store(config.default_db_path()) as store:
+        dated = store.recording_times(range(1, 4))
+        # As migration m005 left a library indexed before it: every video dated by its file's
+        # modification time, the tags never read.
+        store.conn.execute("UPDATE videos SET recorded_at = mtime_ns / 1e9, recorded_from = NULL")
+    assert paths(find(capsys, "a dog", "--before", "2023")) == {v["c"]}  # a: 2026 now
+    reads = []
+    real = video.recorded_at
+    monkeypatch.setattr(video, "recorded_at", lambda path: reads.append(path) or real(path))
+    code, out, err = cli(capsys, "index", str(root), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["indexed"] == [] and report["frames_encoded"] == 0  # nothing re-embedded
+    assert sorted(reads) == sorted(v.values())
+    with open_store(config.default_db_path()) as store:
+        assert store.recording_times(range(1, 4)) == dated
+        assert store.undated_paths() == set()
+    assert paths(find(capsys, "a dog", "--before", "2023")) == {v["a"], v["c"]}
+    reads.clear()
+    assert cli(capsys, "index", str(root))[0] == 0
+    assert reads == []  # read once: the next run only compares files
+
+
+@pytest.mark.slow
 def test_a_folder_filter_keeps_k_and_per_video_caps_a_long_video(dated_library, capsys):
     root, v = dated_library
     only_a = find(capsys, "a dog", "--in", str(root / "2023"))

@@ -45,8 +45,8 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert applied_migrations(store.conn) == [
             "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once",
             "m004_frame_vectors_float16", "m005_recorded_at", "m006_older_releases_refuse",
-            "m007_clip_vectors_float16"]
-        assert schema_version() == 7
+            "m007_clip_vectors_float16", "m008_recorded_from"]
+        assert schema_version() == 8
         # the version is recorded in the migrations table only; the old key holds a guard
         assert store.get_meta("schema_version") == OLDER_RELEASES_REFUSE
 
@@ -248,8 +248,10 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         assert (best.clip_id, best.path, best.start, best.end) == (2, "/v/old.mp4", 5.0, 15.0)
         ids, bits, owners = migrated._load_bit_index()
         assert sorted(ids) == [1, 2] and list(owners) == [7, 7]
-        # rows older than recording dates get their file's modification time
+        # rows older than recording dates get their file's modification time, until the
+        # next index reads their tags
         assert migrated.recording_times([7]) == {7: 1e-9}
+        assert migrated.undated_paths() == {"/v/old.mp4"}
         np.testing.assert_array_equal(bits[list(ids).index(2)],
                                       store_vectors.pack_sign_bits(unit(12))[0])
         frame = migrated.nearest_frames(unit(102), 1)[0]

@@ -74,8 +74,31 @@ def library_model(args: argparse.Namespace) -> str | None:
         return None
 
 
+# Below this the description column gets a few words a line and each card takes six lines:
+# each card is then a line of facts with its description under it, at full width.
+TABLE_WIDTH = 110
+
+
 def print_models(all_cards, active: str, cards_module, weights) -> None:
     from rich.console import Console
+    from rich.text import Text
+
+    rows, unusable = [], []
+    for card in all_cards:
+        state, why = describe_weights(card, cards_module, weights)
+        if why is not None:
+            unusable.append((card, why))
+        rows.append((card, state))
+    console = Console()
+    console.print(_table(rows, active) if console.width >= TABLE_WIDTH
+                  else _stacked(rows, active))
+    # Below the table, where a reason has room: the weights column stays one word wide.
+    for card, why in unusable:
+        console.print(Text(f"{card.name}: weights unusable: {why}\n"
+                           f"  replace them: vidsearch models import {card.name} FILE"))
+
+
+def _table(rows, active: str):
     from rich.table import Table
     from rich.text import Text
 
@@ -86,25 +109,31 @@ def print_models(all_cards, active: str, cards_module, weights) -> None:
         # A name is what the user types next (`models use NAME`): never broken across lines.
         table.add_column(column, no_wrap=True)
     table.add_column("description", ratio=1)  # the one column that wraps to fit
-    unusable = []
-    for card in all_cards:
-        state, why = describe_weights(card, cards_module, weights)
-        if why is not None:
-            unusable.append((card, why))
-        table.add_row(
-            "*" if card.name == active else "",
-            Text(card.name),
-            card.header,
-            card.patch,
-            state,
-            Text(card.description or ""),
-        )
-    console = Console()
-    console.print(table)
-    # Below the table, where a reason has room: the weights column stays one word wide.
-    for card, why in unusable:
-        console.print(Text(f"{card.name}: weights unusable: {why}\n"
-                           f"  replace them: vidsearch models import {card.name} FILE"))
+    for card, state in rows:
+        table.add_row("*" if card.name == active else "", Text(card.name), card.header,
+                      card.patch, state, Text(card.description or ""))
+    return table
+
+
+def _stacked(rows, active: str):
+    """The narrow layout: `* NAME  header meanP, patch 2d, weights here`, the description
+    wrapped under it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    # The wide table's "default" header says what the star means; here a caption does.
+    grid.caption = "(* marks the model index and find use; vidsearch models use NAME changes it)"
+    grid.caption_justify = "left"
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for card, state in rows:
+        text = Text(card.name, style="bold")
+        text.append(f"  header {card.header}, patch {card.patch}, weights {state}")
+        if card.description:
+            text.append("\n" + card.description, style="dim")
+        grid.add_row("*" if card.name == active else " ", text)
+    return grid
 
 
 def describe_weights(card, cards_module, weights) -> tuple[str, str | None]:

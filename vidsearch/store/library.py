@@ -218,12 +218,13 @@ class Store(Searching):
             self._delete_paths([path])
             self.conn.execute(
                 "INSERT INTO videos(path, size, mtime_ns, content_hash, duration, fps, width, "
-                "height, decode_strategy, status, error, indexed_at, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?)",
+                "height, decode_strategy, status, error, indexed_at, recorded_at, recorded_from) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?)",
                 (
                     records.db_path(path), size, mtime_ns, content_hash, meta.duration, meta.fps,
                     meta.width, meta.height, meta.decode_strategy, time.time(),
                     mtime_ns / 1e9 if recorded_at is None else float(recorded_at),
+                    "mtime" if recorded_at is None else "tags",
                 ),
             )
             video_id = self.conn.last_insert_rowid()
@@ -292,6 +293,23 @@ class Store(Searching):
                 (records.db_path(new_path), mtime_ns, records.db_path(old_path)),
             )
         return True
+
+    @translated
+    def undated_paths(self) -> set[str]:
+        """Indexed videos whose tags were never read for a recording time (`m008`)."""
+        return {records.path_from_db(path) for (path,) in self.conn.execute(
+            "SELECT path FROM videos WHERE status = 'ok' AND recorded_from IS NULL")}
+
+    @translated
+    def set_recording_times(self, times: dict[str, float | None]) -> None:
+        """The recording time read from each video's tags, in one transaction; None (the tags
+        have none) keeps the file's modification time, and both are remembered as read."""
+        with self._writing():
+            self.conn.executemany(
+                "UPDATE videos SET recorded_at = coalesce(?, mtime_ns / 1e9), recorded_from = ? "
+                "WHERE path = ?",
+                [(when, "mtime" if when is None else "tags", records.db_path(path))
+                 for path, when in times.items()])
 
     @translated
     def refresh_mtime(self, path: str, mtime_ns: int) -> None:

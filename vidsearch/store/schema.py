@@ -210,6 +210,22 @@ def m007_clip_vectors_float16(conn) -> None:
             for clip_id, blob in rows])
 
 
+@migration
+def m008_recorded_from(conn) -> None:
+    """Where each recording time came from: 'tags' (the container's), 'mtime' (the file's, as
+    it had none), or NULL, not read yet. m005 gave every video indexed before it its file's
+    modification time without reading tags: those rows stay NULL, and the next `index` reads
+    their tags without re-embedding them. A time that differs from the file's mtime can only
+    have come from tags."""
+    conn.execute(
+        """
+        ALTER TABLE videos ADD COLUMN recorded_from TEXT;
+        UPDATE videos SET recorded_from = 'tags'
+            WHERE recorded_at IS NOT NULL AND recorded_at != mtime_ns / 1e9;
+        """
+    )
+
+
 def migrate(conn, path: Path) -> None:
     """Apply every registered migration the library at `path` has not had yet."""
     applied = _applied(conn, path)
