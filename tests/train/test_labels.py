@@ -211,7 +211,7 @@ def test_check_on_good_labels_says_what_it_found(clips, capsys):
     path = write(clips, "video,caption\nparty.mp4,a\ntrips/beach.mp4,b\n")
     assert main(["finetune", str(path), "--check", "--val-fraction", "0.5"]) == 0
     out = capsys.readouterr().out
-    assert "training labels: 1 clips" in out and "validation labels: 1 clips" in out
+    assert "training labels: 1 clip" in out and "validation labels: 1 clip," in out
 
 
 # --- fuzzing: whatever the bytes, the answer is rows or a UsageError -------------------------
@@ -293,6 +293,9 @@ def test_negative_rows_are_wrong_answers_and_the_later_mark_wins(tmp_path):
     assert labels.pairs == [(0, "a dog"), (1, "a dog")]
     assert labels.negative_pairs == [(0, "a cat"), (2, "a cat")]
     assert labels.describe() == "3 clips, 2 captions, 2 wrong answers from 2 videos"
+    one = load_labels(write(tmp_path, "video,caption\na.mp4,a dog\n", "one.csv"),
+                      probe_duration=ten_seconds)
+    assert one.describe() == "1 clip, 1 caption from 1 video"
 
 
 def test_wrong_answers_alone_are_refused_and_a_bad_negative_cell_named(tmp_path):

@@ -187,6 +187,22 @@ def query_models(args: argparse.Namespace):
                        precision=run.precision, offline=run.offline)
 
 
+def say(text: str, *, file=None) -> None:
+    """A sentence for a person: on a terminal, wrapped at spaces to its width (the terminal
+    itself would cut words in half); in a pipe, one line per line, for scripts. Paths and
+    commands are never broken."""
+    import shutil
+    import textwrap
+
+    stream = file or sys.stdout
+    if stream.isatty():
+        width = shutil.get_terminal_size().columns
+        text = "\n".join(textwrap.fill(line, width, subsequent_indent="  ",
+                                       break_long_words=False, break_on_hyphens=False)
+                         for line in text.splitlines())
+    print(text, file=stream)
+
+
 def format_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):

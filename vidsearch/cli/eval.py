@@ -74,5 +74,6 @@ def print_table(name: str, labels, metrics, metric_cells) -> None:
     for label, result in (("text->video", metrics.t2v), ("video->text", metrics.v2t)):
         table.add_row(label, *metric_cells(result), str(result.queries))
     Console().print(table)
-    print("R@K: % of queries whose right answer is in the top K (higher is better); "
-          "MdR/MnR: median/mean rank of the right answer (1 is best)")
+    from vidsearch.cli.finetune import METRICS_LEGEND
+
+    common.say(METRICS_LEGEND)

@@ -254,34 +254,34 @@ def print_problems(exc) -> None:
 
 
 def print_split(train, val) -> None:
-    print(f"training labels: {train.describe()}")
+    common.say(f"training labels: {train.describe()}")
     if val is None:
-        print("no validation split: nothing will be evaluated (the last epoch is kept)")
+        common.say("no validation split: nothing will be evaluated (the last epoch is kept)")
     else:
-        print(f"validation labels: {val.describe()} (no video in both)")
+        common.say(f"validation labels: {val.describe()} (no video in both)")
 
 
 def report(result) -> int:
     if result.before is not None or result.after is not None:
         print_metrics_table(result.before, result.after, result.best_epoch)
     if result.epochs_done == 0:
-        print("interrupted before the first epoch finished; nothing was saved")
+        common.say("interrupted before the first epoch finished; nothing was saved")
         return 130
     warn_if_few_val_clips(result.val_clips)
     epochs = "1 epoch" if result.epochs_done == 1 else f"{result.epochs_done} epochs"
-    print(f"trained {epochs} in {format_duration(result.seconds)} on {result.device}")
+    common.say(f"trained {epochs} in {format_duration(result.seconds)} on {result.device}")
     saved = f"saved model '{result.name}' ({result.folder})"
     if result.best_epoch == 0 and result.before is not None:
-        print(f"no epoch beat the base model '{result.base}' on the validation labels; "
-              f"{saved} is an exact copy of it")
+        common.say(f"no epoch beat the base model '{result.base}' on the validation labels; "
+                   f"{saved} is an exact copy of it")
     else:
-        print(f"{saved} from epoch {result.best_epoch} of {result.epochs_done}")
+        common.say(f"{saved} from epoch {result.best_epoch} of {result.epochs_done}")
     if result.interrupted:
-        print(f"interrupted: continue with `vidsearch finetune ... --name {result.name} "
-              "--resume`")
+        common.say(f"interrupted: continue with `vidsearch finetune ... --name {result.name} "
+                   "--resume`")
         return 130
-    print(f"use it: vidsearch models use {result.name}  (the next `vidsearch index` "
-          "re-embeds the library with it)")
+    common.say(f"use it: vidsearch models use {result.name}  (the next `vidsearch index` "
+               "re-embeds the library with it)")
     return 0
 
 
@@ -289,10 +289,10 @@ def warn_if_few_val_clips(clips: int) -> None:
     """The best epoch is only as sure as the clips it was picked on."""
     if not 0 < clips < FEW_VAL_CLIPS:
         return
-    print(f"warning: the best epoch was picked on {clips} validation "
-          f"{'clip' if clips == 1 else 'clips'}; one clip moves R@1 by {100 / clips:.1f} "
-          "points, so the pick may be chance: pass --val FILE with more held-out labels, or "
-          "label more clips", file=sys.stderr)
+    common.say(f"warning: the best epoch was picked on {clips} validation "
+               f"{'clip' if clips == 1 else 'clips'}; one clip moves R@1 by {100 / clips:.1f} "
+               "points, so the pick may be chance: pass --val FILE with more held-out labels, or "
+               "label more clips", file=sys.stderr)
 
 
 def print_metrics_table(before, after, best_epoch: int, title: str | None = None) -> None:
@@ -311,8 +311,11 @@ def print_metrics_table(before, after, best_epoch: int, title: str | None = None
             table.add_row(label if first else "", name, *metric_cells(getattr(metrics, way)))
             first = False
     Console().print(table)
-    print("R@K: % of queries whose right answer is in the top K (higher is better); "
-          "MdR/MnR: median/mean rank of the right answer (1 is best)")
+    common.say(METRICS_LEGEND)
+
+
+METRICS_LEGEND = ("R@K: % of queries whose right answer is in the top K (higher is better); "
+                  "MdR/MnR: median/mean rank of the right answer (1 is best)")
 
 
 def metric_cells(metrics) -> list[str]:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidsearch.display import count
 from vidsearch.errors import DecodeError, UsageError
 from vidsearch.train.settings import SettingError, advised
 # Re-exported: callers read labels through this module.
@@ -101,11 +102,11 @@ class Labels:
                       {video: d for video, d in self.durations.items() if video in keep})
 
     def describe(self) -> str:
-        text = f"{len(self.clips)} clips, {len(self.pairs)} captions"
+        text = f"{count(len(self.clips), 'clip')}, {count(len(self.pairs), 'caption')}"
         negatives = len(self.negative_pairs)
         if negatives:
             text += f", {negatives} wrong {'answer' if negatives == 1 else 'answers'}"
-        return text + f" from {len(self.videos)} videos"
+        return text + f" from {count(len(self.videos), 'video')}"
 
 
 Prober = Callable[[Path], float]  # path -> duration in seconds; raises DecodeError

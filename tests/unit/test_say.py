@@ -1,0 +1,34 @@
+"""`common.say`: sentences wrapped at spaces on a terminal, whole lines in a pipe."""
+
+from __future__ import annotations
+
+import io
+import os
+
+from vidsearch.cli import common
+
+SENTENCE = ("no epoch beat the base model 'family-base' on the validation labels; saved model "
+            "'family' (/home/someone/.local/share/vidsearch/models/family) is an exact copy")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_lines_break_at_spaces_and_paths_stay_whole(monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda: os.terminal_size((40, 24)))
+    screen = Terminal()
+    common.say(SENTENCE, file=screen)
+    lines = screen.getvalue().splitlines()
+    assert len(lines) > 2
+    assert all(len(line) <= 40 for line in lines
+               if "/home/someone/.local/share/vidsearch/models/family" not in line)
+    assert " ".join(line.strip() for line in lines) == SENTENCE  # no word cut or lost
+    assert any("(/home/someone/.local/share/vidsearch/models/family)" in line for line in lines)
+
+
+def test_in_a_pipe_a_line_stays_one_line():
+    pipe = io.StringIO()
+    common.say(SENTENCE, file=pipe)
+    assert pipe.getvalue() == SENTENCE + "\n"
