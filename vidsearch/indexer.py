@@ -133,7 +133,9 @@ class Indexer:
                 kept.append(path)
                 continue
             to_index.append(state)
-        self._read_missing_dates(kept)
+        undated = self.store.undated_paths().intersection(kept)  # dated from tags, see m008
+        if undated:
+            self.store.set_recording_times({p: video.recorded_at(p) for p in sorted(undated)})
 
         gone = [
             path for path in stored
@@ -148,16 +150,6 @@ class Indexer:
         self.index_files(to_index, report)
         report.elapsed = time.monotonic() - started
         return report
-
-    def _read_missing_dates(self, kept: list[str]) -> None:
-        """Videos indexed before recording times were read from tags (`store` m008) get them
-        now, from their tags alone: a container's header, not a decode, and no re-embedding."""
-        undated = self.store.undated_paths().intersection(kept)
-        if not undated:
-            return
-        self.store.set_recording_times({path: video.recorded_at(path) for path in sorted(undated)})
-        log.info("read the recording dates of %s indexed before dates were read",
-                 count(len(undated), "video"))
 
     def _follow_renames(self, candidates, gone: list[str], report: IndexReport):
         """Files that are a vanished file under a new name keep their vectors."""

@@ -295,23 +295,6 @@ class Store(Searching):
         return True
 
     @translated
-    def undated_paths(self) -> set[str]:
-        """Indexed videos whose tags were never read for a recording time (`m008`)."""
-        return {records.path_from_db(path) for (path,) in self.conn.execute(
-            "SELECT path FROM videos WHERE status = 'ok' AND recorded_from IS NULL")}
-
-    @translated
-    def set_recording_times(self, times: dict[str, float | None]) -> None:
-        """The recording time read from each video's tags, in one transaction; None (the tags
-        have none) keeps the file's modification time, and both are remembered as read."""
-        with self._writing():
-            self.conn.executemany(
-                "UPDATE videos SET recorded_at = coalesce(?, mtime_ns / 1e9), recorded_from = ? "
-                "WHERE path = ?",
-                [(when, "mtime" if when is None else "tags", records.db_path(path))
-                 for path, when in times.items()])
-
-    @translated
     def refresh_mtime(self, path: str, mtime_ns: int) -> None:
         """A file touched but not changed: its vectors stay, its new mtime is what "unchanged"
         compares against next time."""
