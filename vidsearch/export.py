@@ -22,7 +22,7 @@ from pathlib import Path
 
 import av
 
-from vidsearch.atomic import partial_file_beside
+from vidsearch.atomic import partial_file_beside, publish
 from vidsearch.display import format_time
 from vidsearch.errors import CannotRunError, DecodeError, UsageError
 from vidsearch.video.probing import open_container, pick_video_stream, probe, reason
@@ -75,7 +75,7 @@ def export_clip(source: str | os.PathLike[str], start: float, end: float,
         if duration is not None and start >= duration:
             raise UsageError.about(source, f"starts at {start:g} s but the video lasts "
                                    f"{duration:.3g} s", "give a start inside the video")
-        with _replacing(out) as temporary:
+        with _replacing(out, overwrite) as temporary:
             try:
                 cut_start = _write(container, video, start, end, temporary, exact, source)
             except (av.FFmpegError, ValueError) as err:
@@ -120,11 +120,12 @@ def check_span(start: float, end: float) -> None:
 
 class _replacing:
     """A temporary path beside `out` (same folder, so the final rename is atomic and never
-    crosses a file system) that replaces `out` when the block ends well and is removed when it
-    does not."""
+    crosses a file system) that becomes `out` when the block ends well (`atomic.publish`: never
+    over a file that appeared meanwhile, unless `overwrite`) and is removed when it does not."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, overwrite: bool) -> None:
         self.out = out
+        self.overwrite = overwrite
         self.temporary: Path | None = None
 
     def __enter__(self) -> Path:
@@ -134,14 +135,9 @@ class _replacing:
     def __exit__(self, kind, error, traceback) -> None:
         assert self.temporary is not None
         if kind is None:
-            try:
-                os.replace(self.temporary, self.out)
-                return
-            except OSError as err:
-                self.temporary.unlink(missing_ok=True)
-                raise CannotRunError.about(self.out, f"cannot write here ({err.strerror})",
-                                           "check that the folder is writable") from err
-        self.temporary.unlink(missing_ok=True)
+            publish(self.temporary, self.out, overwrite=self.overwrite)
+        else:
+            self.temporary.unlink(missing_ok=True)
 
 
 def _write(container, video, start: float, end: float, out: Path, exact: bool,

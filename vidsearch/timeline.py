@@ -17,7 +17,7 @@ from typing import Protocol
 
 import opentimelineio as otio
 
-from vidsearch.atomic import partial_file_beside
+from vidsearch.atomic import partial_file_beside, publish
 from vidsearch.errors import CannotRunError, UsageError
 
 
@@ -102,26 +102,39 @@ def check_suffix(path: str | os.PathLike[str]) -> None:
 
 
 def write_hits(hits: Sequence[Hit], rates: Mapping[int, float | None],
-               path: str | os.PathLike[str]) -> Path:
-    """The timeline of `hits` written to `path` (its format from the suffix)."""
+               path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """The timeline of `hits` written to `path` (its format from the suffix); an existing
+    file there is replaced only with `overwrite`."""
     path = Path(path)
-    check_suffix(path)
+    check_target(path, overwrite=overwrite)
     if otio.adapters.from_filepath(str(path)).name == "cmx_3600":
         # An EDL counts every event in one timecode rate: that of most of the hits' videos.
         common = Counter(rates.get(hit.video_id) or DEFAULT_RATE for hit in hits)
         rate = edl_rate(common.most_common(1)[0][0] if common else DEFAULT_RATE)
         rates = {hit.video_id: rate for hit in hits}
-    return write_timeline(build_timeline(hits, rates), path)
+    return write_timeline(build_timeline(hits, rates), path, overwrite=overwrite)
 
 
-def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str]) -> Path:
-    """Write `timeline` to `path` (format from the suffix), whole or not at all."""
+def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse, before any search runs, a file type OTIO cannot write or a file that exists."""
+    check_suffix(path)
+    if Path(path).is_dir():
+        raise UsageError.about(path, "is a folder", "give the timeline a file name, e.g. hits.otio")
+    if not overwrite and os.path.lexists(path):
+        raise UsageError.about(path, "already exists",
+                               "choose another name, or add --force to replace it")
+
+
+def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str], *,
+                   overwrite: bool = False) -> Path:
+    """Write `timeline` to `path` (format from the suffix), whole or not at all, and over an
+    existing file only with `overwrite` (one that appears while it is written included)."""
     path = Path(path)
     check_suffix(path)
     name = str(partial_file_beside(path))
     try:
         otio.adapters.write_to_file(timeline, name)
-        os.replace(name, path)
+        publish(Path(name), path, overwrite=overwrite)
     except (OSError, otio.exceptions.OTIOError) as err:
         raise CannotRunError.about(path, f"cannot write the timeline ({err})",
                                    _ADAPTER_HINT) from err

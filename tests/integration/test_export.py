@@ -128,6 +128,28 @@ def test_a_failed_export_leaves_no_file_and_the_old_one_intact(source, tmp_path,
     assert out.read_bytes() == b"old cut"
 
 
+def test_a_file_that_appears_while_the_export_runs_is_never_replaced(source, tmp_path,
+                                                                    monkeypatch):
+    out = tmp_path / "cut.mp4"
+    real_shift = export._shift
+
+    def racing_shift(packet, stream, cut_start):
+        if not out.exists():  # another export, or the user, takes the name mid-way
+            out.write_bytes(b"their cut")
+        real_shift(packet, stream, cut_start)
+    monkeypatch.setattr(export, "_shift", racing_shift)
+    with pytest.raises(UsageError, match="already exists") as caught:
+        export.export_clip(source, 2, 6, out)
+    assert caught.value.path == str(out)
+    assert out.read_bytes() == b"their cut"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+
+    out.unlink()
+    assert export.export_clip(source, 2, 6, out, overwrite=True).path == out
+    assert out.read_bytes() != b"their cut"  # with --force the finished cut takes the name
+    read_back(out)
+
+
 def test_an_output_type_that_cannot_hold_video_is_a_clear_error(source, tmp_path, capsys):
     out = tmp_path / "cut.wav"
     with pytest.raises(CannotRunError) as caught:

@@ -3,6 +3,7 @@ terminal even asked) when stdout is not a terminal."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -15,7 +16,7 @@ from rich.text import Text
 from textual_image.renderable import HalfcellImage, SixelImage, TGPImage, UnicodeImage
 
 from vidsearch.cli import main
-from vidsearch.cli.preview import PREVIEW_WIDTH, picture_maker, renderable_class
+from vidsearch.cli.preview import PREVIEW_WIDTH, InlineImage, picture_maker, renderable_class
 from vidsearch.errors import DecodeError
 from vidsearch.search import Hit
 
@@ -54,7 +55,37 @@ def test_nothing_is_drawn_and_nothing_asked_off_a_terminal(console):
                                          (HalfcellImage, HalfcellImage),
                                          (UnicodeImage, HalfcellImage)])
 def test_a_terminal_gets_the_graphics_it_speaks_else_half_blocks(found, used):
-    assert renderable_class(terminal(), detected(found)) is used
+    assert renderable_class(terminal(), detected(found), environ={}) is used
+
+
+@pytest.mark.parametrize("environ", [{"TERM_PROGRAM": "iTerm.app"}, {"LC_TERMINAL": "iTerm2"},
+                                     {"TERM_PROGRAM": "WezTerm"}])
+def test_iterm2_and_wezterm_get_inline_images_without_being_asked(environ):
+    assert renderable_class(terminal(), Untouchable(), environ=environ) is InlineImage
+    assert renderable_class(Console(file=io.StringIO()), Untouchable(), environ=environ) is None
+
+
+def test_an_inline_image_is_the_frame_as_png_in_osc_1337_over_blank_rows():
+    console = terminal()
+    picture = picture_maker(console, renderables=Untouchable(), decode=lambda p, s: red_blue(),
+                            environ={"TERM_PROGRAM": "iTerm.app"})
+    segments = list(console.render(picture(Hit("/v/a.mp4", 1, 10.0, 20.0, 14.5, 0.3))))
+    rows = PREVIEW_WIDTH * 32 // 64 // 2  # 64x32 pixels, cells twice as tall as wide
+    blank = [s.text for s in segments if not s.control and s.text.strip(" \n") == ""]
+    assert "".join(blank) == (" " * PREVIEW_WIDTH + "\n") * rows
+    escape = next(s.text for s in segments if s.text.startswith("\x1b]1337;File="))
+    header, data = escape[len("\x1b]1337;File="):].rstrip("\a").split(":", 1)
+    fields = dict(field.split("=") for field in header.split(";"))
+    assert fields["inline"] == "1" and fields["preserveAspectRatio"] == "1"
+    assert (int(fields["width"]), int(fields["height"])) == (PREVIEW_WIDTH, rows)
+    png = base64.b64decode(data)
+    assert int(fields["size"]) == len(png)
+    drawn = Image.open(io.BytesIO(png)).convert("RGB")
+    # The frame itself, scaled: red above, blue below.
+    assert drawn.getpixel((drawn.width // 2, 2))[0] > 200
+    assert drawn.getpixel((drawn.width // 2, drawn.height - 3))[2] > 200
+    text = "".join(s.text for s in segments)
+    assert text.index("\x1b7") < text.index("\x1b]1337") < text.index("\x1b8")
 
 
 def red_blue(width: int = 64, height: int = 32) -> Image.Image:
@@ -74,7 +105,8 @@ def test_half_blocks_draw_the_best_moment_frame(monkeypatch):
         return red_blue()
 
     console = terminal()
-    picture = picture_maker(console, renderables=detected(HalfcellImage), decode=decode)
+    picture = picture_maker(console, renderables=detected(HalfcellImage), decode=decode,
+                            environ={})
     hit = Hit("/v/a.mp4", 1, 10.0, 20.0, 14.5, 0.3)
     cells = [segment for segment in console.render(picture(hit)) if segment.text == "▀"]
     assert asked == [("/v/a.mp4", 14.5)]
@@ -91,7 +123,8 @@ def test_a_frame_that_cannot_be_decoded_is_a_note_not_a_failure():
     def decode(path, seconds):
         raise DecodeError.about(path, "cannot open as a video (moov atom not found)")
 
-    picture = picture_maker(terminal(), renderables=detected(HalfcellImage), decode=decode)
+    picture = picture_maker(terminal(), renderables=detected(HalfcellImage), decode=decode,
+                            environ={})
     drawn = picture(Hit("/v/gone.mp4", 1, 0.0, 10.0, 5.0, 0.3))
     assert isinstance(drawn, Text)
     assert drawn.plain == "  no picture: cannot open as a video (moov atom not found)"
@@ -107,6 +140,8 @@ def test_find_preview_draws_under_each_row_on_a_terminal_only(tiny_model, librar
     assert main(["find", "a red square", "-k", "3", "--preview"]) == 0
     assert capsys.readouterr().out == plain  # stdout is captured here: not a terminal
 
+    monkeypatch.delenv("TERM_PROGRAM", raising=False)  # not iTerm2's kind, whatever runs this
+    monkeypatch.delenv("LC_TERMINAL", raising=False)
     monkeypatch.setenv("FORCE_COLOR", "1")  # rich then treats stdout as a terminal
     monkeypatch.setenv("TERM", "xterm-256color")
     monkeypatch.setenv("COLUMNS", "100")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from vidsearch.cli import main
 from vidsearch.errors import UsageError
 from vidsearch.search import Hit
-from vidsearch.timeline import DEFAULT_RATE, check_suffix, edl_rate, write_hits
+from vidsearch.timeline import DEFAULT_RATE, check_suffix, edl_rate, write_hits, write_timeline
 
 # As the store keeps them (PyAV's average rate), the NTSC ones exactly 24000/1001 and so on.
 RATES = [24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60.0, 10.0, 15.0, 7.0, 120.0]
@@ -129,3 +129,33 @@ def test_find_refuses_a_timeline_type_before_searching(tmp_path, capsys):
     assert main(["find", "a dog", "--timeline", str(tmp_path / "hits.doc")]) == 2
     error = capsys.readouterr().err
     assert "hits.doc" in error and ".otio" in error and "Traceback" not in error
+
+
+def test_find_refuses_an_existing_timeline_before_searching_unless_forced(tmp_path, capsys):
+    existing = tmp_path / "hits.otio"
+    existing.write_text("the editor's own")
+    # No library and no model: refused before either is needed, the file as it was.
+    assert main(["find", "a dog", "--timeline", str(existing)]) == 2
+    error = capsys.readouterr().err
+    assert str(existing) in error and "already exists" in error and "--force" in error
+    assert existing.read_text() == "the editor's own"
+    with pytest.raises(UsageError, match="already exists"):
+        write_hits([Hit("/v/a.mp4", 1, 0.0, 5.0, 2.0, 0.3)], {1: 25.0}, existing)
+    write_hits([Hit("/v/a.mp4", 1, 0.0, 5.0, 2.0, 0.3)], {1: 25.0}, existing, overwrite=True)
+    clips = list(otio.adapters.read_from_file(str(existing)).find_clips())
+    assert [clip.media_reference.target_url for clip in clips] == ["/v/a.mp4"]
+
+
+def test_a_timeline_that_appears_while_writing_is_kept(tmp_path, monkeypatch):
+    path = tmp_path / "hits.otio"
+    real_write = otio.adapters.write_to_file
+
+    def racing_write(timeline, name, *args, **kwargs):
+        path.write_text("written meanwhile")
+        return real_write(timeline, name, *args, **kwargs)
+    monkeypatch.setattr(otio.adapters, "write_to_file", racing_write)
+    timeline = otio.schema.Timeline(name="hits")
+    with pytest.raises(UsageError, match="already exists"):
+        write_timeline(timeline, path)
+    assert path.read_text() == "written meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hits.otio"]

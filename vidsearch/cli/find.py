@@ -33,10 +33,13 @@ def register(subparsers, shared) -> None:
                         help="re-score the top N hits with the model's tight header")
     parser.add_argument("--preview", action="store_true",
                         help="draw each hit's best moment under its row (on a terminal only: "
-                             "Kitty or Sixel graphics where it speaks them, else half blocks)")
+                             "iTerm2 images, Kitty or Sixel graphics where it speaks them, else "
+                             "half blocks)")
     parser.add_argument("--timeline", type=Path, default=None, metavar="FILE",
                         help="also write the hits as an editing timeline: FILE.otio "
                              "(OpenTimelineIO) or FILE.edl (CMX 3600), one clip per hit")
+    parser.add_argument("--force", action="store_true",
+                        help="let --timeline replace a file that exists")
     combined = parser.add_argument_group(
         "combined queries", "the query vector is the normalised sum of the normalised parts")
     combined.add_argument("--add", action="append", default=[], metavar="TEXT|IMAGE",
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             model, hits = run_query(args, store, image, parts, filters)
             model_name = model.card.name
         if args.timeline is not None:
-            write_timeline(store, hits, args.timeline)
+            write_timeline(store, hits, args.timeline, overwrite=args.force)
     if args.json:
         common.print_json({**document, "model": model_name, "hits": [h.to_json() for h in hits]})
     elif args.preview:
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_timeline(store, hits, path: Path) -> None:
+def write_timeline(store, hits, path: Path, *, overwrite: bool) -> None:
     import logging
 
     from vidsearch import timeline
@@ -107,7 +110,7 @@ def write_timeline(store, hits, path: Path) -> None:
     for hit in hits:
         details = store.video_details(hit.video_id)
         rates[hit.video_id] = details["fps"] if details else None
-    written = timeline.write_hits(hits, rates, path.expanduser())
+    written = timeline.write_hits(hits, rates, path.expanduser(), overwrite=overwrite)
     logging.getLogger(__name__).info("wrote the timeline of %d hits to %s", len(hits), written)
 
 
@@ -164,7 +167,7 @@ def check_usage(args: argparse.Namespace):
     if args.timeline is not None:
         from vidsearch import timeline
 
-        timeline.check_suffix(args.timeline)
+        timeline.check_target(args.timeline.expanduser(), overwrite=args.force)
     if args.rerank < 0:
         raise UsageError(f"--rerank {args.rerank}: must be 0 or more", "e.g. --rerank 20")
     if args.rerank:
