@@ -101,6 +101,13 @@ def read_run_settings() -> RunSettings:
                        offline=_offline())
 
 
+def terminal_names() -> dict[str, str]:
+    """What the terminal says it is (TERM_PROGRAM, LC_TERMINAL): the only way to tell the
+    terminals that draw iTerm2's inline images, which no escape-code query reveals."""
+    return {name: os.environ[name] for name in ("TERM_PROGRAM", "LC_TERMINAL")
+            if name in os.environ}
+
+
 def worker_path_map() -> list[str]:
     """`VIDSEARCH_PATH_MAP` on a cluster worker's machine: `SRC=DST` entries separated by
     os.pathsep, where this machine mounts the driver's folders (they win over the run's map)."""

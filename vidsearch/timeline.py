@@ -122,7 +122,7 @@ def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> None:
         raise UsageError.about(path, "is a folder", "give the timeline a file name, e.g. hits.otio")
     if not overwrite and os.path.lexists(path):
         raise UsageError.about(path, "already exists",
-                               "choose another name, or add --force to replace it")
+                               "choose another name, or allow replacing it")
 
 
 def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str], *,

@@ -167,7 +167,11 @@ def check_usage(args: argparse.Namespace):
     if args.timeline is not None:
         from vidsearch import timeline
 
-        timeline.check_target(args.timeline.expanduser(), overwrite=args.force)
+        target = args.timeline.expanduser()
+        if not args.force and target.is_file():
+            raise UsageError.about(target, "already exists",
+                                   "add --force to replace it, or choose another name")
+        timeline.check_target(target, overwrite=args.force)
     if args.rerank < 0:
         raise UsageError(f"--rerank {args.rerank}: must be 0 or more", "e.g. --rerank 20")
     if args.rerank:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from collections.abc import Callable, Mapping
 from types import ModuleType
 
@@ -22,6 +21,7 @@ from rich.measure import Measurement
 from rich.segment import ControlType, Segment
 from rich.text import Text
 
+from vidsearch import config
 from vidsearch.display import printable
 from vidsearch.errors import DecodeError
 
@@ -92,7 +92,7 @@ def renderable_class(console: Console, renderables: ModuleType | None = None,
     """
     if not console.is_terminal or console.is_dumb_terminal:
         return None
-    if speaks_inline_images(os.environ if environ is None else environ):
+    if speaks_inline_images(config.terminal_names() if environ is None else environ):
         return InlineImage
     if renderables is None:
         from textual_image import renderable as renderables
