@@ -193,8 +193,8 @@ class Indexer:
         return report
 
     def _run_pipeline(self, jobs: list[_Job], report: IndexReport) -> None:
-        # Read here, in this thread, because a model loaded on demand loads now: one that
-        # cannot load stops the run instead of failing every video.
+        # A model loaded on demand starts loading here; one that cannot load stops the run
+        # at the first frame to encode (in this thread) instead of failing every video.
         frame_size = self.model.image_size
         workers = self.options.decode_workers or max(1, min(len(jobs), os.cpu_count() or 1))
         chunks: queue.Queue = queue.Queue(maxsize=self.options.lookahead_chunks)

@@ -3,6 +3,7 @@ otherwise, and whenever anything about the export goes wrong."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from vidsearch.model import image_runtime, precision
 from vidsearch.model.exports import export_path, read_check
+from vidsearch.model.verdicts import MAX_CHECKS, remembered_verdict
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def test_a_faster_faithful_export_is_used_and_reused(tiny_model, frames, monkeyp
 
     reference = load_model(tiny_model, device="cpu", precision="fp32",
                            text=False).embed_frames(frames)
-    monkeypatch.setattr(image_runtime, "MIN_SPEEDUP", 0.0)  # whatever the machine's load
+    monkeypatch.setattr(image_runtime, "MIN_SPEEDUP", 1e-9)  # whatever the machine's load
     model = indexing_model(tiny_model)
     vectors = model.embed_frames(frames)
     assert model.image_runtime == "onnxruntime"
@@ -60,7 +62,7 @@ def test_a_faster_faithful_export_is_used_and_reused(tiny_model, frames, monkeyp
 
 @pytest.mark.slow
 def test_an_export_that_disagrees_with_torch_is_not_used(tiny_model, frames, monkeypatch):
-    monkeypatch.setattr(image_runtime, "MIN_SPEEDUP", 0.0)
+    monkeypatch.setattr(image_runtime, "MIN_SPEEDUP", 1e-9)
     monkeypatch.setattr(image_runtime, "MIN_COSINE", 1.5)  # no export can pass
     model = indexing_model(tiny_model)
     model.embed_frames(frames)
@@ -97,3 +99,34 @@ def test_a_slower_runtime_is_not_chosen():
     choice = image_runtime.measure(encode, encode, np.zeros((4, 3, 8, 8), np.float32),
                                    clock=lambda: next(ticks))
     assert not choice.use_onnx and choice.speedup == pytest.approx(1 / 1.5)
+
+
+@pytest.mark.parametrize("speedup, measurements", [(1.25, MAX_CHECKS), (0.6, 1), (2.5, 1)])
+def test_a_close_runtime_verdict_is_measured_again_a_few_times(tmp_path, speedup, measurements):
+    measured = []
+
+    def measure():
+        measured.append(speedup)
+        return image_runtime.RuntimeChoice(speedup >= image_runtime.MIN_SPEEDUP, speedup, 1.0)
+
+    cache = tmp_path / image_runtime.CHOICES_FILE
+    for _ in range(MAX_CHECKS + 2):
+        choice = remembered_verdict(cache, "vit|cpu", measure, image_runtime.RuntimeChoice,
+                                    "image tower runtime", line=image_runtime.MIN_SPEEDUP)
+    assert len(measured) == measurements and choice.checks == measurements
+    assert json.loads(cache.read_text())["vit|cpu"]["margin"] == pytest.approx(
+        speedup / image_runtime.MIN_SPEEDUP, abs=1e-3)
+
+
+def test_a_verdict_decided_against_another_line_is_measured_again(tmp_path):
+    measured = []
+
+    def measure():
+        measured.append(1)
+        return image_runtime.RuntimeChoice(True, 1.27, 1.0)
+
+    cache = tmp_path / image_runtime.CHOICES_FILE
+    old = image_runtime.RuntimeChoice(False, 1.27, 1.0, checks=3)  # refused at a 1.3 line
+    remembered_verdict(cache, "k", lambda: old, image_runtime.RuntimeChoice, "r", line=1.3)
+    choice = remembered_verdict(cache, "k", measure, image_runtime.RuntimeChoice, "r", line=1.15)
+    assert measured and choice.use_onnx and choice.checks == 1

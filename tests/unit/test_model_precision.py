@@ -5,10 +5,15 @@ import logging
 import numpy as np
 import pytest
 
-from vidsearch.model.precision import (MAX_CHECKS, MIN_SPEEDUP, PrecisionChoice,
-                                       choose_cpu_precision, decide_cpu_precision,
-                                       describe_choice, fast_bf16_feature, probe_frames,
-                                       remembered_choice)
+from vidsearch.model.precision import (MIN_SPEEDUP, PrecisionChoice, choose_cpu_precision,
+                                       decide_cpu_precision, describe_choice,
+                                       fast_bf16_feature, probe_frames)
+from vidsearch.model.verdicts import MAX_CHECKS, remembered_verdict
+
+
+def remember(cache, key, measure):
+    return remembered_verdict(cache, key, measure, PrecisionChoice, "CPU precision",
+                              line=MIN_SPEEDUP)
 
 
 def fake_encoder(fp32_seconds: float, bf16_seconds: float, bf16_noise: float):
@@ -72,13 +77,13 @@ def test_the_choice_is_measured_once_and_then_remembered(tmp_path):
         return PrecisionChoice(True, 3.0, 0.999)
 
     cache = tmp_path / "cpu_precision.json"
-    assert remembered_choice(cache, "model-a|cpu", measure).use_bf16
-    assert remembered_choice(cache, "model-a|cpu", measure).use_bf16
+    assert remember(cache, "model-a|cpu", measure).use_bf16
+    assert remember(cache, "model-a|cpu", measure).use_bf16
     assert len(calls) == 1
-    remembered_choice(cache, "model-b|cpu", measure)
+    remember(cache, "model-b|cpu", measure)
     assert len(calls) == 2
     cache.write_text("not json")
-    assert remembered_choice(cache, "model-a|cpu", measure).use_bf16
+    assert remember(cache, "model-a|cpu", measure).use_bf16
     assert len(calls) == 3
 
 
@@ -92,7 +97,8 @@ def _remember(model, use_bf16: bool) -> None:
     key = machine_key(f"{model.card.arch}|{model.module.patch}")
     (cache_dir() / "cpu_precision.json").parent.mkdir(parents=True, exist_ok=True)
     (cache_dir() / "cpu_precision.json").write_text(json.dumps(
-        {key: {"use_bf16": use_bf16, "speedup": 2.0, "min_cosine": 0.9999}}))
+        {key: {"use_bf16": use_bf16, "speedup": 2.0, "min_cosine": 0.9999,
+               "line": MIN_SPEEDUP}}))
 
 
 @pytest.mark.parametrize("use_bf16", [True, False])
@@ -210,7 +216,7 @@ def test_a_close_verdict_is_measured_again_a_few_times_then_kept(tmp_path):
 
     cache = tmp_path / "cpu_precision.json"
     for _ in range(MAX_CHECKS + 2):
-        choice = remembered_choice(cache, "k", measure)
+        choice = remember(cache, "k", measure)
     assert len(measured) == MAX_CHECKS
     assert choice.checks == MAX_CHECKS
     record = json.loads(cache.read_text())["k"]

@@ -3,13 +3,17 @@
 `vidsearch index` on an unchanged library only compares files with the store and checks that
 the library was made by this model; loading ViT-B/32 for that took 8 s of an 8 s run. What the
 comparison needs (the card, the device, the fingerprint of card and weights) is known without
-building the model; the weights load on the first frame to encode.
+building the model; the weights load once there is a frame to encode. Decoding needs only the
+frame size, which the architecture's config gives: asking for it starts the load in the
+background, so the first videos decode while open_clip is imported and the weights are read
+(seconds on a CPU), and the first frame to encode waits for what is left of the load.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,7 @@ import numpy as np
 from vidsearch.errors import CannotRunError
 from vidsearch.model.factory import load_located, pick_autocast, pick_device
 from vidsearch.model.locate import LocatedModel, locate_model
+from vidsearch.model.text_spec import open_clip_config_file
 from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import load_state_file
 
@@ -45,6 +50,7 @@ class ModelOnDemand:
         self._located = located
         self._load_options = {"device": torch_device, "precision": precision, "text": text}
         self._model: VideoTextModel | None = None
+        self._loading: Future[VideoTextModel] | None = None
         self._lock = threading.Lock()  # decoder threads may ask for image_size together
 
     @property
@@ -58,19 +64,56 @@ class ModelOnDemand:
 
     @property
     def model(self) -> VideoTextModel:
+        """The loaded model, loading it here or waiting for the background load; a load that
+        failed raises its error here, in the caller's thread."""
         with self._lock:
             if self._model is None:
-                log.info("loading model %s", self.card.name)
-                self._model = load_located(self._located, **self._load_options)
-                # Indexing is where frames are many: worth measuring a faster runtime.
-                self._model.prefer_fastest_image_runtime()
-                if self._model.fingerprint != self.fingerprint:
-                    raise CannotRunError(f"{self._located.weights}: the weights "
-                                         "changed during the run", "run the command again")
+                self._model = self._loading.result() if self._loading else self._load()
             return self._model
+
+    def _load(self) -> VideoTextModel:
+        log.info("loading model %s", self.card.name)
+        model = load_located(self._located, **self._load_options)
+        # Indexing is where frames are many: worth measuring a faster runtime.
+        model.prefer_fastest_image_runtime()
+        if model.fingerprint != self.fingerprint:
+            raise CannotRunError(f"{self._located.weights}: the weights "
+                                 "changed during the run", "run the command again")
+        if self._known_image_size() not in (None, model.image_size):
+            raise CannotRunError(f"{self.card.name}: the model takes {model.image_size}-pixel "
+                                 f"frames, its config says {self._known_image_size()}",
+                                 "report this: the card's config is wrong")
+        return model
+
+    def _start_loading(self) -> None:
+        with self._lock:
+            if self._model is not None or self._loading is not None:
+                return
+            future: Future[VideoTextModel] = Future()
+            self._loading = future
+
+        def load() -> None:
+            try:
+                future.set_result(self._load())
+            except BaseException as exc:  # handed to whoever asks for the model
+                future.set_exception(exc)
+
+        # A daemon: Ctrl-C during the load must not wait for it to finish.
+        threading.Thread(target=load, name="model-load", daemon=True).start()
+
+    def _known_image_size(self) -> int | None:
+        """The frame side the architecture's config names, None where it does not say one."""
+        config = self.card.open_clip_config or open_clip_config_file(self.card.arch)
+        size = (config or {}).get("vision_cfg", {}).get("image_size")
+        return size if isinstance(size, int) else None
+
     @property
     def image_size(self) -> int:
-        return self.model.image_size
+        size = self._known_image_size()
+        if size is None:
+            return self.model.image_size
+        self._start_loading()
+        return size
 
     @property
     def temporal_context(self) -> int:

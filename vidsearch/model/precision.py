@@ -16,12 +16,12 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidsearch.model.verdicts import read_verdicts, write_verdicts
+from vidsearch.model.verdicts import close_to_line, remembered_verdict
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ PROBE_FRAMES = 8
 # Part of the remembered key: verdicts measured another way (bf16 autocast) are measured again.
 PROBE_METHOD = "bf16-weights"
 
-
-# A verdict whose speedup is within this factor of MIN_SPEEDUP is close: measured again.
-CLOSE_FACTOR = 1.5
-MAX_CHECKS = 3
 # The CPU features with bf16 arithmetic in hardware, as /proc/cpuinfo names them.
 FAST_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 
@@ -53,8 +49,7 @@ class PrecisionChoice:
 
     @property
     def is_close(self) -> bool:
-        faithful = self.min_cosine >= MIN_COSINE
-        return faithful and 1 / CLOSE_FACTOR <= self.margin <= CLOSE_FACTOR
+        return self.min_cosine >= MIN_COSINE and close_to_line(self.margin)
 
 
 def fast_bf16_feature(cpuinfo: str | None = None, capability: str | None = None) -> str | None:
@@ -97,7 +92,8 @@ def decide_cpu_precision(cache_file: Path, key: str,
         log.info("CPU precision: fp32 (this CPU has no bf16 arithmetic: no %s)",
                  " or ".join(FAST_BF16_FLAGS))
         return PrecisionChoice(False, 0.0, 0.0, checks=0)
-    return remembered_choice(cache_file, key, measure)
+    return remembered_verdict(cache_file, key, measure, PrecisionChoice, "CPU precision",
+                              line=MIN_SPEEDUP)
 
 
 def probe_frames(size: int, count: int = PROBE_FRAMES) -> np.ndarray:
@@ -139,30 +135,6 @@ def describe_choice(choice: PrecisionChoice) -> str:
     if speedup >= MIN_SPEEDUP and choice.min_cosine < MIN_COSINE:
         speed += f" but its vectors drift (min cosine {choice.min_cosine:.3f})"
     return f"{speed}: using {'bf16' if choice.use_bf16 else 'fp32'}"
-
-
-def remembered_choice(cache_file: Path, key: str,
-                      measure: Callable[[], PrecisionChoice]) -> PrecisionChoice:
-    """The choice recorded for `key` in `cache_file`, measuring and recording it if absent,
-    or if it was close and has been measured fewer than MAX_CHECKS times."""
-    known = read_verdicts(cache_file)
-    record = known.get(key)
-    previous = None
-    if isinstance(record, dict):
-        try:
-            previous = PrecisionChoice(**{k: v for k, v in record.items() if k != "margin"})
-        except TypeError:
-            pass  # a record of another shape: measure again
-    if previous is not None and not (previous.is_close and previous.checks < MAX_CHECKS):
-        return previous
-    choice = measure()
-    if previous is not None:
-        choice = replace(choice, checks=previous.checks + 1)
-        log.info("CPU precision measured again (the last verdict was close: %s)",
-                 describe_choice(previous))
-    known[key] = {**asdict(choice), "margin": round(choice.margin, 3)}
-    write_verdicts(cache_file, known, "precision choice")
-    return choice
 
 
 def machine_key(architecture: str) -> str:

@@ -1,14 +1,19 @@
 """Verdicts measured once per machine (CPU precision, the image tower's runtime), kept in a small
-JSON file in the user cache so the next run does not measure again."""
+JSON file in the user cache so the next run does not measure again; one measured close to its
+line is measured again on the next runs, a few times at most."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V", bound="Verdict")
 
 
 def read_verdicts(cache_file: Path) -> dict[str, Any]:
@@ -31,3 +36,48 @@ def write_verdicts(cache_file: Path, known: dict[str, Any], what: str) -> None:
         tmp.replace(cache_file)
     except OSError as exc:
         log.debug("cannot record the %s in %s: %s", what, cache_file, exc)
+
+
+# A verdict whose speedup is within this factor of its line is close: a busy machine can tip
+# it either way, so it is measured again on the next runs, up to MAX_CHECKS measurements.
+CLOSE_FACTOR = 1.5
+MAX_CHECKS = 3
+
+
+class Verdict(Protocol):
+    checks: int  # how many measurements this verdict has had
+
+    @property
+    def margin(self) -> float: ...  # measured speedup over the line it had to reach: 1.0 is on it
+
+    @property
+    def is_close(self) -> bool: ...
+
+
+def close_to_line(margin: float) -> bool:
+    return 1 / CLOSE_FACTOR <= margin <= CLOSE_FACTOR
+
+
+def remembered_verdict(cache_file: Path, key: str, measure: Callable[[], V], kind: type[V],
+                       what: str, *, line: float) -> V:
+    """The verdict recorded for `key` in `cache_file`, measured and recorded if absent, if it
+    was decided against another `line` (the speedup it had to reach), or if it was close and
+    has been measured fewer than MAX_CHECKS times; stored with its margin and line."""
+    known = read_verdicts(cache_file)
+    record = known.get(key)
+    previous = None
+    if isinstance(record, dict) and record.get("line") == line:
+        try:
+            previous = kind(**{k: v for k, v in record.items() if k not in ("margin", "line")})
+        except TypeError:
+            pass  # a record of another shape: measure again
+    if previous is not None and not (previous.is_close and previous.checks < MAX_CHECKS):
+        return previous
+    choice = measure()
+    if previous is not None:
+        choice = replace(choice, checks=previous.checks + 1)
+        log.info("%s measured again (the last verdict was close: %.2fx the line)", what,
+                 previous.margin)
+    known[key] = {**asdict(choice), "margin": round(choice.margin, 3), "line": line}
+    write_verdicts(cache_file, known, what)
+    return choice
