@@ -252,7 +252,7 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         # next index reads their tags
         assert migrated.recording_times([7]) == {7: 1e-9}
         assert migrated.undated_paths() == {"/v/old.mp4"}
-        np.testing.assert_array_equal(bits[list(ids).index(2)],
+        np.testing.assert_array_equal(bits[:, list(ids).index(2)],  # word-major
                                       store_vectors.pack_sign_bits(unit(12))[0])
         frame = migrated.nearest_frames(unit(102), 1)[0]
         assert (frame.frame_id, frame.t) == (2, 1.0)
@@ -265,7 +265,7 @@ def test_a_version_1_library_is_migrated_and_still_answers(tmp_path):
         frame_ids, frame_bits, frame_owners = migrated._frame_bits.get(
             migrated.conn, migrated._state(), 8)
         assert list(frame_ids) == [1, 2] and list(frame_owners) == [7, 7]
-        np.testing.assert_array_equal(frame_bits,
+        np.testing.assert_array_equal(frame_bits.T,  # word-major
                                       store_vectors.pack_sign_bits(version_1_frame_vectors()))
         # the clip vectors, float32 until m007, are float16 now: half the bytes, same values
         clips = version_1_frame_vectors("clip_vec")

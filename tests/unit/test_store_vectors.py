@@ -18,12 +18,17 @@ words = st.integers(1, 9)
 @settings(max_examples=60, deadline=None)
 @given(st.data(), words, st.integers(0, 40_000))
 def test_hamming_counts_differing_bits(data, width, rows):
-    rows = min(rows, 20_000)  # past one chunk of the scan, without slow examples
+    rows = min(rows, 20_000)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     bits = rng.integers(0, 2**64, (rows, width), dtype=np.uint64)
     query = rng.integers(0, 2**64, width, dtype=np.uint64)
     want = np.unpackbits((bits ^ query).view(np.uint8), axis=1).sum(axis=1)
-    np.testing.assert_array_equal(store_vectors.hamming(bits, query), want)
+    np.testing.assert_array_equal(store_vectors.hamming(word_major(bits), query), want)
+
+
+def word_major(bits: np.ndarray) -> np.ndarray:
+    """[rows, words] -> the [words, rows] layout the bit index holds."""
+    return np.ascontiguousarray(bits.T)
 
 
 @pytest.mark.parametrize("threads", [2, 3])
@@ -34,11 +39,11 @@ def test_hamming_split_across_threads_is_the_same_scan(monkeypatch, threads):
     rng = np.random.default_rng(threads)
     try:
         # Fewer rows than one chunk a thread, an uneven split, and a part per thread.
-        for rows in (1, 5_000, 3 * 8192 + 17, 70_001):
+        for rows in (1, 5_000, 3 * store_vectors._HAMMING_CHUNK + 17, 300_001):
             bits = rng.integers(0, 2**64, (rows, 8), dtype=np.uint64)
             query = rng.integers(0, 2**64, 8, dtype=np.uint64)
             want = np.unpackbits((bits ^ query).view(np.uint8), axis=1).sum(axis=1)
-            np.testing.assert_array_equal(store_vectors.hamming(bits, query), want)
+            np.testing.assert_array_equal(store_vectors.hamming(word_major(bits), query), want)
     finally:
         store_vectors._scan_pool.cache_clear()
 

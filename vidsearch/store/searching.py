@@ -191,7 +191,7 @@ def _shortlist(index: tuple[np.ndarray, np.ndarray, np.ndarray], query: np.ndarr
     ids, bits, owners = index
     if within is not None:
         keep = vec.allowed(owners, within)
-        ids, bits = ids[keep], bits[keep]
+        ids, bits = ids[keep], bits[:, keep]
     if ids.size == 0:
         return ids
     return vec.shortlist(ids, bits, query, k)
