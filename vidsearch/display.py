@@ -70,7 +70,8 @@ def home_relative(path: str) -> str:
 
 def wrapped_path(path: str, width: int) -> Text:
     """`path` as lines of at most `width` cells, broken after a separator where one falls in
-    the line (a name is cut only when it alone is longer than the line)."""
+    the line; a name longer than the line breaks after a space in it, and is cut only where
+    it has none."""
     parts = [part + os.sep for part in path.split(os.sep)]
     parts[-1] = parts[-1][:-len(os.sep)]
     lines: list[str] = []
@@ -80,9 +81,14 @@ def wrapped_path(path: str, width: int) -> Text:
             lines.append(line)
             line = ""
         line += part
-        while Text(line).cell_len > width:  # one name longer than the line: fold it
-            lines.append(line[:width])
-            line = line[width:]
+        while Text(line).cell_len > width:  # one name longer than the line
+            space = line.rfind(" ", 1, width + 1)  # what comes before it fits the line
+            if space > 0:
+                lines.append(line[:space])
+                line = line[space + 1:]
+            else:
+                lines.append(line[:width])
+                line = line[width:]
     lines.append(line)
     return Text("\n".join(line for line in lines if line))
 

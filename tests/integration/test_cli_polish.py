@@ -156,6 +156,7 @@ def deep_library(tmp_path, video_cache):
     folder.mkdir(parents=True)
     shutil.copy2(video_cache / "alpha.mp4", folder / "a-long-walk-along-the-shore.mp4")
     shutil.copy2(video_cache / "beta.mp4", folder / "beta.mp4")
+    shutil.copy2(video_cache / "beta.mp4", folder / "the dogs running along the shore at dawn.mp4")
     return tmp_path / "Videos"
 
 
@@ -171,6 +172,10 @@ def test_find_at_80_columns_breaks_paths_only_at_separators(tiny_model, deep_lib
     for name in ("holidays-in-the-mountains-2024", "second-week-by-the-lake",
                  "a-long-walk-along-the-shore.mp4", "beta.mp4"):
         assert any(name in line for line in lines), (name, result.stdout)
+    # A name too long for the column breaks at its spaces, never inside a word.
+    words = [word for line in lines for word in line.split()]
+    for word in "the dogs running along the shore at dawn.mp4".split():
+        assert word in words, (word, result.stdout)
 
 
 def fake_program(folder, name: str):

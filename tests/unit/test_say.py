@@ -32,3 +32,20 @@ def test_in_a_pipe_a_line_stays_one_line():
     pipe = io.StringIO()
     common.say(SENTENCE, file=pipe)
     assert pipe.getvalue() == SENTENCE + "\n"
+
+
+def test_a_path_after_a_prefix_goes_on_under_itself_on_a_terminal(monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda: os.terminal_size((50, 24)))
+    monkeypatch.setenv("HOME", "/home/someone")
+    path = "/home/someone/Videos/trip/hike with a long name for wrapping tests.mp4"
+    prefix = "  2026-12-04  0:00:30  "
+    screen = Terminal()
+    common.say_path(prefix, path, file=screen)
+    lines = screen.getvalue().splitlines()
+    assert lines == [prefix + "~/Videos/trip/",
+                     " " * len(prefix) + "hike with a long name for",
+                     " " * len(prefix) + "wrapping tests.mp4"]
+    assert all(len(line) <= 50 for line in lines)
+    pipe = io.StringIO()
+    common.say_path(prefix, path, file=pipe)
+    assert pipe.getvalue() == prefix + "~/Videos/trip/hike with a long name for wrapping tests.mp4\n"

@@ -187,6 +187,24 @@ def query_models(args: argparse.Namespace):
                        precision=run.precision, offline=run.offline)
 
 
+def say_path(prefix: str, path: str, *, file=None) -> None:
+    """`prefix` and then `path` (from `~`): on a terminal the path breaks after its separators
+    (or at spaces in a long name) and goes on under itself; in a pipe, one line."""
+    import shutil
+
+    from vidsearch.display import home_relative, printable, wrapped_path
+
+    stream = file or sys.stdout
+    shown = printable(home_relative(path))
+    if not stream.isatty():
+        print(prefix + shown, file=stream)
+        return
+    room = max(20, shutil.get_terminal_size().columns - len(prefix))
+    lines = wrapped_path(shown, room).plain.split("\n")
+    print("\n".join([prefix + lines[0], *(" " * len(prefix) + line for line in lines[1:])]),
+          file=stream)
+
+
 def say(text: str, *, file=None) -> None:
     """A sentence for a person: on a terminal, wrapped at spaces to its width (the terminal
     itself would cut words in half); in a pipe, one line per line, for scripts. Paths and

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         early = "" if result.exact or result.start >= args.start - 1e-3 else \
             f" (from the keyframe at {display.format_time(result.start)}; --exact cuts on the frame)"
-        print(f"wrote {display.printable(str(result.path))}: "
-              f"{display.format_span(result.start, result.end)} of "
-              f"{display.printable(display.home_relative(str(source)))}{early}")
+        common.say(f"wrote {display.printable(str(result.path))}: "
+                   f"{display.format_span(result.start, result.end)} of "
+                   f"{display.printable(display.home_relative(str(source)))}{early}")
     return 0

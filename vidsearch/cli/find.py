@@ -198,7 +198,6 @@ def load_query_image(path: Path):
 
 # Cells the other columns take (#, clip, best moment, score, with rich's padding): the file
 # column gets the rest of the line.
-OTHER_COLUMNS_WIDTH = 43
 MIN_FILE_WIDTH = 20
 TABLE_OVERHEAD = 14  # a space either side of each of the 5 columns, 4 rules between them
 
@@ -213,16 +212,15 @@ def print_table(hits, below=None) -> None:
     if not hits:
         console.print("no matches")
         return
-    file_width = max(MIN_FILE_WIDTH, console.width - OTHER_COLUMNS_WIDTH)
+    # Every column but the file's at the width its cells need, so the file column takes
+    # exactly what is left of the line and its paths break where wrapped_path breaks them.
+    widths = [len(str(len(hits))), 0, max(len(_clip(h)) for h in hits), len("best moment"),
+              max(len("score"), *(len(_score(h)) for h in hits))]
+    widths[1] = file_width = max(MIN_FILE_WIDTH, console.width - sum(widths) - TABLE_OVERHEAD)
     if below is None:
-        console.print(_hits_table(hits, file_width))
+        console.print(_hits_table(hits, file_width, widths=widths))
     else:
-        # One table per row, every column at a fixed width so the rows still line up; the
-        # file column takes what the others and rich's padding and rules leave of the line.
-        widths = [len(str(len(hits))), 0, max(len(_clip(h)) for h in hits),
-                  len("best moment"), len("score")]
-        widths[1] = file_width = max(MIN_FILE_WIDTH,
-                                     console.width - sum(widths) - TABLE_OVERHEAD)
+        # One table per row, every column at a fixed width so the rows still line up.
         for rank, hit in enumerate(hits, start=1):
             console.print(_hits_table([hit], file_width, first_rank=rank, widths=widths,
                                       show_header=rank == 1))
@@ -232,6 +230,10 @@ def print_table(hits, below=None) -> None:
     hint = open_hint(hits[0])
     if hint:
         console.print(Text(f"open the best hit: {hint}", style="dim"))
+
+
+def _score(hit) -> str:
+    return f"{hit.score:.3f}"
 
 
 def _clip(hit) -> str:
@@ -259,7 +261,7 @@ def _hits_table(hits, file_width: int, *, first_rank: int = 1, widths=None,
             display.wrapped_path(display.printable(display.home_relative(hit.path)), file_width),
             _clip(hit),
             display.format_time(hit.best_moment),
-            f"{hit.score:.3f}",
+            _score(hit),
         )
     return table
 

@@ -150,19 +150,16 @@ def summary_document(report, wall: float) -> dict:
 def print_summary(report, wall: float) -> None:
     from vidsearch.display import count, format_time, printable
 
-    out = sys.stdout
     # H:MM:SS, not hours: a first run on a few phone clips would say "0.00 h".
-    print(
+    common.say(
         f"indexed {count(len(report.indexed), 'video')} "
         f"({format_time(report.seconds_indexed)} of video, "
         f"{count(report.frames, 'frame')} sampled, {report.frames_encoded} encoded), "
         f"skipped {report.skipped} unchanged, moved {len(report.moved)}, "
         f"removed {len(report.removed)}, failed {len(report.failed)} "
-        f"in {wall:.1f} s",
-        file=out,
-    )
+        f"in {wall:.1f} s")
     for path, reason in report.failed:
-        print(f"  failed: {printable(path)}: {reason}", file=out)
+        common.say(f"  failed: {printable(path)}: {reason}")
     if report.previously_failed:
-        print(f"  {count(report.previously_failed, 'unchanged file')} failed before "
-              "(see `vidsearch status`)", file=out)
+        common.say(f"  {count(report.previously_failed, 'unchanged file')} failed before "
+                   "(see `vidsearch status`)")

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "import":
         target = weights.import_weights(args.name, args.file,
                                         offline=common.run_settings(args).offline)
-        print(f"stored weights for {args.name} at {target}")
+        common.say(f"stored weights for {args.name} at {target}")
         return 0
     if args.action == "use":
         card = cards.load_card(args.name)

@@ -73,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines))
     for path, reason in stats.failures:
-        print(f"  failed: {printable(path)}: {reason}")
+        common.say(f"  failed: {printable(path)}: {reason}")
     for video in listing:
-        print(f"  {_day(video.recorded_at)}  {format_time(video.duration)}  "
-              f"{printable(video.path)}")
+        common.say_path(f"  {_day(video.recorded_at)}  {format_time(video.duration)}  ",
+                        video.path)
     return 0
 
 
