@@ -49,3 +49,20 @@ def test_a_path_after_a_prefix_goes_on_under_itself_on_a_terminal(monkeypatch):
     pipe = io.StringIO()
     common.say_path(prefix, path, file=pipe)
     assert pipe.getvalue() == prefix + "~/Videos/trip/hike with a long name for wrapping tests.mp4\n"
+
+
+def test_an_error_wraps_at_spaces_on_a_terminal_and_is_one_line_in_a_pipe(monkeypatch):
+    from vidsearch.errors import UsageError
+
+    monkeypatch.setattr("shutil.get_terminal_size", lambda: os.terminal_size((80, 24)))
+    error = UsageError("bad.csv: 1 problem in the labels file",
+                       "fix the lines listed and run again; no model was loaded or scored")
+    for stream, many_lines in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stderr", stream)
+        common.print_error(error)
+        lines = stream.getvalue().splitlines()
+        assert (len(lines) > 1) == many_lines
+        assert all(len(line) <= 80 for line in lines) or not many_lines
+        assert " ".join(line.strip() for line in lines) == (
+            "vidsearch: error: bad.csv: 1 problem in the labels file (fix the lines listed "
+            "and run again; no model was loaded or scored)")

@@ -126,7 +126,7 @@ def print_error(exc: VidsearchError) -> None:
         hint = f"{hint}: {flag}" if hint else flag
     if hint:
         text += f" ({hint})"
-    print(_one_line(text), file=sys.stderr)
+    say(_one_line(text), file=sys.stderr)  # one line in a pipe; at spaces on a terminal
 
 
 def _one_line(text: str) -> str:
