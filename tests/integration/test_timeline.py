@@ -108,8 +108,9 @@ def test_find_writes_its_hits_as_a_timeline(tiny_model, library, tmp_path, capsy
     timeline = tmp_path / "out" / "hits.otio"
     timeline.parent.mkdir()
     assert main(["find", "a red square", "-k", "4", "--json", "--timeline", str(timeline)]) == 0
-    hits = json.loads(capsys.readouterr().out)["hits"]
-    assert hits
+    document = json.loads(capsys.readouterr().out)
+    hits = document["hits"]
+    assert hits and document["timeline"] == str(timeline)
     clips = list(otio.adapters.read_from_file(str(timeline)).find_clips())
     assert [clip.media_reference.target_url for clip in clips] == [hit["path"] for hit in hits]
     for clip, hit in zip(clips, hits):
@@ -122,6 +123,10 @@ def test_find_writes_its_hits_as_a_timeline(tiny_model, library, tmp_path, capsy
         assert seconds(clip.source_range.end_time_exclusive()) == pytest.approx(
             hit["end"], abs=1 / rate)
     assert sorted(p.name for p in timeline.parent.iterdir()) == ["hits.otio"]
+    # The table says what it wrote, under the hits.
+    assert main(["find", "a red square", "-k", "4", "--timeline", str(timeline), "--force"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"wrote the timeline {timeline} ({len(hits)} clips)"
 
 
 def test_find_refuses_a_timeline_type_before_searching(tmp_path, capsys):

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
             model, hits = run_query(args, store, image, parts, filters)
             model_name = model.card.name
         if args.timeline is not None:
-            write_timeline(store, hits, args.timeline, overwrite=args.force)
+            document["timeline"] = str(write_timeline(store, hits, args.timeline,
+                                                      overwrite=args.force))
     if args.json:
         common.print_json({**document, "model": model_name, "hits": [h.to_json() for h in hits]})
     elif args.preview:
@@ -98,20 +99,22 @@ def run(args: argparse.Namespace) -> int:
         print_table(hits, below=preview.picture_maker())
     else:
         print_table(hits)
+    if args.timeline is not None and not args.json:
+        from vidsearch.display import count, home_relative, printable
+
+        common.say(f"wrote the timeline {printable(home_relative(document['timeline']))} "
+                   f"({count(len(hits), 'clip')})")
     return 0
 
 
-def write_timeline(store, hits, path: Path, *, overwrite: bool) -> None:
-    import logging
-
+def write_timeline(store, hits, path: Path, *, overwrite: bool) -> Path:
     from vidsearch import timeline
 
     rates = {}
     for hit in hits:
         details = store.video_details(hit.video_id)
         rates[hit.video_id] = details["fps"] if details else None
-    written = timeline.write_hits(hits, rates, path.expanduser(), overwrite=overwrite)
-    logging.getLogger(__name__).info("wrote the timeline of %d hits to %s", len(hits), written)
+    return timeline.write_hits(hits, rates, path.expanduser(), overwrite=overwrite)
 
 
 def run_query(args: argparse.Namespace, store, image, parts, filters):
