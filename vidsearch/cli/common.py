@@ -83,6 +83,23 @@ def add_command(subparsers, name: str, *, help: str, description: str, examples:
     )
 
 
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes each record to `sys.stderr` as it is at that moment: while a progress bar is up,
+    rich has put a proxy there that prints the line above the bar; a handler holding the
+    stream it started with would write into the bar's line instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(args: argparse.Namespace) -> None:
     """One policy for every command: stderr carries warnings and errors; -v adds what is being
     done (INFO), -vv debugging detail, -q leaves only errors. Results go to stdout."""
@@ -98,7 +115,7 @@ def configure_logging(args: argparse.Namespace) -> None:
     # Other libraries (open_clip, huggingface_hub) log chatty INFO lines: theirs show at -vv.
     logging.basicConfig(level=logging.DEBUG if verbosity >= 2 else max(level, logging.WARNING),
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr)
+                        handlers=[CurrentStderrHandler()])
     logging.getLogger("vidsearch").setLevel(level)
     # Progress lines (when stderr is not a terminal) are what a long run shows, not chatter;
     # but -q is asked by scripts that want errors alone, so progress stays quiet there too.

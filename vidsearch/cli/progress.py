@@ -153,6 +153,8 @@ class RichProgress(RichBar):
     def start(self, videos: int, seconds: float) -> None:
         self.started = time.monotonic()
         self.total = seconds
+        if not videos:
+            return  # nothing to index: no bar at 0:00:00 / 0:00:00
         self.task = self.bar.add_task("indexing", total=max(seconds, 1e-9),
                                       rate=f"0:00:00 / {clock_time(seconds)}")
 
