@@ -127,3 +127,9 @@ def test_the_cpu_estimate_counts_the_epochs_left_and_names_the_flag():
     assert "--freeze-backbone" in text
     assert "--freeze-backbone" not in finetune_cli.estimate_text(3.1, 1, backbone_frozen=True)
     assert "(1 epoch left: 3 s)" in finetune_cli.estimate_text(3.1, 1, backbone_frozen=True)
+
+
+def test_a_tiny_epoch_is_under_a_second_not_about_0_s():
+    text = finetune_cli.estimate_text(0.2, 2, backbone_frozen=True)
+    assert "one epoch takes under a second (2 epochs left: under a second)" in text
+    assert "0 s" not in text

@@ -397,12 +397,19 @@ class RichTrainProgress(RichBar):
 def estimate_text(epoch_seconds: float, epochs_left: int, backbone_frozen: bool) -> str:
     faster = "" if backbone_frozen else ", and so is --freeze-backbone"
     left = "1 epoch left" if epochs_left == 1 else f"{epochs_left} epochs left"
-    return (f"training on the CPU: one epoch takes about {rough_duration(epoch_seconds)} "
+    return (f"training on the CPU: one epoch takes {_about(epoch_seconds)} "
             f"({left}: {rough_duration(epoch_seconds * epochs_left)}); a CUDA GPU is much "
             f"faster{faster}")
 
 
+def _about(seconds: float) -> str:
+    words = rough_duration(seconds)
+    return words if words.startswith("under") else f"about {words}"
+
+
 def rough_duration(seconds: float) -> str:
+    if seconds < 0.5:
+        return "under a second"  # "about 0 s" reads as a broken estimate
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
