@@ -70,6 +70,7 @@ def test_finetune_on_feedback_alone_trains_with_its_wrong_answers(tiny, feedback
     card = tomllib.loads((config.models_dir() / "tiny-feedback" / "card.toml").read_text())
     record = card["extra"]["finetune"]
     assert record["train_wrong_answers"] == 18 and record["labels"] == str(feedback)
+    assert card["description"].startswith(f"{tiny} fine-tuned on feedback.csv (")
 
 
 @pytest.mark.slow

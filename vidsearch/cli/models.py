@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
         config.save_setting("model", card.name)
         in_library = library_model(args)
         if in_library is None:
-            print(f"default model: {card.name}")  # no library yet: nothing to re-embed
+            common.say(f"default model: {card.name}")  # no library yet: nothing to re-embed
         elif in_library == card.name:
-            print(f"default model: {card.name} (the library already uses it)")
+            common.say(f"default model: {card.name} (the library already uses it)")
         else:
-            print(f"default model: {card.name} (the next `vidsearch index` re-embeds the "
-                  f"library, now indexed with {in_library})")
+            common.say(f"default model: {card.name} (the next `vidsearch index` re-embeds the "
+                       f"library, now indexed with {in_library})")
         return 0
     print_models(cards.list_cards(), config.load_settings().active_model, cards, weights)
     return 0

@@ -301,7 +301,10 @@ class _Run:
 
     def write_model(self, standing: Standing, finished: bool, interrupted: bool) -> None:
         base = self.base_card
-        labels = f"{Path(self.settings.labels).name} ({self.data.train.describe()})"
+        files = [Path(self.settings.labels).name]
+        if self.settings.feedback:
+            files.append(Path(self.settings.feedback).name)
+        labels = f"{' and '.join(files)} ({self.data.train.describe()})"
         module = self.module
         if standing.best.epoch == 0:
             description = f"a copy of {base.name}: no epoch of a fine-tune on {labels} beat it"
