@@ -131,7 +131,8 @@ def test_broken_files_are_recorded_and_the_rest_indexed(tiny_model, library, cap
 
 
 @pytest.mark.slow
-def test_find_refuses_a_library_built_with_another_model(tiny_model, library, capsys, monkeypatch):
+def test_find_refuses_a_library_built_with_another_model(tiny_model, library, capsys, monkeypatch,
+                                                        caplog):
     cli(capsys, "index", str(library))
     other = install_tiny_model(config.models_dir(), name="tiny-other", seed=5)
     code, _, err = cli(capsys, "find", "a dog", "--model", other)
@@ -141,7 +142,15 @@ def test_find_refuses_a_library_built_with_another_model(tiny_model, library, ca
     monkeypatch.setenv("VIDSEARCH_MODEL", other)
     code, out, _ = cli(capsys, "index", str(library))
     assert code == 0 and "indexed 3 videos" in out
+    # ... and says so (a warning: shown without -v), since the old vectors are gone
+    said = [r for r in caplog.records if "embedded again" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in said] == [(
+        "WARNING", f"the library was indexed with tiny: every video is embedded again with "
+                   f"{other} (vectors of two models cannot be searched together)")]
     assert find_json(capsys, "a dog")["model"] == other
+    caplog.clear()
+    code, _, _ = cli(capsys, "index", str(library))  # the same model again: nothing said
+    assert code == 0 and "embedded again" not in caplog.text
 
 
 def test_missing_weights_offline_is_one_clear_line_and_writes_nothing(library, capsys):
