@@ -112,7 +112,8 @@ def test_a_close_runtime_verdict_is_measured_again_a_few_times(tmp_path, speedup
     cache = tmp_path / image_runtime.CHOICES_FILE
     for _ in range(MAX_CHECKS + 2):
         choice = remembered_verdict(cache, "vit|cpu", measure, image_runtime.RuntimeChoice,
-                                    "image tower runtime", line=image_runtime.MIN_SPEEDUP)
+                                    "image tower runtime", line=image_runtime.MIN_SPEEDUP,
+                                    cosine_floor=image_runtime.MIN_COSINE)
     assert len(measured) == measurements and choice.checks == measurements
     assert json.loads(cache.read_text())["vit|cpu"]["margin"] == pytest.approx(
         speedup / image_runtime.MIN_SPEEDUP, abs=1e-3)
@@ -127,6 +128,7 @@ def test_a_verdict_decided_against_another_line_is_measured_again(tmp_path):
 
     cache = tmp_path / image_runtime.CHOICES_FILE
     old = image_runtime.RuntimeChoice(False, 1.27, 1.0, checks=3)  # refused at a 1.3 line
-    remembered_verdict(cache, "k", lambda: old, image_runtime.RuntimeChoice, "r", line=1.3)
-    choice = remembered_verdict(cache, "k", measure, image_runtime.RuntimeChoice, "r", line=1.15)
+    kind = image_runtime.RuntimeChoice
+    remembered_verdict(cache, "k", lambda: old, kind, "r", line=1.3, cosine_floor=0.9999)
+    choice = remembered_verdict(cache, "k", measure, kind, "r", line=1.15, cosine_floor=0.9999)
     assert measured and choice.use_onnx and choice.checks == 1

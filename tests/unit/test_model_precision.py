@@ -5,15 +5,15 @@ import logging
 import numpy as np
 import pytest
 
-from vidsearch.model.precision import (MIN_SPEEDUP, PrecisionChoice, choose_cpu_precision,
-                                       decide_cpu_precision, describe_choice,
-                                       fast_bf16_feature, probe_frames)
-from vidsearch.model.verdicts import MAX_CHECKS, remembered_verdict
+from vidsearch.model.precision import (MIN_COSINE, MIN_SPEEDUP, PrecisionChoice,
+                                       choose_cpu_precision, decide_cpu_precision,
+                                       describe_choice, fast_bf16_feature, probe_frames)
+from vidsearch.model.verdicts import MAX_CHECKS, is_close, remembered_verdict
 
 
 def remember(cache, key, measure):
     return remembered_verdict(cache, key, measure, PrecisionChoice, "CPU precision",
-                              line=MIN_SPEEDUP)
+                              line=MIN_SPEEDUP, cosine_floor=MIN_COSINE)
 
 
 def fake_encoder(fp32_seconds: float, bf16_seconds: float, bf16_noise: float):
@@ -224,7 +224,10 @@ def test_a_close_verdict_is_measured_again_a_few_times_then_kept(tmp_path):
 
 
 def test_a_clear_verdict_is_measured_once():
-    assert not PrecisionChoice(False, 0.2, 0.999).is_close
-    assert not PrecisionChoice(True, 4.0, 0.999).is_close
-    assert not PrecisionChoice(False, 1.3, 0.5).is_close  # drifting vectors: never bf16
-    assert PrecisionChoice(True, 1.4, 0.999).is_close
+    def close(choice):
+        return is_close(choice, MIN_SPEEDUP, MIN_COSINE)
+
+    assert not close(PrecisionChoice(False, 0.2, 0.999))
+    assert not close(PrecisionChoice(True, 4.0, 0.999))
+    assert not close(PrecisionChoice(False, 1.3, 0.5))  # drifting vectors: never bf16
+    assert close(PrecisionChoice(True, 1.4, 0.999))

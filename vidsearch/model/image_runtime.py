@@ -31,7 +31,7 @@ import numpy as np
 from vidsearch.model.exports import (ExportCheck, export_path, preprocess_path, read_check,
                                      write_export, write_json)
 from vidsearch.model.pixels import Preprocess
-from vidsearch.model.verdicts import close_to_line, remembered_verdict
+from vidsearch.model.verdicts import remembered_verdict
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,6 @@ class RuntimeChoice:
     speedup: float  # ONNX Runtime's throughput over torch's on the probe batch
     min_cosine: float
     checks: int = 1  # how many measurements this verdict has had
-
-    @property
-    def margin(self) -> float:
-        return self.speedup / MIN_SPEEDUP
-
-    @property
-    def is_close(self) -> bool:
-        return self.min_cosine >= MIN_COSINE and close_to_line(self.margin)
 
 
 def export_image_tower(clip, size: int, path: Path) -> None:
@@ -182,7 +174,8 @@ def pick_image_runtime(*, fingerprint: str, machine_key: str, export: Callable[[
             return measure(torch_encode, sessions[0], probe)
 
         choice = remembered_verdict(cache_file, machine_key, measured, RuntimeChoice,
-                                    "image tower runtime", line=MIN_SPEEDUP)
+                                    "image tower runtime", line=MIN_SPEEDUP,
+                                    cosine_floor=MIN_COSINE)
         # A session costs seconds to open: none is opened for a remembered "use torch".
         if choice.use_onnx and not sessions:
             sessions.append(onnx_session(path, threads))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsearch.model.verdicts import close_to_line, remembered_verdict
+from vidsearch.model.verdicts import remembered_verdict
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,6 @@ class PrecisionChoice:
     speedup: float
     min_cosine: float
     checks: int = 1  # how many measurements this verdict has had
-
-    @property
-    def margin(self) -> float:
-        """How far the measured speedup is from the line: 1.0 is on it."""
-        return self.speedup / MIN_SPEEDUP
-
-    @property
-    def is_close(self) -> bool:
-        return self.min_cosine >= MIN_COSINE and close_to_line(self.margin)
 
 
 def fast_bf16_feature(cpuinfo: str | None = None, capability: str | None = None) -> str | None:
@@ -93,7 +84,7 @@ def decide_cpu_precision(cache_file: Path, key: str,
                  " or ".join(FAST_BF16_FLAGS))
         return PrecisionChoice(False, 0.0, 0.0, checks=0)
     return remembered_verdict(cache_file, key, measure, PrecisionChoice, "CPU precision",
-                              line=MIN_SPEEDUP)
+                              line=MIN_SPEEDUP, cosine_floor=MIN_COSINE)
 
 
 def probe_frames(size: int, count: int = PROBE_FRAMES) -> np.ndarray:

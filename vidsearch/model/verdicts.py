@@ -45,24 +45,23 @@ MAX_CHECKS = 3
 
 
 class Verdict(Protocol):
+    speedup: float  # the candidate's throughput over the reference's
+    min_cosine: float  # their agreement, on the worst probe frame
     checks: int  # how many measurements this verdict has had
 
-    @property
-    def margin(self) -> float: ...  # measured speedup over the line it had to reach: 1.0 is on it
 
-    @property
-    def is_close(self) -> bool: ...
-
-
-def close_to_line(margin: float) -> bool:
-    return 1 / CLOSE_FACTOR <= margin <= CLOSE_FACTOR
+def is_close(verdict: Verdict, line: float, cosine_floor: float) -> bool:
+    """Faithful, and with a speedup within CLOSE_FACTOR of `line` either way."""
+    margin = verdict.speedup / line
+    return verdict.min_cosine >= cosine_floor and 1 / CLOSE_FACTOR <= margin <= CLOSE_FACTOR
 
 
 def remembered_verdict(cache_file: Path, key: str, measure: Callable[[], V], kind: type[V],
-                       what: str, *, line: float) -> V:
+                       what: str, *, line: float, cosine_floor: float) -> V:
     """The verdict recorded for `key` in `cache_file`, measured and recorded if absent, if it
-    was decided against another `line` (the speedup it had to reach), or if it was close and
-    has been measured fewer than MAX_CHECKS times; stored with its margin and line."""
+    was decided against another `line` (the speedup it had to reach), or if it was close
+    (`is_close`) and has been measured fewer than MAX_CHECKS times; stored with its margin
+    (speedup over the line) and the line."""
     known = read_verdicts(cache_file)
     record = known.get(key)
     previous = None
@@ -71,13 +70,14 @@ def remembered_verdict(cache_file: Path, key: str, measure: Callable[[], V], kin
             previous = kind(**{k: v for k, v in record.items() if k not in ("margin", "line")})
         except TypeError:
             pass  # a record of another shape: measure again
-    if previous is not None and not (previous.is_close and previous.checks < MAX_CHECKS):
+    if previous is not None and not (is_close(previous, line, cosine_floor)
+                                     and previous.checks < MAX_CHECKS):
         return previous
     choice = measure()
     if previous is not None:
         choice = replace(choice, checks=previous.checks + 1)
         log.info("%s measured again (the last verdict was close: %.2fx the line)", what,
-                 previous.margin)
-    known[key] = {**asdict(choice), "margin": round(choice.margin, 3), "line": line}
+                 previous.speedup / line)
+    known[key] = {**asdict(choice), "margin": round(choice.speedup / line, 3), "line": line}
     write_verdicts(cache_file, known, what)
     return choice
