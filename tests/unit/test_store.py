@@ -45,8 +45,8 @@ def test_new_store_is_at_current_schema_with_wal(tmp_path):
         assert applied_migrations(store.conn) == [
             "m001_initial", "m002_clip_vectors_and_bits", "m003_version_recorded_once",
             "m004_frame_vectors_float16", "m005_recorded_at", "m006_older_releases_refuse",
-            "m007_clip_vectors_float16", "m008_recorded_from"]
-        assert schema_version() == 8
+            "m007_clip_vectors_float16", "m008_recorded_from", "m009_bits_word_major"]
+        assert schema_version() == 9
         # the version is recorded in the migrations table only; the old key holds a guard
         assert store.get_meta("schema_version") == OLDER_RELEASES_REFUSE
 

@@ -240,7 +240,7 @@ class Store(Searching):
                 self.conn.execute(
                     "INSERT INTO frame_bits(video_id, frame_ids, bits) VALUES (?, ?, ?)",
                     (video_id, np.array(frame_ids, dtype=np.int64).tobytes(),
-                     vec.pack_sign_bits(frame_vectors).tobytes()),
+                     vec.bits_blob(frame_vectors)),
                 )
             clip_ids = []
             for (start, end), vector in zip(clip_spans, clip_vectors):
@@ -256,7 +256,7 @@ class Store(Searching):
                 self.conn.execute(
                     "INSERT INTO clip_bits(video_id, clip_ids, bits) VALUES (?, ?, ?)",
                     (video_id, np.array(clip_ids, dtype=np.int64).tobytes(),
-                     vec.pack_sign_bits(clip_vectors).tobytes()),
+                     vec.bits_blob(clip_vectors)),
                 )
         return video_id
 

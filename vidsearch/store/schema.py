@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch.errors import CannotRunError, advised
-from vidsearch.store.vectors import pack_sign_bits
+from vidsearch.store.vectors import pack_sign_bits, word_major
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +224,21 @@ def m008_recorded_from(conn) -> None:
             WHERE recorded_at IS NOT NULL AND recorded_at != mtime_ns / 1e9;
         """
     )
+
+
+@migration
+def m009_bits_word_major(conn) -> None:
+    """Each video's sign bits word-major ([words, rows], `vectors.bits_blob`): the in-memory
+    index holds them so for a scan 2.3x faster, and reading them in that order makes loading
+    5M frames' bits a copy per word instead of a transpose (0.73 s). A vidsearch from before
+    this step would misread them, and refuses the library (it does not know this step)."""
+    for table, ids_column in (("clip_bits", "clip_ids"), ("frame_bits", "frame_ids")):
+        # One video at a time: a large library's frame bits are hundreds of megabytes.
+        for (video_id,) in conn.execute(f"SELECT video_id FROM {table}").fetchall():
+            ids, bits = conn.execute(f"SELECT {ids_column}, bits FROM {table} WHERE video_id = ?",
+                                     (video_id,)).fetchone()
+            conn.execute(f"UPDATE {table} SET bits = ? WHERE video_id = ?",
+                         (word_major(bits, len(ids) // 8), video_id))
 
 
 def migrate(conn, path: Path) -> None:

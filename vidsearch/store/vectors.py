@@ -40,13 +40,26 @@ def pack_sign_bits(vectors: np.ndarray) -> np.ndarray:
     return np.packbits(bits, axis=1).view(np.uint64)
 
 
+def bits_blob(vectors: np.ndarray) -> bytes:
+    """One video's sign bits as stored: word-major, [words, rows], so that loading them into
+    the in-memory index is one contiguous copy per word (`BitIndex`)."""
+    return np.ascontiguousarray(pack_sign_bits(vectors).T).tobytes()
+
+
+def word_major(blob: bytes, rows: int) -> bytes:
+    """A row-major bits blob ([rows, words], as libraries before m009 hold them) word-major."""
+    bits = np.frombuffer(blob, dtype=np.uint64)
+    return np.ascontiguousarray(bits.reshape(rows, -1).T).tobytes() if rows else blob
+
+
 class BitIndex:
     """Every row id of one bits table (`clip_bits`, `frame_bits`), its video's id and its sign
     bits, read once for each state of the library.
 
-    The bits are held word-major, [words, rows]: the scan then XORs and counts one contiguous
-    word column at a time, 2.3x faster than row-major rows of 8 words (5M frames on one AVX2
-    core: 68 against 159 ms, bench/RESULTS.md), with the same distances.
+    The bits are held word-major, [words, rows], in memory as in each video's blob: the scan
+    then XORs and counts one contiguous word column at a time, 2.3x faster than row-major rows
+    of 8 words (5M frames on one AVX2 core: 68 against 159 ms, bench/RESULTS.md), with the same
+    distances, and loading them is a copy per word and video.
 
     The caller names the state (`key`); a different key reads the bits again. Whoever writes
     changes the key, so the cache cannot outlive what it caches.
@@ -69,12 +82,12 @@ class BitIndex:
             words = -(-max(dim, 1) // 64)
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
             owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.int64)
-            # Filled part by part: a transposed copy of the whole would hold the bits twice.
+            # Filled part by part: a concatenation would hold the bits twice.
             bits = np.empty((words, ids.size), dtype=np.uint64)
             start = 0
             for part in bit_parts:
                 rows = part.size // words
-                bits[:, start:start + rows] = part.reshape(rows, words).T
+                bits[:, start:start + rows] = part.reshape(words, rows)
                 start += rows
             self._index = (ids, bits, owners)
             self._key = key
