@@ -103,12 +103,8 @@ class Indexer:
         """Index new and changed videos under `roots`, drop vanished ones, follow renames."""
         started = time.monotonic()
         roots = [Path(os.path.abspath(root)) for root in roots]
-        previous, had_videos = self.store.get_meta("model_name"), self.store.has_videos()
-        if self.store.prepare_for_model(self.model.fingerprint, self.model.card.name,
-                                        self.model.embed_dim) and had_videos:
-            log.warning("the library was indexed with %s: every video is embedded again with "
-                        "%s (vectors of two models cannot be searched together)",
-                        previous or "another model", self.model.card.name)
+        self.store.prepare_for_model(self.model.fingerprint, self.model.card.name,
+                                     self.model.embed_dim)
         report = IndexReport()
         unreadable: list[tuple[str, str]] = []
         stored = self.store.videos_under(roots)

@@ -119,8 +119,11 @@ class Store(Searching):
             return False
         with self._writing():
             replaced = self.model_fingerprint is not None
-            if replaced:
-                log.info("model changed to %s: dropping vectors of the previous model", model_name)
+            if replaced and self.has_videos():
+                # Said at the default level: the whole library is about to be embedded again.
+                log.warning("the library was indexed with %s: every video is embedded again "
+                            "with %s (vectors of two models cannot be searched together)",
+                            self.get_meta("model_name") or "another model", model_name)
             self.conn.execute(
                 "DELETE FROM clip_bits; DELETE FROM clips; DELETE FROM frame_bits; "
                 "DELETE FROM frames; DELETE FROM videos;"
