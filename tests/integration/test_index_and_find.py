@@ -285,11 +285,11 @@ def test_fast_decode_is_opt_in(tiny_model, tmp_path, capsys, monkeypatch, flag):
 @pytest.mark.slow
 def test_an_unchanged_library_is_checked_without_loading_the_model(tiny_model, library, capsys,
                                                                     monkeypatch):
-    from vidsearch.model import on_demand
+    from vidsearch.model import factory
 
     loads = []
-    real = on_demand.load_located
-    monkeypatch.setattr(on_demand, "load_located",
+    real = factory.load_located
+    monkeypatch.setattr(factory, "load_located",
                         lambda *args, **kwargs: loads.append(args) or real(*args, **kwargs))
     assert cli(capsys, "index", str(library))[0] == 0
     assert len(loads) == 1  # decoder threads asked for it together: still one load

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vidsearch.errors import CannotRunError
-from vidsearch.model import on_demand
+from vidsearch.model import factory, on_demand
 
 
 @pytest.fixture
@@ -22,14 +22,14 @@ def test_the_frame_size_is_known_before_the_load_ends(tiny_model, frames, monkey
 
     reference = load_model(tiny_model, device="cpu", precision="fp32", text=False)
     release, started = threading.Event(), threading.Event()
-    real_load = on_demand.load_located
+    real_load = factory.load_located
 
     def held_load(*args, **kwargs):
         started.set()
         assert release.wait(30), "the test never let the load go on"
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(on_demand, "load_located", held_load)
+    monkeypatch.setattr(factory, "load_located", held_load)
     model = on_demand.ModelOnDemand(tiny_model, device="cpu", precision="fp32", text=False)
     assert model.image_size == reference.image_size  # answered while the load is held
     assert started.wait(30) and not model.loaded
@@ -43,7 +43,7 @@ def test_a_failed_background_load_is_raised_where_frames_are_encoded(tiny_model,
     def broken_load(*args, **kwargs):
         raise CannotRunError("the weights are gone", "fetch them again")
 
-    monkeypatch.setattr(on_demand, "load_located", broken_load)
+    monkeypatch.setattr(factory, "load_located", broken_load)
     model = on_demand.ModelOnDemand(tiny_model, device="cpu", precision="fp32", text=False)
     assert model.image_size > 0
     with pytest.raises(CannotRunError, match="the weights are gone"):

@@ -42,6 +42,8 @@ MIN_COSINE = 0.9999
 # 1.18-1.29x torch: 1.3 would leave that on the table.
 MIN_SPEEDUP = 1.15
 PROBE_FRAMES = 16
+# Frames per encoder call on a CPU, in torch or ONNX Runtime alike.
+CPU_FRAME_BATCH = 32
 CHOICES_FILE = "image_runtime.json"
 
 Encode = Callable[[np.ndarray], np.ndarray]  # normalised pixels [N, 3, S, S] -> features

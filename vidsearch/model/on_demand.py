@@ -7,6 +7,9 @@ building the model; the weights load once there is a frame to encode. Decoding n
 frame size, which the architecture's config gives: asking for it starts the load in the
 background, so the first videos decode while open_clip is imported and the weights are read
 (seconds on a CPU), and the first frame to encode waits for what is left of the load.
+
+Where this machine's verdicts have settled on ONNX Runtime for the frames (index_runtime.py),
+the "load" opens that export instead, and the run never imports torch.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from vidsearch.errors import CannotRunError
-from vidsearch.model.factory import load_located, pick_autocast, pick_device
+from vidsearch.model.index_runtime import plan_onnx_indexing
 from vidsearch.model.locate import LocatedModel, locate_model
+from vidsearch.model.onnx_frames import OnnxFrameEncoder
 from vidsearch.model.text_spec import open_clip_config_file
-from vidsearch.model.video_text import VideoTextModel
-from vidsearch.model.weights import load_state_file
+from vidsearch.model.threads import threads_for
+
+if TYPE_CHECKING:
+    from vidsearch.model.video_text import VideoTextModel
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +47,40 @@ class ModelOnDemand:
     def __init__(self, name: str | None = None, *, device: str = "auto",
                  weights: Path | str | None = None, precision: str = "fp32",
                  offline: bool = False, text: bool = True) -> None:
-        torch_device = pick_device(device)
-        pick_autocast(precision, torch_device)
+        may_skip_torch = device in ("auto", "cpu") and precision == "auto"
+        if not may_skip_torch:
+            self._check_torch_options(device, precision)  # before any download
         located = locate_model(name, weights=weights, offline=offline)
-        load_state_file(located.weights, mapped=True)  # refuses what the load would, reading little
         self.card = located.card
         self.fingerprint = located.fingerprint
-        self.device = torch_device.type
         self.embed_dim = self.card.embed_dim
         self._located = located
-        self._load_options = {"device": torch_device, "precision": precision, "text": text}
-        self._model: VideoTextModel | None = None
-        self._loading: Future[VideoTextModel] | None = None
+        self._onnx = plan_onnx_indexing(
+            self.card, self.fingerprint, device=device, precision_name=precision,
+            image_size=self._known_image_size()) if may_skip_torch else None
+        if self._onnx is None:
+            torch_device = self._check_torch_options(device, precision)
+            self._check_weights()
+            self.device = torch_device.type
+            self._load_options = {"device": torch_device, "precision": precision, "text": text}
+        else:
+            self.device = "cpu"
+        self._model: VideoTextModel | OnnxFrameEncoder | None = None
+        self._loading: Future[VideoTextModel | OnnxFrameEncoder] | None = None
         self._lock = threading.Lock()  # decoder threads may ask for image_size together
+
+    @staticmethod
+    def _check_torch_options(device: str, precision: str):
+        from vidsearch.model.devices import pick_autocast, pick_device
+
+        torch_device = pick_device(device)
+        pick_autocast(precision, torch_device)
+        return torch_device
+
+    def _check_weights(self) -> None:
+        from vidsearch.model.weights import load_state_file
+
+        load_state_file(self._located.weights, mapped=True)  # refuses what the load would
 
     @property
     def located(self) -> LocatedModel:
@@ -63,7 +92,7 @@ class ModelOnDemand:
         return self._model is not None
 
     @property
-    def model(self) -> VideoTextModel:
+    def model(self) -> VideoTextModel | OnnxFrameEncoder:
         """The loaded model, loading it here or waiting for the background load; a load that
         failed raises its error here, in the caller's thread."""
         with self._lock:
@@ -71,7 +100,15 @@ class ModelOnDemand:
                 self._model = self._loading.result() if self._loading else self._load()
             return self._model
 
-    def _load(self) -> VideoTextModel:
+    def _load(self) -> VideoTextModel | OnnxFrameEncoder:
+        if self._onnx is not None:
+            log.info("encoding frames with %s's image export on ONNX Runtime (%.2fx torch "
+                     "on this machine): torch is not loaded", self.card.name, self._onnx.speedup)
+            return OnnxFrameEncoder(card=self.card, fingerprint=self.fingerprint,
+                                    graph=self._onnx.graph, preprocess=self._onnx.preprocess,
+                                    threads=threads_for("index"))
+        from vidsearch.model.factory import load_located
+
         log.info("loading model %s", self.card.name)
         model = load_located(self._located, **self._load_options)
         # Indexing is where frames are many: worth measuring a faster runtime.
@@ -89,7 +126,7 @@ class ModelOnDemand:
         with self._lock:
             if self._model is not None or self._loading is not None:
                 return
-            future: Future[VideoTextModel] = Future()
+            future: Future[VideoTextModel | OnnxFrameEncoder] = Future()
             self._loading = future
 
         def load() -> None:

@@ -12,6 +12,7 @@ it) is remembered with its margin and measured again on the next runs, a few tim
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import platform
 import time
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MIN_COSINE = 0.99
 MIN_SPEEDUP = 1.3
 PROBE_FRAMES = 8
+CHOICES_FILE = "cpu_precision.json"
 # Part of the remembered key: verdicts measured another way (bf16 autocast) are measured again.
 PROBE_METHOD = "bf16-weights"
 
@@ -130,11 +132,17 @@ def describe_choice(choice: PrecisionChoice) -> str:
 
 def machine_key(architecture: str) -> str:
     """Speed and agreement depend on the architecture, not on its weights: every model of one
-    architecture gets the same verdict, so their vectors are made the same way."""
-    import torch
-
-    return "|".join([architecture, _cpu_name(), platform.machine(), torch.__version__,
+    architecture gets the same verdict, so their vectors are made the same way. Read without
+    importing torch: an index run that needs no torch asks for it (model/index_runtime.py)."""
+    return "|".join([architecture, _cpu_name(), platform.machine(), _torch_version(),
                      PROBE_METHOD])
+
+
+def _torch_version() -> str:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "no torch"
 
 
 def _cpu_name() -> str:

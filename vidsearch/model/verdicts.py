@@ -56,6 +56,30 @@ def is_close(verdict: Verdict, line: float, cosine_floor: float) -> bool:
     return verdict.min_cosine >= cosine_floor and 1 / CLOSE_FACTOR <= margin <= CLOSE_FACTOR
 
 
+def _recorded(known: dict[str, Any], key: str, kind: type[V], line: float) -> V | None:
+    """The verdict recorded for `key`, if it was decided against this `line`."""
+    record = known.get(key)
+    if not (isinstance(record, dict) and record.get("line") == line):
+        return None
+    try:
+        return kind(**{k: v for k, v in record.items() if k not in ("margin", "line")})
+    except TypeError:
+        return None  # a record of another shape: measure again
+
+
+def _settled(verdict: V | None, line: float, cosine_floor: float) -> bool:
+    return verdict is not None and not (is_close(verdict, line, cosine_floor)
+                                        and verdict.checks < MAX_CHECKS)
+
+
+def settled_verdict(cache_file: Path, key: str, kind: type[V], *, line: float,
+                    cosine_floor: float) -> V | None:
+    """The verdict `remembered_verdict` would return without measuring; None where it would
+    measure (so a caller can tell, before loading anything, which way the next run goes)."""
+    verdict = _recorded(read_verdicts(cache_file), key, kind, line)
+    return verdict if _settled(verdict, line, cosine_floor) else None
+
+
 def remembered_verdict(cache_file: Path, key: str, measure: Callable[[], V], kind: type[V],
                        what: str, *, line: float, cosine_floor: float) -> V:
     """The verdict recorded for `key` in `cache_file`, measured and recorded if absent, if it
@@ -63,15 +87,8 @@ def remembered_verdict(cache_file: Path, key: str, measure: Callable[[], V], kin
     (`is_close`) and has been measured fewer than MAX_CHECKS times; stored with its margin
     (speedup over the line) and the line."""
     known = read_verdicts(cache_file)
-    record = known.get(key)
-    previous = None
-    if isinstance(record, dict) and record.get("line") == line:
-        try:
-            previous = kind(**{k: v for k, v in record.items() if k not in ("margin", "line")})
-        except TypeError:
-            pass  # a record of another shape: measure again
-    if previous is not None and not (is_close(previous, line, cosine_floor)
-                                     and previous.checks < MAX_CHECKS):
+    previous = _recorded(known, key, kind, line)
+    if _settled(previous, line, cosine_floor):
         return previous
     choice = measure()
     if previous is not None:

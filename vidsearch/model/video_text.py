@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from vidsearch.errors import UsageError
 from vidsearch.model.cards import ModelCard
 from vidsearch.model.clip4clip import CLIP4Clip
+from vidsearch.model.image_runtime import CPU_FRAME_BATCH
 from vidsearch.model.memory import return_freed_memory
 from vidsearch.model.pixels import Preprocess, fit_square
+from vidsearch.model.pooling import mean_pool, sample_window
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ class VideoTextModel:
         self.preprocess = Preprocess(self.image_size, tuple(mean), tuple(std))
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self._device).view(1, 3, 1, 1)
-        self.frame_batch = frame_batch or (256 if self._device.type == "cuda" else 32)
+        self.frame_batch = frame_batch or (
+            256 if self._device.type == "cuda" else CPU_FRAME_BATCH)
 
     @property
     def device(self) -> str:
@@ -138,8 +141,8 @@ class VideoTextModel:
 
     def _pick_cpu_precision(self) -> None:
         from vidsearch.config import cache_dir
-        from vidsearch.model.precision import (choose_cpu_precision, decide_cpu_precision,
-                                               machine_key)
+        from vidsearch.model.precision import (CHOICES_FILE, choose_cpu_precision,
+                                               decide_cpu_precision, machine_key)
 
         self._probe_cpu_precision = False
         towers = {False: self.module.clip.visual}
@@ -151,7 +154,7 @@ class VideoTextModel:
             self._frame_dtype = torch.bfloat16 if bf16 else torch.float32
             return self._encode_any(frames)
 
-        choice = decide_cpu_precision(cache_dir() / "cpu_precision.json",
+        choice = decide_cpu_precision(cache_dir() / CHOICES_FILE,
                                       machine_key(f"{self.card.arch}|{self.module.patch}"),
                                       lambda: choose_cpu_precision(encode, self.image_size))
         # Popped, not looked up: a tower left in `towers` would outlive the memory trim below.
@@ -247,9 +250,11 @@ class VideoTextModel:
         return self._encode_independent(frames)
 
     def _encode_independent(self, frames: np.ndarray) -> np.ndarray:
-        pixels = self._normalise(frames)
         if self._image_runtime is not None:
-            return np.asarray(self._image_runtime(pixels.numpy()), dtype=np.float32)
+            # numpy pixels, as an index run without torch makes them (onnx_frames.py)
+            pixels = self.preprocess.normalise(frames)
+            return np.asarray(self._image_runtime(pixels), dtype=np.float32)
+        pixels = self._normalise(frames)
         with self._inference():
             features = self.module.encode_frames(pixels.unsqueeze(1))
         return _to_numpy(features[:, 0].float())
@@ -293,6 +298,10 @@ class VideoTextModel:
         Uses the index header (for tightTransf models: its shortlist header). A window longer
         than `frames_per_clip` is sampled uniformly down to that many frames.
         """
+        if getattr(self.module.header, "name", None) == "meanP":
+            # The arithmetic of the header, in numpy: the same clip vectors as an index run
+            # whose frames went through ONNX Runtime without torch (onnx_frames.py).
+            return mean_pool(windows, self.card.frames_per_clip, self.embed_dim)
         out = [np.zeros((0, self.embed_dim), dtype=np.float32)]
         for start in range(0, len(windows), WINDOW_BATCH):
             features, mask = self._pad(windows[start:start + WINDOW_BATCH])
@@ -330,12 +339,7 @@ class VideoTextModel:
                 torch.from_numpy(mask).to(self._device))
 
     def _sample(self, window: np.ndarray) -> np.ndarray:
-        if window.ndim != 2 or window.shape[1] != self.embed_dim or len(window) == 0:
-            raise ValueError(f"a window must be [T>=1, {self.embed_dim}], got {window.shape}")
-        limit = self.card.frames_per_clip
-        if len(window) <= limit:
-            return window
-        return window[np.linspace(0, len(window) - 1, num=limit).round().astype(int)]
+        return sample_window(window, self.card.frames_per_clip, self.embed_dim)
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
