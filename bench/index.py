@@ -17,6 +17,9 @@ then in one run measures, in video-seconds per wall-second:
       up, model load and precision choice included, into a fresh library; and in-process on the
       1-s-GOP files alone (target: 10x realtime).
 (a) includes its model load, as (c) does, but not Python's start-up and `import torch`.
+--as-avx2 first records in the bench home the verdicts a CPU without fast bf16 settles on
+(fp32 frames; ONNX Runtime clearly ahead of torch), so every vidsearch row runs the path such a
+CPU runs, torch-free in (c) once the export exists: what that path costs, on any host.
 --repeats runs (a), (c) and (e) again, interleaved, so the ratios come from neighbouring runs.
 The model is a random-weight ViT-B/32 (weights do not change speed).
 """
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +166,24 @@ def run_vidsearch(paths: list[Path], model) -> float:
     return elapsed
 
 
+def settle_as_avx2(name: str) -> None:
+    """This machine's verdicts for the bench model, as an AVX2-only CPU leaves them."""
+    from vidsearch.config import cache_dir
+    from vidsearch.model import image_runtime, precision
+    from vidsearch.model.cards import load_card
+    from vidsearch.model.verdicts import write_verdicts
+
+    card = load_card(name)
+    for module, key, verdict in (
+            (precision, f"{card.arch}|{card.patch}", precision.PrecisionChoice(False, 0.4, 0.99)),
+            (image_runtime, f"{card.arch}|{card.patch}|onnxruntime",
+             image_runtime.RuntimeChoice(True, 2 * image_runtime.MIN_SPEEDUP, 1.0))):
+        cache_file = cache_dir() / module.CHOICES_FILE
+        known = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+        known[precision.machine_key(key)] = {**asdict(verdict), "line": module.MIN_SPEEDUP}
+        write_verdicts(cache_file, known, "bench verdict")
+
+
 def _same_device(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.stat().st_dev
 
@@ -172,16 +194,22 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="total length of the library")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--as-avx2", action="store_true",
+                        help="time the path a CPU without fast bf16 settles on (see above)")
     args = parser.parse_args()
 
     media = REPO / "bench" / "_media"
-    use_home(media / "home")
+    # Its own home for --as-avx2: the verdicts it records must not stand for this machine's.
+    home = media / ("home-as-avx2" if args.as_avx2 else "home")
+    use_home(home)
     paths = build_library(media / "library", args.minutes)
     from vidsearch.model import load_model
     from vidsearch.model.threads import use_threads_for
 
     use_threads_for("index")  # as `vidsearch index` does: model loading no longer sets it
     name = install_random_vit_b32()
+    if args.as_avx2:
+        settle_as_avx2(name)
     model = load_model(name, precision=args.precision, text=False)
     # As `vidsearch index` does; the first run in a home also makes the ONNX export here, once
     # per weights (like a download), so the timed runs below find it.
@@ -198,7 +226,7 @@ def main() -> None:
     for _ in range(args.repeats):
         runs["a"].append(total / run_naive(
             paths, lambda: load_model(name, precision="fp32", text=False)))
-        wall, report = run_cli_index(paths, media / "home")
+        wall, report = run_cli_index(paths, home)
         runs["c"].append(total / wall)
         encoder_fps = encoder_throughput(model, paths)
         runs["e"].append(total / (frames / encoder_fps + decode_wall))

@@ -162,6 +162,7 @@ def main() -> None:
     import torch
     from PIL import Image
 
+    from vidsearch.config import read_run_settings
     from vidsearch.query_models import QueryModels
 
     name = install_random_vit_b32()
@@ -172,13 +173,17 @@ def main() -> None:
     # What `vidsearch find --image` loads: the image tower's ONNX export (the first load
     # makes it with the torch model, which is timed alongside for reference).
     torch_model = QueryModels(name, device="cpu").for_image()  # the full model: makes it
-    image_model = QueryModels(name, device="cpu").for_image()
+    # With the precision `find` runs with (auto unless VIDSEARCH_PRECISION says otherwise):
+    # on a CPU with bf16 the first load measures OpenVINO bf16 against ONNX Runtime.
+    image_model = QueryModels(name, device="cpu", precision=read_run_settings().precision
+                              ).for_image()
     torch.set_num_threads(1)
     image_file = media / "query.png"
     Image.fromarray(query_images(1)[0]).save(image_file)
     print(f"machine: {describe_machine()}; revision {git_revision()}")
     print(f"model: {name} (ViT-B/32, random weights), 1 thread (as `find`); k = {K}")
-    print(f"query models: text {type(text_model).__name__}, image {type(image_model).__name__}")
+    print(f"query models: text {type(text_model).__name__}, image {type(image_model).__name__}"
+          f" on {getattr(image_model, 'image_runtime', 'torch')}")
     print(f"text tower alone: p50 {tower_p50(lambda q: text_model.embed_texts([q]), QUERIES):.1f}"
           f" ms; image tower alone: p50 "
           f"{tower_p50(image_model.embed_image, query_images(4)):.1f} ms "

@@ -1,3 +1,3 @@
-from vidsearch.cli import main
+from vidsearch.cli import entry
 
-raise SystemExit(main())
+entry()

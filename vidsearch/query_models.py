@@ -113,7 +113,7 @@ class QueryModels:
         from vidsearch.model.query_image import load_query_image_model
 
         return load_query_image_model(self.name, weights=self._weights, offline=self._offline,
-                                      texts=texts)
+                                      texts=texts, precision=self._precision)
 
     def _full_making_export(self) -> QueryModel:
         full = self.full()

@@ -26,7 +26,7 @@ def test_the_wheel_carries_the_model_cards_and_the_entry_point(tmp_path):
     for card in ("clip4clip-webvid150k", "clip-vit-b-32-openai", "pe-core-b16",
                  "xlm-roberta-vit-b-32"):
         assert f"vidsearch/cards/{card}.toml" in names
-    assert "vidsearch = vidsearch.cli:main" in scripts
+    assert "vidsearch = vidsearch.cli:entry" in scripts
     assert "vidsearch/tui/vidsearch.tcss" in names
     # Every module of the source tree, so a new package can never be left out of the wheel
     # (the hand-kept package list once left out video/ and store/).

@@ -48,6 +48,10 @@ class OnnxQueryModel:
         self._text = text
 
     @property
+    def image_runtime(self) -> str:
+        return self._image.runtime
+
+    @property
     def has_text(self) -> bool:
         return self._text is not None
 
@@ -64,11 +68,14 @@ class OnnxQueryModel:
 
 
 def load_query_image_model(name: str | None = None, *, weights: Path | str | None = None,
-                           offline: bool = False, texts: bool = False) -> OnnxQueryModel | None:
-    """Image queries (and text, with `texts`) on exports; None where torch must serve."""
+                           offline: bool = False, texts: bool = False,
+                           precision: str = "fp32") -> OnnxQueryModel | None:
+    """Image queries (and text, with `texts`) on exports; None where torch must serve.
+    `precision` "auto" lets the picture's runtime be measured (query_image_runtime.py)."""
     card = load_card(name or load_settings().active_model)
     located = locate_model(card.name, weights=weights, offline=offline)
-    image, problem = _open_image_export(located.fingerprint)
+    image, problem = _open_image_export(located.fingerprint,
+                                        card.arch if precision == "auto" else None)
     if image is None:
         _check_torch_can_serve(card, "image", problem, located.fingerprint)
         log.info("image queries with %s run on torch: %s", card.name, problem)
@@ -83,7 +90,7 @@ def load_query_image_model(name: str | None = None, *, weights: Path | str | Non
             log.info("queries of images and words with %s run on torch: %s", card.name,
                      problem)
             return None
-    log.info("image queries with %s run on ONNX Runtime (%s)", card.name, image.graph)
+    log.info("image queries with %s run on %s (%s)", card.name, image.runtime, image.graph)
     return OnnxQueryModel(card, located.fingerprint, card.embed_dim, image, text)
 
 
@@ -98,7 +105,7 @@ def _check_torch_can_serve(card: ModelCard, tower: str, problem: str, fingerprin
         "index` or any image search makes it, or install torch")
 
 
-def _open_image_export(fingerprint: str):
+def _open_image_export(fingerprint: str, arch: str | None):
     path = export_path(fingerprint, "image", "onnx")
     check = read_check(path)
     if check is None:
@@ -111,7 +118,7 @@ def _open_image_export(fingerprint: str):
     try:
         from vidsearch.model.onnx_image import OnnxImageEncoder
 
-        return OnnxImageEncoder(path, preprocess, IMAGE_QUERY_THREADS), ""
+        return OnnxImageEncoder(path, preprocess, IMAGE_QUERY_THREADS, arch), ""
     except ImportError as exc:
         return None, f"onnxruntime is not installed ({first_line(exc, 120)})"
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own unrelated types

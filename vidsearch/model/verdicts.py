@@ -1,4 +1,4 @@
-"""Verdicts measured once per machine (CPU precision, the image tower's runtime), kept in a small
+"""Verdicts measured once per machine (CPU precision, the image tower's runtimes), kept in a small
 JSON file in the user cache so the next run does not measure again; one measured close to its
 line is measured again on the next runs, a few times at most."""
 
