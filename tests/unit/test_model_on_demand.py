@@ -50,3 +50,35 @@ def test_a_failed_background_load_is_raised_where_frames_are_encoded(tiny_model,
         model.embed_frames(frames)
     with pytest.raises(CannotRunError):  # and again, not a hang or a half-loaded model
         model.embed_frames(frames)
+
+
+def test_on_a_cpu_torch_is_imported_by_the_background_load(tiny_model):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = (
+        "import sys, numpy as np\n"
+        "from vidsearch.model.on_demand import ModelOnDemand\n"
+        "from vidsearch.model.threads import threads_for\n"
+        "model = ModelOnDemand(sys.argv[1], device='cpu', precision='fp32', text=False)\n"
+        "print('after the checks', 'torch' in sys.modules)\n"
+        "frames = np.zeros((2, model.image_size, model.image_size, 3), np.uint8)\n"
+        "assert model.embed_frames(frames).shape == (2, model.embed_dim)\n"
+        "import torch\n"
+        "print('threads here', torch.get_num_threads() == threads_for('index'))\n")
+    result = subprocess.run([sys.executable, "-c", script, tiny_model], capture_output=True,
+                            text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["after the checks False", "threads here True"]
+
+
+def test_weights_cut_short_are_refused_before_any_load(tiny_model):
+    from vidsearch.model.locate import locate_model
+
+    weights = locate_model(tiny_model).weights
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(CannotRunError, match="cut short") as caught:
+        on_demand.ModelOnDemand(tiny_model, device="cpu", precision="fp32", text=False)
+    assert str(weights) in str(caught.value)

@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from vidsearch.cli.progress import make_progress
     from vidsearch.errors import UsageError
     from vidsearch.indexer import Indexer
-    from vidsearch.model.threads import use_threads_if_loaded
     from vidsearch.store import open_store, writer_lock
 
     missing = [str(p) for p in args.paths if not p.exists()]
@@ -68,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     # The lock first: a second writer is refused at once, before it spends time on a model.
     with writer_lock(db):
         model = common.model_on_demand(args)
-        use_threads_if_loaded("index")  # a run on ONNX Runtime alone has no torch to set
         with open_store(db) as store, make_progress(quiet=args.quiet or args.json) as progress:
             if args.cluster:
                 indexer = _cluster_indexer(args, store, model, options, progress)

@@ -74,13 +74,11 @@ def watch(args: argparse.Namespace, db: Path, options):
     from vidsearch.cli.progress import JobLog, make_progress
     from vidsearch.index_progress import SilentProgress
     from vidsearch.indexer import Indexer
-    from vidsearch.model.threads import use_threads_if_loaded
     from vidsearch.store import open_store
     from vidsearch.watcher import Watcher
 
     # As `index`: checked now, loaded when a video needs encoding, the same engine chosen.
     model = common.model_on_demand(args)
-    use_threads_if_loaded("index")
     stop = threading.Event()
     with open_store(db) as store:
         progress = make_progress(quiet=args.quiet)

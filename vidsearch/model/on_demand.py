@@ -24,11 +24,11 @@ import numpy as np
 from typing import TYPE_CHECKING
 
 from vidsearch.errors import CannotRunError
-from vidsearch.model.index_runtime import plan_onnx_indexing
+from vidsearch.model.index_runtime import cuda_may_be_present, plan_onnx_indexing
 from vidsearch.model.locate import LocatedModel, locate_model
 from vidsearch.model.onnx_frames import OnnxFrameEncoder
 from vidsearch.model.text_spec import open_clip_config_file
-from vidsearch.model.threads import threads_for
+from vidsearch.model.threads import threads_for, use_threads_if_loaded
 
 if TYPE_CHECKING:
     from vidsearch.model.video_text import VideoTextModel
@@ -41,14 +41,18 @@ class ModelOnDemand:
 
     Problems that would stop the load (unknown model, missing weights, no CUDA, an unknown
     precision) are raised here, at once, as `load_model` would raise them: both take the same
-    steps, this one stops before building the model.
+    steps, this one stops before building the model. On a CPU, safetensors weights are checked
+    by their header, so torch is first imported by the load.
     """
 
     def __init__(self, name: str | None = None, *, device: str = "auto",
                  weights: Path | str | None = None, precision: str = "fp32",
                  offline: bool = False, text: bool = True) -> None:
-        may_skip_torch = device in ("auto", "cpu") and precision == "auto"
-        if not may_skip_torch:
+        # The CPU, whatever torch would say, with a precision a CPU takes: nothing here needs
+        # torch, which the background load imports while the first videos decode.
+        cpu = ((device == "cpu" or (device == "auto" and not cuda_may_be_present()))
+               and precision in ("auto", "fp32", "bf16"))
+        if not cpu:
             self._check_torch_options(device, precision)  # before any download
         located = locate_model(name, weights=weights, offline=offline)
         self.card = located.card
@@ -57,14 +61,18 @@ class ModelOnDemand:
         self._located = located
         self._onnx = plan_onnx_indexing(
             self.card, self.fingerprint, device=device, precision_name=precision,
-            image_size=self._known_image_size()) if may_skip_torch else None
-        if self._onnx is None:
-            torch_device = self._check_torch_options(device, precision)
-            self._check_weights()
-            self.device = torch_device.type
-            self._load_options = {"device": torch_device, "precision": precision, "text": text}
-        else:
+            image_size=self._known_image_size()) if cpu else None
+        if self._onnx is not None:
+            self.device = "cpu"  # its export stands for these weights (their fingerprint)
+        elif cpu and located.weights.suffix == ".safetensors":
+            self._check_weights_header()
             self.device = "cpu"
+        else:
+            self.device = self._check_torch_options(device, precision).type
+            self._check_weights()
+        self._load_options = {"device": device, "precision": precision, "text": text}
+        self._threads = threads_for("index")
+        self._threads_set = threading.local()
         self._model: VideoTextModel | OnnxFrameEncoder | None = None
         self._loading: Future[VideoTextModel | OnnxFrameEncoder] | None = None
         self._lock = threading.Lock()  # decoder threads may ask for image_size together
@@ -76,6 +84,16 @@ class ModelOnDemand:
         torch_device = pick_device(device)
         pick_autocast(precision, torch_device)
         return torch_device
+
+    def _check_weights_header(self) -> None:
+        """What the load would refuse, from the safetensors header: an unreadable or cut-short
+        file, tensors that do not fit the card (never stricter than the load)."""
+        from vidsearch.model.fit import describe_unusable, describe_wanted_file
+
+        path = self._located.weights
+        reason = describe_unusable(path, self.card)
+        if reason is not None:
+            raise CannotRunError.about(path, reason, describe_wanted_file(self.card))
 
     def _check_weights(self) -> None:
         from vidsearch.model.weights import load_state_file
@@ -98,7 +116,12 @@ class ModelOnDemand:
         with self._lock:
             if self._model is None:
                 self._model = self._loading.result() if self._loading else self._load()
-            return self._model
+        if not getattr(self._threads_set, "done", False):
+            # torch's thread count holds per thread, and torch may have been imported by the
+            # background load: set it in each thread that encodes.
+            use_threads_if_loaded("index")
+            self._threads_set.done = True
+        return self._model
 
     def _load(self) -> VideoTextModel | OnnxFrameEncoder:
         if self._onnx is not None:
@@ -106,11 +129,13 @@ class ModelOnDemand:
                      "on this machine): torch is not loaded", self.card.name, self._onnx.speedup)
             return OnnxFrameEncoder(card=self.card, fingerprint=self.fingerprint,
                                     graph=self._onnx.graph, preprocess=self._onnx.preprocess,
-                                    threads=threads_for("index"))
+                                    threads=self._threads)
         from vidsearch.model.factory import load_located
 
         log.info("loading model %s", self.card.name)
-        model = load_located(self._located, **self._load_options)
+        options = dict(self._load_options)
+        options["device"] = self._check_torch_options(options["device"], options["precision"])
+        model = load_located(self._located, **options)
         # Indexing is where frames are many: worth measuring a faster runtime.
         model.prefer_fastest_image_runtime()
         if model.fingerprint != self.fingerprint:
