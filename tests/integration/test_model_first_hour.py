@@ -160,3 +160,17 @@ def test_the_header_check_passes_the_architectures_own_tensors_in_every_layout(c
         eleven = {k: v for k, v in own.items() if "visual.transformer.resblocks.11." not in k}
         assert misfit_in_header(card, eleven) == (
             "11 blocks in visual.transformer.resblocks.*, ViT-B-32 has 12")
+
+
+@pytest.mark.parametrize(("header", "patch"), [("meanP", "2d"), ("meanP", "3d"),
+                                               ("seqTransf", "3d")])
+def test_the_header_check_passes_each_patch_and_header_as_saved(header, patch, isolated_home):
+    """The file a CLIP4Clip model is saved as, 3d patch (conv1 a Conv3d) included, fits its
+    card by the header alone: indexing checks weights that way before importing torch."""
+    from tests.fixtures.tiny_model import install_tiny_model
+    from vidsearch.model.cards import load_card
+    from vidsearch.model.locate import locate_model
+
+    name = install_tiny_model(config.models_dir(), name=f"t-{header}-{patch}".lower(),
+                              header=header, patch=patch)
+    assert describe_unusable(locate_model(name).weights, load_card(name)) is None

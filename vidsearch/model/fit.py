@@ -132,7 +132,7 @@ def misfit_in_header(card: ModelCard, shapes: dict[str, tuple[int, ...]]) -> str
     if config is None:
         return None  # no open_clip here to say what the architecture holds: nothing to compare
     try:
-        wanted = [*_vision_wanted(config), *_text_wanted(config)]
+        wanted = [*_vision_wanted(config, card.patch), *_text_wanted(config)]
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None  # a config this reading does not follow: the full check on import decides
     named = open_clip_shapes(shapes)
@@ -179,14 +179,17 @@ def _hf_clip_shapes(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, 
     return named
 
 
-def _vision_wanted(config: dict) -> list[_Wanted]:
+def _vision_wanted(config: dict, patch_kind: str) -> list[_Wanted]:
     vision = config.get("vision_cfg", {})
     if "timm_model_name" in vision:
         return [_Wanted("visual.trunk.")]  # timm's names and shapes need timm to know
     if not isinstance(vision.get("layers"), int) or "patch_size" not in vision:
         return []  # not a ViT (a ResNet tower, say): nothing checked cheaply
     width, patch = vision["width"], vision["patch_size"]
-    wanted = [_Wanted("visual.conv1.weight", (width, 3, patch, patch)),
+    # CLIP4Clip's 3d patch replaces conv1 with a Conv3d over 3 frames (clip4clip.py).
+    conv1 = (_Wanted("visual.conv1.weight", (width, 3, patch, patch)) if patch_kind == "2d"
+             else _Wanted("visual.conv1.conv.weight", (width, 3, 3, patch, patch)))
+    wanted = [conv1,
               _Wanted("visual.transformer.resblocks.", blocks=vision["layers"])]
     if not set(vision) - _PLAIN_VISION_KEYS:
         size = vision["image_size"]
