@@ -34,10 +34,10 @@ from vidsearch.model.video_text import VideoTextModel
 from vidsearch.model.weights import (
     convert_hf_clip_to_open_clip,
     MissingWeightsError,
-    describe_fixes,
     detect_layout,
     backbone_state,
     load_state_file,
+    misfit_error,
     save_state_file,
     weights_fingerprint,
 )
@@ -245,9 +245,7 @@ def drop_text_tower(clip: nn.Module) -> None:
 
 
 def _misfit_error(card: ModelCard, source: Path | str, exc: BaseException) -> MissingWeightsError:
-    return MissingWeightsError.about(
-        source, f"weights do not fit model '{card.name}' ({card.arch}): {misfit_detail(exc)}",
-        describe_fixes(card.name))
+    return misfit_error(card, source, misfit_detail(exc))
 
 
 def create_backbone(card: ModelCard, *, unloaded: bool = False

@@ -88,12 +88,16 @@ class ModelOnDemand:
     def _check_weights_header(self) -> None:
         """What the load would refuse, from the safetensors header: an unreadable or cut-short
         file, tensors that do not fit the card (never stricter than the load)."""
-        from vidsearch.model.fit import describe_unusable, describe_wanted_file
+        from vidsearch.model.fit import describe_unusable
+        from vidsearch.model.weights import UNREADABLE_HINT, misfit_error
 
         path = self._located.weights
-        reason = describe_unusable(path, self.card)
-        if reason is not None:
-            raise CannotRunError.about(path, reason, describe_wanted_file(self.card))
+        unreadable = describe_unusable(path)
+        if unreadable is not None:
+            raise CannotRunError.about(path, unreadable, UNREADABLE_HINT)
+        misfit = describe_unusable(path, self.card)
+        if misfit is not None:
+            raise misfit_error(self.card, path, misfit)
 
     def _check_weights(self) -> None:
         from vidsearch.model.weights import load_state_file

@@ -41,6 +41,9 @@ FINGERPRINTS_FILENAME = "fingerprints.json"
 STAGING_DIRNAME = ".download"  # in a model's cache folder; a dot name is never taken for weights
 
 
+UNREADABLE_HINT = "use a .safetensors file or a plain PyTorch state dict"
+
+
 def describe_fixes(name: str) -> str:
     # The setting comes last: the command line adds its flag after it.
     return f"run `vidsearch models import {name} FILE`, or name another weights file"
@@ -51,6 +54,13 @@ class MissingWeightsError(CannotRunError):
     setting, `--weights` on the command line)."""
 
     advice = "weights"
+
+
+def misfit_error(card: ModelCard, source: Path | str, detail: str) -> MissingWeightsError:
+    """Weights that load but are not `card`'s architecture: `detail` says what does not fit."""
+    return MissingWeightsError.about(
+        source, f"weights do not fit model '{card.name}' ({card.arch}): {detail}",
+        describe_fixes(card.name))
 
 
 def resolve_weights(card: ModelCard, override: Path | str | None = None, *,
@@ -242,7 +252,7 @@ def load_state_file(path: Path | str, *, mapped: bool = False,
 
     path = Path(path)
     suffix = path.suffix.lower()
-    hint = "use a .safetensors file or a plain PyTorch state dict"
+    hint = UNREADABLE_HINT
     if suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 
