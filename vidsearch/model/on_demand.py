@@ -18,10 +18,9 @@ import logging
 import threading
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from vidsearch.errors import CannotRunError
 from vidsearch.model.index_runtime import cuda_may_be_present, plan_onnx_indexing
