@@ -49,7 +49,7 @@ def test_a_faster_faithful_export_is_used_and_reused(tiny_model, frames, monkeyp
     np.testing.assert_allclose(model.embed_image(frames[0]), reference[0], rtol=0, atol=1e-5)
     check = read_check(export_path(model.fingerprint, "image", "onnx"))
     assert check.passed and check.min_cosine >= image_runtime.MIN_COSINE
-    assert check.samples == 16 and check.runtime == "onnxruntime"
+    assert check.samples == image_runtime.PROBE_FRAMES and check.runtime == "onnxruntime"
 
     def no_export(*args):
         raise AssertionError("exported again")

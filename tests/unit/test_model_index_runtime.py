@@ -27,10 +27,10 @@ def card(tiny_model):
     return load_card(tiny_model)
 
 
-def record(card, runtime=FAST, cpu_precision=None):
+def record(card, runtime=FAST, cpu_precision=None, runtime_name="onnxruntime"):
     """Verdicts as earlier runs on this machine left them."""
     remembered_verdict(config.cache_dir() / image_runtime.CHOICES_FILE,
-                       precision.machine_key(f"{card.arch}|{card.patch}|onnxruntime"),
+                       precision.machine_key(f"{card.arch}|{card.patch}|{runtime_name}"),
                        lambda: runtime, image_runtime.RuntimeChoice, "image tower runtime",
                        line=image_runtime.MIN_SPEEDUP, cosine_floor=image_runtime.MIN_COSINE)
     if cpu_precision is not None:
@@ -103,7 +103,20 @@ def test_a_cpu_with_bf16_needs_its_settled_fp32_verdict(card):
     assert plan(card, feature="avx512_bf16") is None  # bf16 frames are torch's
     (config.cache_dir() / precision.CHOICES_FILE).unlink()
     record(card, cpu_precision=FP32)
-    assert plan(card, feature="avx512_bf16") is not None
+    assert plan(card, feature="avx512_bf16").frames == "fp32"
+
+
+def test_bf16_frames_go_to_openvino_once_its_verdict_against_torch_bf16_is_settled(card):
+    pytest.importorskip("openvino")
+    export()
+    record(card, cpu_precision=replace(FP32, use_bf16=True, speedup=2.5))
+    assert plan(card, feature="avx512_bf16") is None  # ONNX Runtime's verdict is for fp32
+    record(card, runtime=replace(FAST, speedup=1.3), runtime_name="openvino-bf16")
+    assert plan(card, feature="avx512_bf16") is None  # close to the line: measured again
+    (config.cache_dir() / image_runtime.CHOICES_FILE).unlink()
+    record(card, runtime=FAST, runtime_name="openvino-bf16")
+    found = plan(card, feature="avx512_bf16")
+    assert found.frames == "bf16" and found.speedup == FAST.speedup
 
 
 def test_options_asking_for_torch_load_torch(card, monkeypatch):

@@ -1,14 +1,18 @@
-"""Which runtime runs the image tower on a CPU: torch, or its ONNX export in ONNX Runtime.
+"""Which runtime runs the image tower on a CPU: torch, or its ONNX export in ONNX Runtime (fp32
+frames) or compiled by OpenVINO with bf16 arithmetic (bf16 frames).
 
 Chosen like the precision (precision.py), by measurement on this machine. The export is made
-once per weights fingerprint (`model/exports.py`) and checked against torch on fixed frames
-(cosine >= MIN_COSINE on every frame); an export that fails its check is never used. Then a
-batch goes through both, and ONNX Runtime is used where it is >= MIN_SPEEDUP times torch; the
-verdict is remembered per architecture and machine, and measured again on the next runs while
-it is close to the line (verdicts.py). Nothing is timed where ONNX Runtime cannot
-be used: CUDA, a 3d patch (its frames see their neighbours; the export takes frames one by
-one), bf16 frames (ONNX Runtime has no bf16 CPU kernels for them), onnxruntime missing. Any
-failure to export, load or run leaves torch in place, said once in the log.
+once per weights fingerprint (`model/exports.py`) from the fp32 tower and checked against
+torch on fixed frames (cosine >= MIN_COSINE on every frame); an export that fails its check is
+never used. Then a batch goes through both, and the export is used where it is >=
+MIN_SPEEDUP times torch at that precision and agrees with it; the verdict is remembered per
+architecture, precision and machine, and measured again on the next runs while it is close to
+the line (verdicts.py). With bf16 frames, OpenVINO's bf16 kernels stand against torch's bf16
+weights (ONNX Runtime has no bf16 CPU kernels): the two are equally close to fp32 (cosine
+0.99994 each on the AVX-512 BF16 EPYC of bench/RESULTS.md), so the same line serves. Nothing
+is timed where no export can be used: CUDA, a 3d patch (its frames see their neighbours; the
+export takes frames one by one), the runtime missing. Any failure to export, load or run
+leaves torch in place, said once in the log.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ MIN_COSINE = 0.9999
 # measured again (verdicts.py). On the AVX2 EPYC of bench/RESULTS.md ONNX Runtime measures
 # 1.18-1.29x torch: 1.3 would leave that on the table.
 MIN_SPEEDUP = 1.15
-PROBE_FRAMES = 16
-# Frames per encoder call on a CPU, in torch or ONNX Runtime alike.
+# Frames per encoder call on a CPU, in torch and the export's runtimes alike.
 CPU_FRAME_BATCH = 32
+# One batch as the indexer encodes it: a runtime's lead depends on the batch size (OpenVINO
+# bf16 measured 1.24x torch bf16 at 32 frames, 1.03x at 16, 0.96x at 64).
+PROBE_FRAMES = CPU_FRAME_BATCH
 CHOICES_FILE = "image_runtime.json"
 
 Encode = Callable[[np.ndarray], np.ndarray]  # normalised pixels [N, 3, S, S] -> features
@@ -51,8 +57,8 @@ Encode = Callable[[np.ndarray], np.ndarray]  # normalised pixels [N, 3, S, S] ->
 
 @dataclass(frozen=True)
 class RuntimeChoice:
-    use_onnx: bool
-    speedup: float  # ONNX Runtime's throughput over torch's on the probe batch
+    use_onnx: bool  # encode with the export (in ONNX Runtime, or OpenVINO for bf16 frames)
+    speedup: float  # the export's throughput over torch's on the probe batch
     min_cosine: float
     checks: int = 1  # how many measurements this verdict has had
 
@@ -96,6 +102,27 @@ def onnx_session(path: Path, threads: int) -> Encode:
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return lambda pixels: session.run(None, {"pixels": np.ascontiguousarray(pixels)})[0]
+
+
+def openvino_bf16(graph: Path, threads: int) -> Encode:
+    """The ONNX graph compiled by OpenVINO for the CPU with bf16 arithmetic; the compiled
+    model is cached beside the graph, so the next process loads it in a fraction of the time."""
+    import openvino
+
+    core = openvino.Core()
+    core.set_property({"CACHE_DIR": str(graph.parent / "openvino-cache")})
+    compiled = core.compile_model(core.read_model(str(graph)), "CPU", {
+        "INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    return lambda pixels: np.array(request.infer({0: pixels})[0], dtype=np.float32, copy=True)
+
+
+# The export's runtime for frames of each precision, by the name verdicts and logs use.
+RUNTIMES: dict[str, Callable[[Path, int], Encode]] = {"fp32": onnx_session,
+                                                        "bf16": openvino_bf16}
+RUNTIME_NAMES = {"fp32": "onnxruntime", "bf16": "openvino-bf16"}
+MODULES = {"fp32": "onnxruntime", "bf16": "openvino"}
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -142,11 +169,12 @@ def checked_export(fingerprint: str, export: Callable[[Path], None], torch_encod
     return path
 
 
-def measure(torch_encode: Encode, onnx_encode: Encode, probe: np.ndarray,
-            clock: Callable[[], float] = time.perf_counter) -> RuntimeChoice:
+def measure(torch_encode: Encode, export_encode: Encode, probe: np.ndarray,
+            clock: Callable[[], float] = time.perf_counter, runtime: str = "onnxruntime"
+            ) -> RuntimeChoice:
     """Warm both, then time the probe batch through each, torch first."""
     timings, outputs = [], []
-    for encode in (torch_encode, onnx_encode):
+    for encode in (torch_encode, export_encode):
         encode(probe[:2])  # first calls build kernels
         started = clock()
         outputs.append(encode(probe))
@@ -154,36 +182,46 @@ def measure(torch_encode: Encode, onnx_encode: Encode, probe: np.ndarray,
     speedup = timings[0] / max(timings[1], 1e-9)
     cosine = min_cosine(outputs[0], outputs[1])
     choice = RuntimeChoice(speedup >= MIN_SPEEDUP and cosine >= MIN_COSINE, speedup, cosine)
-    log.info("image tower: ONNX Runtime is %.2fx torch here (min cosine %.6f): using %s",
-             speedup, cosine, "ONNX Runtime" if choice.use_onnx else "torch")
+    log.info("image tower: %s is %.2fx torch here (min cosine %.6f): using %s", runtime,
+             speedup, cosine, runtime if choice.use_onnx else "torch")
     return choice
 
 
 def pick_image_runtime(*, fingerprint: str, machine_key: str, export: Callable[[Path], None],
                        torch_encode: Encode, probe: np.ndarray, threads: int,
-                       cache_file: Path, preprocess: Preprocess) -> Encode | None:
-    """An ONNX Runtime encoder where it is measured faster and agrees with torch; else None."""
-    if importlib.util.find_spec("onnxruntime") is None:
+                       cache_file: Path, preprocess: Preprocess, precision: str = "fp32"
+                       ) -> Encode | None:
+    """The export's encoder for frames of `precision` ("fp32": ONNX Runtime, "bf16": OpenVINO
+    bf16) where it is measured faster than `torch_encode` and agrees with it; else None. A bf16
+    run uses an export already made (it is made from the fp32 tower, before the tower turns
+    bf16: `checked_export` then)."""
+    if importlib.util.find_spec(MODULES[precision]) is None:
         return None
     try:
-        path = checked_export(fingerprint, export, torch_encode, probe, threads, preprocess)
+        if precision == "fp32":
+            path = checked_export(fingerprint, export, torch_encode, probe, threads, preprocess)
+        else:
+            path = export_path(fingerprint, "image", "onnx")
+            check = read_check(path)
+            path = path if check is not None and check.passed else None
         if path is None:
             return None
-        sessions: list[Encode] = []
+        opened: list[Encode] = []
+        name = RUNTIME_NAMES[precision]
 
         def measured() -> RuntimeChoice:
-            sessions.append(onnx_session(path, threads))
-            return measure(torch_encode, sessions[0], probe)
+            opened.append(RUNTIMES[precision](path, threads))
+            return measure(torch_encode, opened[0], probe, runtime=name)
 
         choice = remembered_verdict(cache_file, machine_key, measured, RuntimeChoice,
-                                    "image tower runtime", line=MIN_SPEEDUP,
+                                    f"image tower runtime ({name})", line=MIN_SPEEDUP,
                                     cosine_floor=MIN_COSINE)
         # A session costs seconds to open: none is opened for a remembered "use torch".
-        if choice.use_onnx and not sessions:
-            sessions.append(onnx_session(path, threads))
+        if choice.use_onnx and not opened:
+            opened.append(RUNTIMES[precision](path, threads))
     except Exception as exc:  # an exporter or runtime bug must not stop indexing
-        log.warning("image tower: ONNX Runtime unavailable (%s: %s): using torch",
+        log.warning("image tower: %s unavailable (%s: %s): using torch", MODULES[precision],
                     type(exc).__name__, exc)
-        log.debug("ONNX Runtime failure", exc_info=True)
+        log.debug("export runtime failure", exc_info=True)
         return None
-    return sessions[0] if choice.use_onnx else None
+    return opened[0] if choice.use_onnx else None

@@ -36,7 +36,8 @@ class OnnxIndexing:
 
     graph: Path
     preprocess: Preprocess
-    speedup: float  # ONNX Runtime over torch, as the verdict measured it
+    speedup: float  # the export's runtime over torch, as the verdict measured it
+    frames: str = "fp32"  # the precision frames are encoded in: ONNX Runtime fp32, OpenVINO bf16
 
 
 def cuda_may_be_present() -> bool:
@@ -67,21 +68,24 @@ def _plan(card, fingerprint, device, precision_name, image_size, cpu_feature):
         return None, f"device {device} may be a GPU"
     if card.patch != "2d" or card.header != "meanP":
         return None, f"{card.patch} patch, {card.header} header: torch encodes them"
-    if importlib.util.find_spec("onnxruntime") is None:
-        return None, "onnxruntime is not installed"
+    frames = "fp32"
     if (cpu_feature or precision.fast_bf16_feature)() is not None:
         chosen = settled_verdict(cache_dir() / precision.CHOICES_FILE,
                                  precision.machine_key(f"{card.arch}|{card.patch}"),
                                  precision.PrecisionChoice, line=precision.MIN_SPEEDUP,
                                  cosine_floor=precision.MIN_COSINE)
-        if chosen is None or chosen.use_bf16:
-            return None, "bf16 is chosen or still measured on this CPU"
+        if chosen is None:
+            return None, "the CPU precision is still measured on this CPU"
+        frames = "bf16" if chosen.use_bf16 else "fp32"
+    if importlib.util.find_spec(image_runtime.MODULES[frames]) is None:
+        return None, f"{image_runtime.MODULES[frames]} is not installed"
+    name = image_runtime.RUNTIME_NAMES[frames]
     runtime = settled_verdict(cache_dir() / image_runtime.CHOICES_FILE,
-                              precision.machine_key(f"{card.arch}|{card.patch}|onnxruntime"),
+                              precision.machine_key(f"{card.arch}|{card.patch}|{name}"),
                               image_runtime.RuntimeChoice, line=image_runtime.MIN_SPEEDUP,
                               cosine_floor=image_runtime.MIN_COSINE)
     if runtime is None or not runtime.use_onnx:
-        return None, "the image tower's runtime is torch, or is still measured"
+        return None, f"the image tower's runtime for {frames} frames is torch, or still measured"
     graph = export_path(fingerprint, "image", "onnx")
     check = read_check(graph)
     if check is None or not check.passed:
@@ -89,4 +93,4 @@ def _plan(card, fingerprint, device, precision_name, image_size, cpu_feature):
     preprocess = Preprocess.read(preprocess_path(graph))
     if preprocess is None or image_size not in (None, preprocess.image_size):
         return None, "the image export has no pixel record for this model's frames"
-    return OnnxIndexing(graph, preprocess, runtime.speedup), ""
+    return OnnxIndexing(graph, preprocess, runtime.speedup, frames), ""

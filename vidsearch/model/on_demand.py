@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidsearch.errors import CannotRunError
+from vidsearch.model.image_runtime import RUNTIME_NAMES
 from vidsearch.model.index_runtime import cuda_may_be_present, plan_onnx_indexing
 from vidsearch.model.locate import LocatedModel, locate_model
 from vidsearch.model.onnx_frames import OnnxFrameEncoder
@@ -128,11 +129,12 @@ class ModelOnDemand:
 
     def _load(self) -> VideoTextModel | OnnxFrameEncoder:
         if self._onnx is not None:
-            log.info("encoding frames with %s's image export on ONNX Runtime (%.2fx torch "
-                     "on this machine): torch is not loaded", self.card.name, self._onnx.speedup)
+            log.info("encoding %s frames with %s's image export on %s (%.2fx torch on this "
+                     "machine): torch is not loaded", self._onnx.frames, self.card.name,
+                     RUNTIME_NAMES[self._onnx.frames], self._onnx.speedup)
             return OnnxFrameEncoder(card=self.card, fingerprint=self.fingerprint,
                                     graph=self._onnx.graph, preprocess=self._onnx.preprocess,
-                                    threads=self._threads)
+                                    threads=self._threads, frames=self._onnx.frames)
         from vidsearch.model.factory import load_located
 
         log.info("loading model %s", self.card.name)

@@ -1,10 +1,10 @@
 """`OnnxFrameEncoder`: an index run's frames through the image tower's checked ONNX export,
 its clips pooled in numpy: a `FrameEncoder` (model/protocols.py) with no torch in the process.
 
-It does what `VideoTextModel` does once its per-machine verdicts chose ONNX Runtime for fp32
-frames (image_runtime.py): the same session options, numpy pixels and numpy meanP, so the
-vectors it gives are the ones that model would give. model/index_runtime.py decides when it
-may serve.
+It does what `VideoTextModel` does once its per-machine verdicts chose the export for its
+frames (image_runtime.py: ONNX Runtime for fp32 frames, OpenVINO bf16 for bf16 ones): the same
+runtime options, numpy pixels and numpy meanP, so the vectors it gives are the ones that model
+would give. model/index_runtime.py decides when it may serve.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch.model.cards import ModelCard
-from vidsearch.model.image_runtime import CPU_FRAME_BATCH, onnx_session
+from vidsearch.model.image_runtime import CPU_FRAME_BATCH, RUNTIME_NAMES, RUNTIMES
 from vidsearch.model.pixels import Preprocess
 from vidsearch.model.pooling import mean_pool
 
@@ -25,17 +25,17 @@ class OnnxFrameEncoder:
 
     device = "cpu"
     temporal_context = 0  # the 2d patch: each frame alone
-    precision = "fp32"
-    image_runtime = "onnxruntime"
 
     def __init__(self, *, card: ModelCard, fingerprint: str, graph: Path,
-                 preprocess: Preprocess, threads: int) -> None:
+                 preprocess: Preprocess, threads: int, frames: str = "fp32") -> None:
         self.card = card
         self.fingerprint = fingerprint
         self.embed_dim = card.embed_dim
         self.preprocess = preprocess
         self.graph = graph
-        self._encode = onnx_session(graph, threads)
+        self.precision = frames
+        self.image_runtime = RUNTIME_NAMES[frames]
+        self._encode = RUNTIMES[frames](graph, threads)
 
     @property
     def image_size(self) -> int:

@@ -25,6 +25,7 @@ import numpy as np
 
 from vidsearch.config import cache_dir
 from vidsearch.model import precision
+from vidsearch.model.image_runtime import openvino_bf16
 from vidsearch.model.pixels import Preprocess
 from vidsearch.model.verdicts import remembered_verdict
 
@@ -44,20 +45,6 @@ class QueryRuntimeChoice:
     speedup: float  # OpenVINO bf16's speed over ONNX Runtime's, one picture at a time
     min_cosine: float
     checks: int = 1
-
-
-def openvino_bf16(graph: Path, threads: int) -> Run:
-    """The ONNX graph compiled by OpenVINO for the CPU with bf16 arithmetic; the compiled
-    model is cached beside the graph, so the next process loads it in a fraction of the time."""
-    import openvino
-
-    core = openvino.Core()
-    core.set_property({"CACHE_DIR": str(graph.parent / "openvino-cache")})
-    compiled = core.compile_model(core.read_model(str(graph)), "CPU", {
-        "INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads,
-        "PERFORMANCE_HINT": "LATENCY"})
-    request = compiled.create_infer_request()
-    return lambda pixels: np.array(request.infer({0: pixels})[0], dtype=np.float32, copy=True)
 
 
 def measure(reference: Run, candidate: Run, pictures: np.ndarray,

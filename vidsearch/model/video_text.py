@@ -58,6 +58,7 @@ class VideoTextModel:
         # an indexer asks (`prefer_fastest_image_runtime`), never for a query.
         self._probe_image_runtime = False
         self._image_runtime: Callable[[np.ndarray], np.ndarray] | None = None
+        self._image_runtime_name = "torch"
         self.fingerprint = fingerprint
         self.image_size = int(image_size)
         self.preprocess = Preprocess(self.image_size, tuple(mean), tuple(std))
@@ -161,6 +162,10 @@ class VideoTextModel:
         self.module.clip.visual = towers.pop(False)
         self._frame_dtype = torch.float32
         if choice.use_bf16:
+            if self._probe_image_runtime:
+                # A bf16 run may encode with the export too (OpenVINO), which is made from
+                # the fp32 tower: now, before the tower turns bf16.
+                self.export_image_for_queries()
             self.use_bf16_frames(towers.pop(True, None))
 
     def prefer_fastest_image_runtime(self) -> None:
@@ -172,17 +177,20 @@ class VideoTextModel:
 
     def _pick_image_runtime(self) -> None:
         from vidsearch.config import cache_dir
-        from vidsearch.model.image_runtime import CHOICES_FILE, pick_image_runtime
+        from vidsearch.model.image_runtime import (CHOICES_FILE, RUNTIME_NAMES,
+                                                   pick_image_runtime)
         from vidsearch.model.precision import machine_key
 
         self._probe_image_runtime = False
-        if self._frame_dtype != torch.float32:
-            return  # bf16 was chosen: ONNX Runtime has no bf16 CPU kernels for it
+        precision = "bf16" if self._frame_dtype == torch.bfloat16 else "fp32"
         self._image_runtime = pick_image_runtime(
-            machine_key=machine_key(f"{self.card.arch}|{self.module.patch}|onnxruntime"),
-            cache_file=cache_dir() / CHOICES_FILE, **self._image_export_inputs())
+            machine_key=machine_key(
+                f"{self.card.arch}|{self.module.patch}|{RUNTIME_NAMES[precision]}"),
+            cache_file=cache_dir() / CHOICES_FILE, precision=precision,
+            **self._image_export_inputs())
         if self._image_runtime is not None:
-            # ONNX Runtime holds its own copy of the weights, and every frame now goes there:
+            self._image_runtime_name = RUNTIME_NAMES[precision]
+            # The runtime holds its own copy of the weights, and every frame now goes there:
             # torch's copy would only add a third of ViT-B/32's memory to the run.
             self.module.clip.visual.to("meta")
             return_freed_memory()
@@ -203,24 +211,24 @@ class VideoTextModel:
                      type(exc).__name__, exc)
 
     def _image_export_inputs(self) -> dict[str, Any]:
-        from vidsearch.model.image_runtime import export_image_tower
+        from vidsearch.model.image_runtime import PROBE_FRAMES, export_image_tower
         from vidsearch.model.precision import probe_frames
 
         clip, size = self.module.clip, self.image_size
 
         def torch_encode(pixels: np.ndarray) -> np.ndarray:
-            with self._inference():
-                return _to_numpy(clip.encode_image(torch.from_numpy(pixels)))
+            with self._inference():  # in the tower's own precision, as frames are encoded
+                return _to_numpy(clip.encode_image(torch.from_numpy(pixels).to(self._frame_dtype)))
 
         return {"fingerprint": self.fingerprint, "preprocess": self.preprocess,
                 "export": lambda path: export_image_tower(clip, size, path),
                 "torch_encode": torch_encode,
-                "probe": self._normalise(probe_frames(size, 16)).numpy(),
+                "probe": self.preprocess.normalise(probe_frames(size, PROBE_FRAMES)),
                 "threads": torch.get_num_threads()}
 
     @property
     def image_runtime(self) -> str:
-        return "onnxruntime" if self._image_runtime is not None else "torch"
+        return self._image_runtime_name if self._image_runtime is not None else "torch"
 
     def use_bf16_frames(self, tower: torch.nn.Module | None = None) -> None:
         """Encode frames with the image tower in bf16 (CPU): `tower`, a bf16 copy the probe
