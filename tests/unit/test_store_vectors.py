@@ -43,7 +43,9 @@ def test_hamming_split_across_threads_is_the_same_scan(monkeypatch, threads):
             bits = rng.integers(0, 2**64, (rows, 8), dtype=np.uint64)
             query = rng.integers(0, 2**64, 8, dtype=np.uint64)
             want = np.unpackbits((bits ^ query).view(np.uint8), axis=1).sum(axis=1)
-            np.testing.assert_array_equal(store_vectors.hamming(word_major(bits), query), want)
+            distances, at_distance = store_vectors.scan(word_major(bits), query)
+            np.testing.assert_array_equal(distances, want)
+            np.testing.assert_array_equal(at_distance, np.bincount(want, minlength=8 * 64 + 1))
     finally:
         store_vectors._scan_pool.cache_clear()
 
@@ -56,6 +58,21 @@ def test_nearest_takes_the_smallest_distances_ties_in_order(distances, data):
     assert picked.size == size == np.unique(picked).size
     want = np.argsort(distances, kind="stable")[:size]
     assert sorted(picked) == sorted(want)
+    # The counts the scan takes as it goes pick the same rows as counting afterwards.
+    counted = np.bincount(distances, minlength=int(distances.max()) + 1 + data.draw(
+        st.integers(0, 30)))
+    np.testing.assert_array_equal(store_vectors.nearest(distances, size, counted), picked)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), words, st.integers(1, 3_000))
+def test_scan_counts_rows_at_each_distance(data, width, rows):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    bits = rng.integers(0, 2**64, (rows, width), dtype=np.uint64)
+    query = rng.integers(0, 2**64, width, dtype=np.uint64)
+    distances, at_distance = store_vectors.scan(word_major(bits), query)
+    assert at_distance.size == 64 * width + 1
+    np.testing.assert_array_equal(at_distance, np.bincount(distances, minlength=64 * width + 1))
 
 
 @settings(max_examples=200, deadline=None)

@@ -97,23 +97,33 @@ class BitIndex:
 def hamming(bits: np.ndarray, query_bits: np.ndarray) -> np.ndarray:
     """Hamming distance of each column of `bits` [words, N] (word-major) to `query_bits`
     [words]."""
+    return scan(bits, query_bits)[0]
+
+
+def scan(bits: np.ndarray, query_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`hamming`'s distances, and how many columns lie at each distance. The counts are taken
+    chunk by chunk while each chunk's distances are in cache, in the scan's own threads, so
+    picking the nearest (`nearest`) needs no second pass over millions of distances (a
+    bincount of 5M frames' distances alone is ~9 ms on one AVX2 core)."""
     rows = bits.shape[1]
     distances = np.empty(rows, dtype=np.uint16)
     if rows < _PARALLEL_ROWS or _SCAN_THREADS == 1:
-        _hamming_into(distances, bits, query_bits)
-        return distances
+        return distances, _hamming_into(distances, bits, query_bits)
     # Whole chunks per part, so each part's scan is the single-thread one.
     step = -(-rows // (_SCAN_THREADS * _HAMMING_CHUNK)) * _HAMMING_CHUNK
     parts = [slice(start, start + step) for start in range(0, rows, step)]
-    list(_scan_pool().map(lambda part: _hamming_into(distances[part], bits[:, part],
-                                                     query_bits), parts))
-    return distances
+    counts = _scan_pool().map(lambda part: _hamming_into(distances[part], bits[:, part],
+                                                         query_bits), parts)
+    return distances, sum(counts)
 
 
-def _hamming_into(distances: np.ndarray, bits: np.ndarray, query_bits: np.ndarray) -> None:
+def _hamming_into(distances: np.ndarray, bits: np.ndarray, query_bits: np.ndarray
+                  ) -> np.ndarray:
+    """Fills `distances`; returns how many columns lie at each distance (0 to 64 x words)."""
     width = min(_HAMMING_CHUNK, bits.shape[1])
     xor = np.empty(width, dtype=np.uint64)
     counts = np.empty(width, dtype=np.uint8)
+    at_distance = np.zeros(64 * bits.shape[0] + 1, dtype=np.int64)
     for start in range(0, bits.shape[1], _HAMMING_CHUNK):
         stop = min(start + _HAMMING_CHUNK, bits.shape[1])
         step_xor, step_counts = xor[:stop - start], counts[:stop - start]
@@ -125,6 +135,8 @@ def _hamming_into(distances: np.ndarray, bits: np.ndarray, query_bits: np.ndarra
                 total[:] = step_counts
             else:
                 total += step_counts
+        at_distance += np.bincount(total, minlength=at_distance.size)
+    return at_distance
 
 
 @cache
@@ -132,10 +144,14 @@ def _scan_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_SCAN_THREADS, thread_name_prefix="hamming")
 
 
-def nearest(distances: np.ndarray, size: int) -> np.ndarray:
+def nearest(distances: np.ndarray, size: int, at_distance: np.ndarray | None = None
+            ) -> np.ndarray:
     """Positions of the `size` smallest distances (small integers), ties taken in order: by
-    counting, 3x faster than argpartition over millions of rows."""
-    reach = int(np.searchsorted(np.cumsum(np.bincount(distances)), size))
+    counting, 3x faster than argpartition over millions of rows. `at_distance`, where the
+    scan counted them (`scan`), is how many rows lie at each distance."""
+    if at_distance is None:
+        at_distance = np.bincount(distances)
+    reach = int(np.searchsorted(np.cumsum(at_distance), size))
     below = np.flatnonzero(distances < reach)
     return np.concatenate([below, np.flatnonzero(distances == reach)[:size - below.size]])
 
@@ -156,7 +172,8 @@ def shortlist(ids: np.ndarray, bits: np.ndarray, query: np.ndarray, k: int) -> n
     size = max(SHORTLIST_MIN, SHORTLIST_PER_CLIP * k)
     if ids.size <= size:
         return ids
-    return ids[nearest(hamming(bits, pack_sign_bits(query)[0]), size)]
+    distances, at_distance = scan(bits, pack_sign_bits(query)[0])
+    return ids[nearest(distances, size, at_distance)]
 
 
 def cosine(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
