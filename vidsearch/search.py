@@ -335,11 +335,7 @@ def _best_moment(store: Store, span: Span, query_vector: np.ndarray) -> float:
 def _clip_around(store: Store, video_id: int, t: float) -> tuple[int | None, float, float]:
     """The stored clip window (id, start, end) that best centres on `t`; no id when the video
     has no clips."""
-    clips = store.clips_of_video(video_id)
-    containing = [c for c in clips if c[1] <= t <= c[2]] or clips
-    if not containing:
-        return None, t, t
-    return min(containing, key=lambda clip: abs((clip[1] + clip[2]) / 2 - t))
+    return store.clip_around(video_id, t) or (None, t, t)
 
 
 def _rerank(store: Store, model: QueryModel, query: str, hits: list[Hit]) -> list[Hit]:

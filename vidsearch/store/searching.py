@@ -172,6 +172,21 @@ class Searching:
         return vec.read_vectors([row[0]])[0]
 
     @translated
+    def clip_around(self, video_id: int, t: float) -> tuple[int, float, float] | None:
+        """The stored clip window (id, start, end) of one video that best centres on `t`: of
+        the windows holding `t` (of all its windows where none does), the one whose middle is
+        nearest, the earlier on a tie; None when the video has no clips. One indexed read
+        (`clips_video_span`), not the video's every window."""
+        for holding in ("AND start <= :t AND end >= :t", ""):
+            row = self.conn.execute(
+                f"SELECT id, start, end FROM clips WHERE video_id = :video {holding} "
+                "ORDER BY abs((start + end) / 2 - :t), start, id LIMIT 1",
+                {"video": video_id, "t": float(t)}).fetchone()
+            if row is not None:
+                return tuple(row)
+        return None
+
+    @translated
     def clips_of_video(self, video_id: int) -> list[tuple[int, float, float]]:
         return [
             tuple(r)

@@ -152,8 +152,10 @@ def nearest(distances: np.ndarray, size: int, at_distance: np.ndarray | None = N
     if at_distance is None:
         at_distance = np.bincount(distances)
     reach = int(np.searchsorted(np.cumsum(at_distance), size))
-    below = np.flatnonzero(distances < reach)
-    return np.concatenate([below, np.flatnonzero(distances == reach)[:size - below.size]])
+    within_reach = np.flatnonzero(distances <= reach)  # one pass over the millions
+    at_reach = distances[within_reach] == reach
+    below = within_reach[~at_reach]
+    return np.concatenate([below, within_reach[at_reach][:size - below.size]])
 
 
 def allowed(owners: np.ndarray, within: np.ndarray) -> np.ndarray:
