@@ -177,6 +177,27 @@ def test_a_text_search_takes_the_text_tower_alone(indexed_db, tiny_model, full_m
     assert backend.model_loaded() and not backend.model_loaded(image=True)
 
 
+
+def test_searches_share_one_open_library_until_another_process_writes(indexed_db, tiny_model,
+                                                                       monkeypatch):
+    """The library stays open between searches (its sign bits stay in memory), and a write by
+    another connection (a watch) is seen at the next search."""
+    backend = LibraryBackend(indexed_db, device="cpu")
+    opened = []
+    real_open = LibraryBackend._open
+    monkeypatch.setattr(LibraryBackend, "_open", lambda self: opened.append(1) or real_open(self))
+    backend.warm_up()  # opens it and reads the clips' bits ahead of the first search
+    first = backend.search_text("a red square", 5)
+    assert backend.search_text("a dog", 5) and len(opened) == 1
+    with open_store(indexed_db) as store:
+        assert store.remove_videos([first[0].path]) == 1
+    after = backend.search_text("a red square", 5)
+    assert after and first[0].path not in {hit.path for hit in after}
+    assert len(opened) == 2
+    backend.close()
+    assert backend.search_text("a red square", 5) == after  # opened again after a close
+
+
 @pytest.mark.slow
 def test_a_text_search_does_not_import_open_clip(indexed_db, tiny_model):
     """What makes the full model slow to load is importing open_clip (torchvision, timm) and

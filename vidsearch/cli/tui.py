@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
         from vidsearch.tui.app import create_app
 
         app = create_app(db_path, backend=backend, k=args.k)
-        app.run()
+        try:
+            app.run()
+        finally:
+            backend.close()
     return 0
 
 

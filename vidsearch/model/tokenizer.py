@@ -123,7 +123,16 @@ def _merge(word: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
 
 
 def _clean(text: str) -> str:
-    import ftfy
+    if not _needs_no_fixing(text):
+        import ftfy  # ~60 ms to import, most of a typed query's tokenizing: only when it can act
 
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
     return " ".join(text.split()).lower()
+
+
+def _needs_no_fixing(text: str) -> bool:
+    """Printable ASCII without an HTML entity, which ftfy leaves as it is: it repairs mojibake,
+    odd code points and control characters, and unescapes entities (tests/unit/
+    test_model_tokenizer.py holds it to that)."""
+    return text.isascii() and text.isprintable() and "&" not in text

@@ -112,6 +112,13 @@ class Searching:
         return [ClipMatch(rows[i][0], rows[i][1], records.path_from_db(rows[i][2]),
                           *rows[i][3:5], float(scores[i])) for i in order]
 
+    @translated
+    def read_clip_bits(self) -> None:
+        """Read the clips' sign bits into memory now, so that the next text query does not
+        wait for them (the TUI does this while its screen is built)."""
+        if self._has_vector_tables():
+            self._load_bit_index()
+
     def _load_bit_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All clip ids, sign bits and video ids, cached until this or another connection
         writes."""

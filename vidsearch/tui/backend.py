@@ -11,8 +11,10 @@ picked up on the next search.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -114,6 +116,9 @@ class LibraryBackend:
         self._thumbnails = thumbnails or ThumbnailCache()
         self._status: LibraryStatus | None = None
         self._status_signature: tuple | None = None
+        self._store_lock = threading.Lock()
+        self._store = None
+        self._store_signature: tuple | None = None
 
     @property
     def model_name(self) -> str:
@@ -137,13 +142,44 @@ class LibraryBackend:
             # One caption through it too: a runtime's first call sets up what later ones reuse
             # (ONNX Runtime's: ~45 ms against ~15), and the first search should not pay that.
             self._models.for_text().embed_texts(["a warm-up caption"])
+            with self._held_store() as store:
+                store.read_clip_bits()
         except VidsearchError as exc:
-            log.debug("text model not loaded ahead of the first search: %s", exc.message)
+            log.debug("not ready ahead of the first search: %s", exc.message)
 
     def _open(self):
         from vidsearch.store import open_store
 
         return open_store(self.db_path, create=False)
+
+    @contextlib.contextmanager
+    def _held_store(self) -> Iterator:
+        """The library, held open between searches and used by one at a time: a store keeps
+        the sign bits it read in memory until the library changes, and a large library's take
+        a second to read (1M clips' and 5M frames'). Opened again once the files changed (a
+        watch wrote, or the library was replaced), as a read-only snapshot must be."""
+        with self._store_lock:
+            if self._store is not None and _files_signature(self.db_path) != \
+                    self._store_signature:
+                self._close_store()
+            if self._store is None:
+                self._store = self._open()
+                # Taken after opening, which may create the write-ahead log.
+                self._store_signature = _files_signature(self.db_path)
+            yield self._store
+
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        try:
+            store.close()
+        except VidsearchError as exc:
+            log.debug("closing the library: %s", exc.message)
+
+    def close(self) -> None:
+        """Let go of the library (`vidsearch tui` calls it as the app ends)."""
+        with self._store_lock:
+            if self._store is not None:
+                self._close_store()
 
     def status(self) -> LibraryStatus:
         """Called every few seconds: the counts are only read again when the database files
@@ -169,7 +205,7 @@ class LibraryBackend:
         from vidsearch import search
 
         parts, filters = search.parse_box_query(query)
-        with self._open() as store:
+        with self._held_store() as store:
             search.check_folders(store, filters)  # a mistake is worth saying before a load
             model = self._models.for_parts(parts)
             return search.search_parts(store, model, parts, k=k, filters=filters)
@@ -179,7 +215,7 @@ class LibraryBackend:
 
         image = video.load_image(image_path)
         wanted = search.parse_box_filters(filters)
-        with self._open() as store:
+        with self._held_store() as store:
             search.check_folders(store, wanted)
             model = self._models.for_image()
             return search.search_image(store, model, image, k=k, filters=wanted)
@@ -188,12 +224,12 @@ class LibraryBackend:
         from vidsearch import search
 
         wanted = search.parse_box_filters(filters)
-        with self._open() as store:
+        with self._held_store() as store:
             source = search.like_source(store, hit.path, hit.best_moment)
             return search.search_like(store, source, k=k, filters=wanted)
 
     def video_facts(self, hit: Hit) -> VideoFacts | None:
-        with self._open() as store:
+        with self._open() as store:  # not behind a search that is loading a model
             details = store.video_details(hit.video_id)
         if details is None:
             return None  # removed by a watch since the search ran
