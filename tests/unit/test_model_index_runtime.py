@@ -75,7 +75,7 @@ def test_a_verdict_for_torch_or_one_still_to_be_measured_loads_torch(card):
     record(card, runtime=replace(FAST, use_onnx=False, speedup=0.6))
     export()
     assert plan(card) is None
-    # 1.3x is within CLOSE_FACTOR of the 1.15 line: measured again, by torch, next run
+    # 1.3x is within CLOSE_FACTOR of the line: measured again, by torch, next run
     record(card, runtime=replace(FAST, speedup=1.3))
     assert plan(card) is None
 
