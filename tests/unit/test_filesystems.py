@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.faults.conftest import assert_one_clean_line, cli
 from vidsearch.errors import CannotRunError, advice_of
-from vidsearch.store import LibraryReadOnlyError, filesystems, open_store
+from vidsearch.store import LibraryReadOnlyError, VideoMeta, filesystems, open_store
 
 # Local file systems a test folder may be on, by their mountinfo name.
 LOCAL_MAGIC = {"ext4": 0xEF53, "ext3": 0xEF53, "ext2": 0xEF53, "tmpfs": 0x01021994,
@@ -75,12 +76,20 @@ def test_index_says_why_in_one_line(tiny_model, library, tmp_path, capsys, monke
 
 def test_readers_get_a_snapshot_only_while_nobody_writes(tmp_path, monkeypatch):
     db = tmp_path / "library.db"
+    vectors = np.eye(4, dtype=np.float32)
     with open_store(db) as store:
         store.prepare_for_model("m-1", "m", 4)
+        store.write_video("/v.mp4", size=1, mtime_ns=1, content_hash=None,
+                          meta=VideoMeta(4.0, 1.0, 8, 8), frame_times=np.arange(4.0),
+                          frame_vectors=vectors, clip_spans=[(0.0, 2.0), (2.0, 4.0)],
+                          clip_vectors=vectors[:2])
     monkeypatch.setattr(filesystems, "statfs_type", lambda path: 0x6969)
     monkeypatch.setattr(filesystems.sys, "platform", "linux")
     with open_store(db, create=False) as store:
         assert store.model_fingerprint == "m-1"
+        # Searches read the sign bits in a read transaction, which a snapshot allows.
+        assert [m.start for m in store.nearest_clips(vectors[1], 1)] == [2.0]
+        assert [m.t for m in store.nearest_frames(vectors[3], 1)] == [3.0]
         with pytest.raises(LibraryReadOnlyError):  # a snapshot is read-only
             store.record_failure("/x.mp4", size=1, mtime_ns=1, error="test")
     assert not db.with_name("library.db-shm").exists()

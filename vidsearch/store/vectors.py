@@ -67,31 +67,38 @@ class BitIndex:
 
     def __init__(self, table: str = "clip_bits", ids_column: str = "clip_ids") -> None:
         self._query = f"SELECT video_id, {ids_column}, bits FROM {table}"
+        # length() reads no blob: the row count to allocate for, before any bits are read.
+        self._count = f"SELECT coalesce(sum(length({ids_column})), 0) FROM {table}"
         self._key: object = None
         self._index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def get(self, conn, key: object, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row ids [N], sign bits word-major [words, N], video ids [N]), N clips or frames."""
         if self._index is None or key != self._key:
-            id_parts, bit_parts, owner_parts = [], [], []
-            for video_id, ids_blob, bits_blob in conn.execute(self._query):
-                ids = np.frombuffer(ids_blob, dtype=np.int64)
-                id_parts.append(ids)
-                bit_parts.append(np.frombuffer(bits_blob, dtype=np.uint64))
-                owner_parts.append(np.full(ids.size, video_id, dtype=np.int64))
-            words = -(-max(dim, 1) // 64)
-            ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
-            owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.int64)
-            # Filled part by part: a concatenation would hold the bits twice.
-            bits = np.empty((words, ids.size), dtype=np.uint64)
-            start = 0
-            for part in bit_parts:
-                rows = part.size // words
-                bits[:, start:start + rows] = part.reshape(words, rows)
-                start += rows
-            self._index = (ids, bits, owners)
+            self._index = None  # the old index is not held beside the new one
+            self._index = self._read(conn, -(-max(dim, 1) // 64))
             self._key = key
         return self._index
+
+    def _read(self, conn, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Copied video by video into arrays sized up front, each row's blobs let go as the
+        # next is read: holding them all first (360 MB at 5M frames) doubled the memory a
+        # cold image query touches, and touching fresh memory was most of its time.
+        with conn:  # one read transaction: the count and the rows from the same state
+            total = conn.execute(self._count).fetchone()[0] // 8
+            ids = np.empty(total, dtype=np.int64)
+            owners = np.empty(total, dtype=np.int64)
+            bits = np.empty((words, total), dtype=np.uint64)
+            start = 0
+            for video_id, ids_blob, bits_blob in conn.execute(self._query):
+                rows = len(ids_blob) // 8
+                stop = start + rows
+                ids[start:stop] = np.frombuffer(ids_blob, dtype=np.int64)
+                owners[start:stop] = video_id
+                bits[:, start:stop] = np.frombuffer(bits_blob, dtype=np.uint64
+                                                    ).reshape(words, rows)
+                start = stop
+        return ids, bits, owners
 
 
 def hamming(bits: np.ndarray, query_bits: np.ndarray) -> np.ndarray:
