@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.integration.test_onnx_image_queries import home, indexed_home  # noqa: F401
+from tests.integration.test_onnx_image_queries import home, image_export, indexed_home  # noqa: F401
 from vidsearch import config, search
 from vidsearch.model import precision, query_image, query_image_runtime
+from vidsearch.model.exports import check_path, read_check
 from vidsearch.store import open_store
 
 pytestmark = pytest.mark.slow  # a torch model, its export, OpenVINO compiling it
@@ -116,3 +117,21 @@ def test_without_openvino_or_when_it_fails_onnx_runtime_serves(exported, monkeyp
     assert model.image_runtime == "onnxruntime"
     assert "OpenVINO unavailable (RuntimeError: compiler bug)" in caplog.text
     assert model.embed_image(pictures(exported)[0]).shape == (model.embed_dim,)
+
+
+def test_the_compiled_graph_is_cached_until_a_new_export_replaces_the_graph(exported):
+    from vidsearch.model import load_model
+    from vidsearch.model.image_runtime import openvino_bf16, openvino_cache
+
+    graph = image_export()
+    pixels = np.random.default_rng(3).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    compiled = openvino_bf16(graph, 1)(pixels)
+    cached = sorted(openvino_cache(graph).iterdir())
+    assert cached, "compiling left nothing in the cache"
+    np.testing.assert_array_equal(openvino_bf16(graph, 1)(pixels), compiled)
+    assert sorted(openvino_cache(graph).iterdir()) == cached  # the second load used the cache
+
+    check_path(graph).unlink()  # as when the export must be made again
+    load_model("tiny", device="cpu", precision="fp32").export_image_for_queries()
+    assert read_check(graph) is not None
+    assert not openvino_cache(graph).exists()  # a blob of the old graph can never answer

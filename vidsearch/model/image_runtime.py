@@ -107,14 +107,21 @@ def onnx_session(path: Path, threads: int) -> Encode:
     return lambda pixels: session.run(None, {"pixels": np.ascontiguousarray(pixels)})[0]
 
 
+def openvino_cache(graph: Path) -> Path:
+    return graph.parent / "openvino-cache"
+
+
 def openvino_bf16(graph: Path, threads: int) -> Encode:
     """The ONNX graph compiled by OpenVINO for the CPU with bf16 arithmetic; the compiled
     model is cached beside the graph, so the next process loads it in a fraction of the time."""
     import openvino
 
     core = openvino.Core()
-    core.set_property({"CACHE_DIR": str(graph.parent / "openvino-cache")})
-    compiled = core.compile_model(core.read_model(str(graph)), "CPU", {
+    core.set_property({"CACHE_DIR": str(openvino_cache(graph))})
+    # Compiled from the path, not from read_model's result: a cache hit then skips reading
+    # and hashing the whole graph (1.9 -> 0.2 s for ViT-B/32). The key is the path, so a new
+    # graph at this path clears the cache (checked_export).
+    compiled = core.compile_model(str(graph), "CPU", {
         "INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads,
         "PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
@@ -163,6 +170,7 @@ def checked_export(fingerprint: str, export: Callable[[Path], None], torch_encod
                 write_json(preprocess_path(target), asdict(preprocess))
 
             write_export(path, write, check)
+        shutil.rmtree(openvino_cache(path), ignore_errors=True)
         log.info("exported the image tower to ONNX in %.1f s (min cosine %.6f vs torch)",
                  time.monotonic() - started, check.min_cosine)
     if not check.passed:
