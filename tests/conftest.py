@@ -41,6 +41,21 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def vidsearch_log_levels():
+    """Each test starts with vidsearch's loggers as the library leaves them (no level of their
+    own): a command run before it (`-q` sets ERROR), even in a session fixture, must not
+    silence the warnings the test checks for."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("vidsearch", "vidsearch.progress")]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    yield
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+
+
 @pytest.fixture
 def tiny_model(isolated_home, monkeypatch) -> str:
     """A tiny random-weight CLIP4Clip (meanP, 2D) installed as a user model and made active."""

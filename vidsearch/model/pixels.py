@@ -34,10 +34,15 @@ class Preprocess:
 
     def normalise(self, frames: np.ndarray) -> np.ndarray:
         """uint8 [N, S, S, 3] -> float32 [N, 3, S, S], as the model's own normalisation."""
-        pixels = frames.astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0)
         mean = np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1)
         std = np.asarray(self.std, np.float32).reshape(1, 3, 1, 1)
-        return np.ascontiguousarray((pixels - mean) / std)
+        # (x / 255 - mean) / std as one multiply and one add, written in place: it runs on the
+        # encoder's thread, and five whole-batch passes cost it ~30 ms a batch of 32.
+        out = np.empty((len(frames), 3, *frames.shape[1:3]), np.float32)
+        np.multiply(frames.transpose(0, 3, 1, 2), 1 / (np.float32(255.0) * std), out=out,
+                    dtype=np.float32)
+        out -= mean / std
+        return out
 
 
 def fit_square(image: np.ndarray, size: int) -> np.ndarray:
