@@ -124,8 +124,12 @@ def test_the_compiled_graph_is_cached_until_a_new_export_replaces_the_graph(expo
     from vidsearch.model.image_runtime import openvino_bf16, openvino_cache
 
     graph = image_export()
+    unread = graph.parent / "openvino-cache"  # where compiles of an older vidsearch left blobs
+    unread.mkdir()
+    (unread / "12174050744602430997.blob").write_bytes(b"an older compile")
     pixels = np.random.default_rng(3).standard_normal((2, 3, 64, 64)).astype(np.float32)
     compiled = openvino_bf16(graph, 1)(pixels)
+    assert not unread.exists()
     cached = sorted(openvino_cache(graph).iterdir())
     assert cached, "compiling left nothing in the cache"
     np.testing.assert_array_equal(openvino_bf16(graph, 1)(pixels), compiled)

@@ -108,7 +108,12 @@ def onnx_session(path: Path, threads: int) -> Encode:
 
 
 def openvino_cache(graph: Path) -> Path:
-    return graph.parent / "openvino-cache"
+    return graph.parent / "openvino-compiled"
+
+
+# Where compiles from read_model's result kept their blobs (before the path compile): keyed by
+# the model's hash, which a path compile never computes, so ~350 MB a thread count lies unread.
+_UNREAD_CACHE = "openvino-cache"
 
 
 def openvino_bf16(graph: Path, threads: int) -> Encode:
@@ -116,6 +121,7 @@ def openvino_bf16(graph: Path, threads: int) -> Encode:
     model is cached beside the graph, so the next process loads it in a fraction of the time."""
     import openvino
 
+    shutil.rmtree(graph.parent / _UNREAD_CACHE, ignore_errors=True)
     core = openvino.Core()
     core.set_property({"CACHE_DIR": str(openvino_cache(graph))})
     # Compiled from the path, not from read_model's result: a cache hit then skips reading
